@@ -1,0 +1,41 @@
+# Two commands matter: `make demo` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test test-fast check bench bench-import clean system-deps
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/newsletter demo
+
+# Browser tests drive Debian's Chromium; install it from Debian when it is missing.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install system-deps
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not browser and not slow"
+
+check: install
+	$(VENV)/bin/ruff check newsletter subscribers tests scheduler.py
+	$(VENV)/bin/ruff format --check newsletter subscribers tests scheduler.py
+	$(VENV)/bin/mypy newsletter subscribers scheduler.py
+
+bench: install
+	$(VENV)/bin/newsletter bench --subscribers 100000
+
+clean:
+	rm -rf $(VENV) demo.db demo.db-wal demo.db-shm outbox preview .pytest_cache test-output

@@ -1,0 +1,45 @@
+"""The ``newsletter`` command: sub-apps are registered here; errors become one line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from newsletter.cli import audience, content, database, demo, sending
+from newsletter.cli.context import err_console
+from newsletter.errors import NewsletterError
+from subscribers.errors import SubscriberError
+
+app = typer.Typer(
+    name="newsletter",
+    help="Self-hosted, topic-personalised email digests.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(database.app, name="db")
+app.add_typer(content.articles_app, name="articles")
+app.add_typer(content.topics_app, name="topics")
+app.add_typer(audience.lists_app, name="lists")
+app.add_typer(audience.subscribers_app, name="subscribers")
+app.command("ingest")(content.ingest)
+app.command("preview")(sending.preview)
+app.command("send")(sending.send)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    """Run the CLI; a user mistake prints one line and exits non-zero, never a traceback."""
+    try:
+        app()
+    except (NewsletterError, SubscriberError) as exc:
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Settings from NEWSLETTER_* environment variables and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from newsletter.errors import ConfigError
+
+DEV_SECRET = "insecure-development-secret-change-me"
+SMTP_SCHEMES = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
+
+
+class SmtpTarget:
+    """Where and how to reach one SMTP server, parsed from an ``smtp://`` style URL."""
+
+    __slots__ = ("host", "port", "security", "username", "password")
+
+    def __init__(
+        self, host: str, port: int, security: str, username: str | None, password: str | None
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.security = security
+        self.username = username
+        self.password = password
+
+    def __repr__(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        return f"SmtpTarget({self.security}://{user}{self.host}:{self.port})"
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """Parse ``smtp://``, ``smtp+starttls://`` or ``smtps://`` URLs, with optional user:pass."""
+    parts = urlsplit(url)
+    if parts.scheme not in SMTP_SCHEMES:
+        raise ValueError(f"scheme must be one of {', '.join(SMTP_SCHEMES)}, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("no host")
+    default_port = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}[parts.scheme]
+    try:
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from exc
+    return SmtpTarget(
+        host=parts.hostname,
+        port=port,
+        security=SMTP_SCHEMES[parts.scheme],
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting of the product; built once per entry point and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSLETTER_", extra="forbid")
+
+    database_url: str = "sqlite:///newsletter.db"
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+
+    smtp_url: str = "smtp://127.0.0.1:2525"
+    smtp_pool_size: int = Field(default=4, ge=1, le=64)
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    smtp_messages_per_connection: int = Field(default=1000, ge=1)
+
+    bounce_domain: str | None = None
+    bounce_local_part: str = "bounces"
+
+    max_articles_per_topic: int = Field(default=5, ge=1)
+    max_articles_total: int = Field(default=20, ge=1)
+    first_digest_lookback_days: int = Field(default=7, ge=0)
+
+    retry_base_seconds: float = Field(default=60.0, gt=0)
+    retry_max_age_hours: float = Field(default=96.0, gt=0)
+
+    dkim_key_file: Path | None = None
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables win over the TOML file, explicit arguments over both."""
+        toml_file = os.environ.get("NEWSLETTER_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
+        return tuple(sources)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: str) -> str:
+        parse_smtp_url(value)
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_cross_fields(self) -> Settings:
+        if (
+            self.base_url.startswith("https://")
+            and self.secret_key.get_secret_value() == DEV_SECRET
+        ):
+            raise ValueError(
+                "secret_key: set NEWSLETTER_SECRET_KEY before serving a public https base URL"
+            )
+        if len(self.secret_key.get_secret_value()) < 16:
+            raise ValueError("secret_key: must be at least 16 characters")
+        dkim = (self.dkim_key_file, self.dkim_selector, self.dkim_domain)
+        if any(dkim) and not all(dkim):
+            raise ValueError("dkim_key_file, dkim_selector and dkim_domain must be set together")
+        return self
+
+    @property
+    def smtp(self) -> SmtpTarget:
+        """The parsed SMTP URL."""
+        return parse_smtp_url(self.smtp_url)
+
+    @property
+    def secret(self) -> bytes:
+        """The signing secret as bytes."""
+        return self.secret_key.get_secret_value().encode()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning any mistake into one ConfigError line naming the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        if ":" in message and first["loc"] == ():
+            raise ConfigError(
+                f"NEWSLETTER_{message.upper().split(':', 1)[0]}:{message.split(':', 1)[1]}"
+            ) from None
+        raise ConfigError(f"NEWSLETTER_{field.upper()}: {message}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"NEWSLETTER_CONFIG: {exc}") from None

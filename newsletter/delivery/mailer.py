@@ -1,0 +1,64 @@
+"""The one seam every message goes through: a Mailer sends bytes and reports an outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from newsletter.delivery.replies import ReplyKind
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One message to one recipient: exactly these bytes are sent."""
+
+    sender: str
+    recipient: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What happened to one message; a refusal is data, not an exception."""
+
+    kind: ReplyKind
+    code: int | None
+    message: str
+
+    @property
+    def describe(self) -> str:
+        """``550 5.1.1 no such user`` style text for the ledger."""
+        return f"{self.code} {self.message}".strip() if self.code else self.message
+
+
+class Mailer(Protocol):
+    """Sends envelopes; implementations: SMTP (a connection pool) and files (dry runs)."""
+
+    async def send(self, envelope: Envelope) -> SendOutcome:
+        """Send one message and say what happened."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class FileMailer:
+    """Writes each message as an .eml file instead of sending it (``--dry-run``)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    async def send(self, envelope: Envelope) -> SendOutcome:
+        """Write the message and report it as sent."""
+        self.count += 1
+        safe = "".join(ch if ch.isalnum() or ch in "@.-_+" else "_" for ch in envelope.recipient)
+        path = self.directory / f"{self.count:06d}-{safe}.eml"
+        path.write_bytes(envelope.data)
+        return SendOutcome(ReplyKind.SENT, 250, f"written to {path}")
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,126 @@
+"""The demo: a fresh database, sample content and subscribers, digests sent to a local server."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import mailbox
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlmodel import select
+
+from newsletter import runs
+from newsletter.config import Settings
+from newsletter.db import make_engine, session_scope, upgrade
+from newsletter.delivery.capture import start_capture_server
+from newsletter.ingest.sources import load_drafts
+from newsletter.ingest.store import store_drafts
+from newsletter.models import Topic
+from newsletter.runtime import Runtime
+from subscribers import service
+
+SAMPLES = Path(__file__).parent / "samples"
+TOPICS = {"tech": "Technology", "science": "Science", "world": "World"}
+FEEDS = (("tech.xml", "tech"), ("science.atom", "science"), ("world.json", "world"))
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """Where the demo left its output."""
+
+    run_id: int
+    sent: int
+    skipped: int
+    messages: tuple[Path, ...]
+    preview: Path
+    smtp_address: str
+
+
+def _seed(runtime: Runtime) -> None:
+    now = runtime.clock()
+    with session_scope(runtime.engine) as session:
+        for slug, name in TOPICS.items():
+            if session.get(Topic, slug) is None:
+                session.add(Topic(slug=slug, name=name, created_at=now))
+    for filename, topic in FEEDS:
+        drafts = load_drafts(str(SAMPLES / filename))
+        with session_scope(runtime.engine) as session:
+            store_drafts(session, drafts, topics=[topic], now=now, source=filename)
+    with session_scope(runtime.engine) as session:
+        demo_list = service.create_list(
+            session,
+            slug="daily",
+            name="The Example Daily",
+            from_name="Example Newsroom",
+            from_address="digest@news.example.org",
+            topics=list(TOPICS),
+            known_topics=set(TOPICS),
+        )
+        with (SAMPLES / "subscribers.csv").open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                service.add_subscriber(
+                    session,
+                    mailing_list=demo_list,
+                    email=row["email"],
+                    now=now,
+                    name=row["name"],
+                    topics=[t for t in row["topics"].replace("|", ";").split(";") if t],
+                    cadence=row["cadence"],
+                    timezone=row["timezone"],
+                    send_hour=row["send_hour"],
+                    confirmed=True,
+                    by_admin=True,
+                )
+
+
+def run_demo(settings: Settings, *, workdir: Path) -> DemoResult:
+    """Reset the demo database and outbox, seed them, and send every digest over real SMTP."""
+    database = workdir / "demo.db"
+    outbox = workdir / "outbox"
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(outbox, ignore_errors=True)
+    controller, handler = start_capture_server(outbox)
+    try:
+        smtp_url = f"smtp://{controller.hostname}:{controller.port}"
+        demo_settings = settings.model_copy(
+            update={
+                "database_url": f"sqlite:///{database}",
+                "smtp_url": smtp_url,
+                # the sample articles carry fixed dates; reach back far enough to include them
+                "first_digest_lookback_days": 3650,
+            }
+        )
+        upgrade(demo_settings.database_url)
+        runtime = Runtime(
+            settings=demo_settings,
+            engine=make_engine(demo_settings.database_url),
+            env=Runtime.create(demo_settings).env,
+        )
+        _seed(runtime)
+        preview = runs.build_preview(runtime, slug="daily", email="alice@example.com")
+        preview_dir = workdir / "preview"
+        preview_dir.mkdir(exist_ok=True)
+        (preview_dir / "digest.html").write_text(preview.html, encoding="utf-8")
+        (preview_dir / "digest.txt").write_text(preview.text, encoding="utf-8")
+        summary = asyncio.run(runs.send_list(runtime, slug="daily"))
+        runtime.dispose()
+    finally:
+        controller.stop()
+    box = mailbox.Maildir(str(outbox), create=False)
+    messages = tuple(sorted(outbox / box._lookup(key) for key in box.keys()))  # type: ignore[attr-defined]
+    report = summary.report
+    return DemoResult(
+        run_id=summary.plan.run_id,
+        sent=report.sent if report else 0,
+        skipped=summary.plan.skipped,
+        messages=messages,
+        preview=preview_dir / "digest.html",
+        smtp_address=smtp_url,
+    )
+
+
+_ = timedelta, select

@@ -1,0 +1,66 @@
+"""Errors raised by the newsletter package.
+
+NewsletterError (root)
+ +-- ConfigError (ValueError)           a setting that cannot be used
+ +-- IngestError (ValueError)           input that cannot be ingested (names the input)
+ +-- UnknownTopic (LookupError)
+ +-- RunNotFound (LookupError)
+ +-- RunStateError (ValueError)         an operation the run's state does not allow
+ +-- DeliveryError                      the SMTP server as a whole cannot be used
+      +-- SmtpUnavailable (ConnectionError)
+      +-- SmtpAuthError (PermissionError)
+
+A failure of one recipient is data (a DeliveryOutcome), never one of these.
+"""
+
+from __future__ import annotations
+
+
+class NewsletterError(Exception):
+    """Root of every error the newsletter package raises on purpose."""
+
+
+class ConfigError(NewsletterError, ValueError):
+    """A configuration value that cannot be used; the message names the setting."""
+
+
+class IngestError(NewsletterError, ValueError):
+    """An input that cannot be ingested."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class UnknownTopic(NewsletterError, LookupError):
+    """A topic that does not exist."""
+
+    def __init__(self, topic: str, known: list[str] | None = None) -> None:
+        hint = f" (known: {', '.join(known)})" if known else ""
+        super().__init__(f"unknown topic {topic!r}{hint}")
+        self.topic = topic
+
+
+class RunNotFound(NewsletterError, LookupError):
+    """No run has this id."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"unknown run {run_id}")
+        self.run_id = run_id
+
+
+class RunStateError(NewsletterError, ValueError):
+    """The run is in a state that does not allow the operation."""
+
+
+class DeliveryError(NewsletterError):
+    """The SMTP service as a whole cannot be used."""
+
+
+class SmtpUnavailable(DeliveryError, ConnectionError):
+    """The SMTP server cannot be reached."""
+
+
+class SmtpAuthError(DeliveryError, PermissionError):
+    """The SMTP server refused our credentials or TLS setup."""

@@ -1,0 +1,166 @@
+"""Topic classifier: TF-IDF word 1-2 grams and logistic regression, with confidences."""
+
+from __future__ import annotations
+
+import csv
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+from sklearn.pipeline import Pipeline
+
+MODEL_FORMAT = 1  # bump when the saved layout changes, so old files are refused clearly
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class TopicModel:
+    """A trained topic classifier."""
+
+    pipeline: Pipeline
+    topics: tuple[str, ...]
+
+    def predict(self, text: str) -> list[tuple[str, float]]:
+        """Return every topic with its probability for ``text``, best first."""
+        probabilities = self.pipeline.predict_proba([text])[0]
+        classes = self.pipeline.classes_
+        ranked = sorted(zip(classes, probabilities, strict=True), key=lambda p: (-p[1], p[0]))
+        return [(str(topic), float(p)) for topic, p in ranked]
+
+    def predict_many(self, texts: Sequence[str]) -> list[str]:
+        """Return the best topic for each of ``texts``."""
+        return [str(topic) for topic in self.pipeline.predict(list(texts))]
+
+    def save(self, path: str | Path) -> None:
+        """Write the model to ``path`` (a pickle; load only files this program wrote)."""
+        joblib.dump({"format": MODEL_FORMAT, "model": self}, Path(path))
+
+
+@dataclass(frozen=True)
+class TopicScore:
+    """Held-out scores for one topic."""
+
+    topic: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Held-out scores for a model: per topic, macro-averaged F1 and accuracy."""
+
+    per_topic: tuple[TopicScore, ...]
+    macro_f1: float
+    accuracy: float
+    support: int
+
+
+def build_pipeline(*, c: float = 20.0) -> Pipeline:
+    """Return the untrained TF-IDF and logistic regression pipeline."""
+    return Pipeline(
+        [
+            (
+                "tfidf",
+                TfidfVectorizer(
+                    ngram_range=(1, 2),
+                    sublinear_tf=True,
+                    strip_accents="unicode",
+                    lowercase=True,
+                    min_df=1,
+                ),
+            ),
+            ("model", LogisticRegression(C=c, max_iter=2000)),
+        ]
+    )
+
+
+def train_classifier(texts: Sequence[str], labels: Sequence[str]) -> TopicModel:
+    """Return a model trained on ``texts`` labelled with one topic each."""
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    topics = tuple(sorted(set(labels)))
+    if len(topics) < 2:
+        raise ValueError("training needs articles of at least two topics")
+    pipeline = build_pipeline()
+    pipeline.fit(list(texts), list(labels))
+    return TopicModel(pipeline=pipeline, topics=topics)
+
+
+def suggest_topics(
+    model: TopicModel, text: str, threshold: float = DEFAULT_THRESHOLD
+) -> list[tuple[str, float]]:
+    """Return the topics the model gives at least ``threshold`` probability, best first."""
+    return [(topic, p) for topic, p in model.predict(text) if p >= threshold]
+
+
+def evaluate(model: TopicModel, texts: Sequence[str], labels: Sequence[str]) -> Evaluation:
+    """Return per-topic precision, recall and F1 and the macro F1 on labelled texts."""
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    if not texts:
+        raise ValueError("evaluation needs at least one labelled text")
+    predicted = model.predict_many(texts)
+    topics = sorted(set(labels) | set(model.topics))
+    # zero_division=0: a topic never predicted scores 0 rather than raising a warning.
+    precision, recall, f1, support = precision_recall_fscore_support(
+        list(labels), predicted, labels=topics, zero_division=0
+    )
+    scores = tuple(
+        TopicScore(topic, float(p), float(r), float(f), int(s))
+        for topic, p, r, f, s in zip(topics, precision, recall, f1, support, strict=True)
+    )
+    present = [score for score in scores if score.support > 0]
+    macro = sum(score.f1 for score in present) / len(present)
+    return Evaluation(
+        per_topic=scores,
+        macro_f1=macro,
+        accuracy=float(accuracy_score(list(labels), predicted)),
+        support=len(labels),
+    )
+
+
+def load_model(path: str | Path) -> TopicModel:
+    """Return the model saved at ``path`` by ``TopicModel.save``."""
+    try:
+        saved = joblib.load(Path(path))
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError) as exc:
+        raise ValueError(f"cannot read topic model {path}: {exc}") from exc
+    if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path} is not a topic model of format {MODEL_FORMAT}")
+    model = saved["model"]
+    if not isinstance(model, TopicModel):
+        raise ValueError(f"{path} does not hold a topic model")
+    return model
+
+
+def read_labelled_csv(path: str | Path) -> tuple[list[str], list[str]]:
+    """Return the texts and topics of a CSV file with ``topic`` and ``text`` columns."""
+    texts: list[str] = []
+    labels: list[str] = []
+    with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = {name.strip().lower(): name for name in reader.fieldnames or []}
+        missing = [name for name in ("topic", "text") if name not in columns]
+        if missing:
+            found = ", ".join(reader.fieldnames or []) or "none"
+            raise ValueError(
+                f"{path}: missing column(s) {', '.join(missing)}; "
+                f"need 'topic' and 'text' (found: {found})"
+            )
+        for row in reader:
+            topic = (row.get(columns["topic"]) or "").strip()
+            text = (row.get(columns["text"]) or "").strip()
+            if not topic and not text:
+                continue  # a blank line
+            if not topic or not text:
+                raise ValueError(f"{path}, line {reader.line_num}: empty topic or text")
+            labels.append(topic)
+            texts.append(text)
+    return texts, labels

@@ -1,0 +1,278 @@
+"""Clean outside HTML against an allowlist before it is stored, and read its text."""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import nh3
+
+ALLOWED_TAGS: frozenset[str] = frozenset(
+    {
+        "a",
+        "abbr",
+        "b",
+        "blockquote",
+        "br",
+        "caption",
+        "cite",
+        "code",
+        "dd",
+        "del",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "figcaption",
+        "figure",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "img",
+        "ins",
+        "kbd",
+        "li",
+        "mark",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "s",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "time",
+        "tr",
+        "u",
+        "ul",
+    }
+)
+
+# Removed together with everything inside them: their content is code, chrome or a form,
+# never part of the story.
+DROPPED_WITH_CONTENT: frozenset[str] = frozenset(
+    {
+        "applet",
+        "audio",
+        "button",
+        "canvas",
+        "embed",
+        "form",
+        "frame",
+        "frameset",
+        "head",
+        "iframe",
+        "math",
+        "noembed",
+        "noframes",
+        "noscript",
+        "object",
+        "script",
+        "select",
+        "style",
+        "svg",
+        "template",
+        "textarea",
+        "title",
+        "video",
+    }
+)
+
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    "a": {"href", "title", "hreflang"},
+    # ``style`` is kept (width and height only) just long enough to spot tracking pixels.
+    "img": {"src", "alt", "title", "width", "height", "style"},
+    "abbr": {"title"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "del": {"cite", "datetime"},
+    "ins": {"cite", "datetime"},
+    "time": {"datetime"},
+    "ol": {"start", "reversed"},
+    "td": {"colspan", "rowspan", "headers"},
+    "th": {"colspan", "rowspan", "headers", "scope"},
+}
+
+URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
+LINK_REL = "noopener noreferrer"
+
+# nh3 always serialises attributes as name="value" with '"' escaped, so this is exact.
+_IMG_TAG = re.compile(r'<img((?:\s+[^\s="\'>/]+(?:="[^"]*")?)*)\s*/?>')
+_ATTR = re.compile(r'([^\s="\'>/]+)(?:="([^"]*)")?')
+_STYLE_SIZE = re.compile(r"(?:^|;)\s*(width|height)\s*:\s*([^;]*)", re.IGNORECASE)
+_LEADING_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)")
+
+
+def sanitize_html(html: str, base_url: str | None = None) -> str:
+    """Return ``html`` with everything outside the allowlist removed.
+
+    Scripts, styles, frames, forms, event handlers, ``javascript:`` and ``data:`` URLs
+    and 1x1 tracking images are dropped; relative links and images are resolved against
+    ``base_url`` when it is an absolute http(s) URL; links get ``rel="noopener noreferrer"``.
+    """
+    relative: object = "pass_through"
+    if base_url and _is_absolute_http(base_url):
+        relative = ("rewrite_with_base", base_url.strip())
+    cleaned = nh3.clean(
+        html,
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags=set(DROPPED_WITH_CONTENT),
+        attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+        url_schemes=set(URL_SCHEMES),
+        link_rel=LINK_REL,
+        attribute_filter=_keep_image_size_style,
+        url_relative=relative,  # type: ignore[arg-type]
+        strip_comments=True,
+    )
+    return _IMG_TAG.sub(_rewrite_img, cleaned)
+
+
+def is_tracking_image(width: str | None, height: str | None, style: str | None = None) -> bool:
+    """Return whether an image's declared size makes it an invisible tracking pixel."""
+    sizes = [width, height]
+    for match in _STYLE_SIZE.finditer(style or ""):
+        sizes.append(match.group(2))
+    for size in sizes:
+        number = _LEADING_NUMBER.match(size or "")
+        if number and float(number.group(1)) <= 1:
+            return True
+    return False
+
+
+def _keep_image_size_style(tag: str, attribute: str, value: str) -> str | None:
+    """Reduce an image's style to its width and height, which betray tracking pixels."""
+    if tag != "img" or attribute != "style":
+        return value
+    sizes = [f"{m.group(1).lower()}:{m.group(2).strip()}" for m in _STYLE_SIZE.finditer(value)]
+    return ";".join(sizes) or None
+
+
+def _rewrite_img(match: re.Match[str]) -> str:
+    """Drop tracking pixels and images without a source; strip the temporary style."""
+    attrs = {name.lower(): value for name, value in _ATTR.findall(match.group(1))}
+    src = attrs.get("src")
+    if not src:
+        return ""
+    if is_tracking_image(
+        _unescape_or_none(attrs.get("width")),
+        _unescape_or_none(attrs.get("height")),
+        _unescape_or_none(attrs.get("style")),
+    ):
+        return ""
+    kept = "".join(f' {name}="{value}"' for name, value in attrs.items() if name != "style")
+    return f"<img{kept}>"
+
+
+def _unescape_or_none(value: str | None) -> str | None:
+    """Unescape an attribute value as serialised by nh3."""
+    return None if value is None else html_lib.unescape(value)
+
+
+def _is_absolute_http(url: str) -> bool:
+    """Return whether ``url`` can serve as a base for relative links."""
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+_BLOCK_TAGS = frozenset(
+    {
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "caption",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tr",
+        "ul",
+    }
+)
+_INVISIBLE_TAGS = frozenset(DROPPED_WITH_CONTENT)
+
+
+class _TextCollector(HTMLParser):
+    """Collects visible text, one entry per block-level element."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.paragraphs: list[str] = []
+        self._lines: list[list[str]] = [[]]  # a <br> starts a new line in the paragraph
+        self._hidden_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INVISIBLE_TAGS:
+            self._hidden_depth += 1
+        elif tag == "br":
+            self._lines.append([])
+        elif tag in ("td", "th"):
+            self._lines[-1].append(" ")
+        elif tag in _BLOCK_TAGS:
+            self.flush()
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        # A self-closed element has no content, so it never opens a hidden region.
+        if tag not in _INVISIBLE_TAGS:
+            self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INVISIBLE_TAGS:
+            self._hidden_depth = max(0, self._hidden_depth - 1)
+        elif tag in _BLOCK_TAGS:
+            self.flush()
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden_depth:
+            self._lines[-1].append(data)
+
+    def flush(self) -> None:
+        """End the current paragraph."""
+        lines = (" ".join("".join(parts).split()) for parts in self._lines)
+        self._lines = [[]]
+        text = "\n".join(line for line in lines if line)
+        if text:
+            self.paragraphs.append(text)
+
+
+def html_to_text(html: str) -> str:
+    """Return the readable text of HTML, paragraphs separated by blank lines."""
+    collector = _TextCollector()
+    collector.feed(html)
+    collector.close()
+    collector.flush()
+    return "\n\n".join(collector.paragraphs)

@@ -1,0 +1,130 @@
+"""Short plain-text summaries of articles, cut on a sentence or word boundary."""
+
+from __future__ import annotations
+
+import re
+
+from newsletter.ingest.sanitize import html_to_text
+
+ELLIPSIS = "…"
+
+# A sentence ends at . ! ? or … (maybe followed by closing quotes or brackets) when
+# whitespace and then something that can start a sentence follows.
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s+[\"'“‘(\[]*[A-Z0-9À-Ý])")
+_LAST_WORD = re.compile(r"(\S+)$")
+# Words after which a full stop rarely ends a sentence.
+_ABBREVIATIONS = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "sr",
+        "jr",
+        "rev",
+        "gen",
+        "col",
+        "capt",
+        "lt",
+        "sgt",
+        "gov",
+        "sen",
+        "rep",
+        "hon",
+        "no",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "u.s",
+        "u.k",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+    }
+)
+_TRAILING_JUNK = " \t,;:-–—(["
+_TAG_LIKE = re.compile(r"<[A-Za-z/!?][^<>]*>")
+# A sentence cut is only worth it when it keeps a reasonable share of the room.
+_MIN_SENTENCE_SHARE = 0.4
+
+
+def summarise(text: str, limit: int = 300) -> str:
+    """Return at most ``limit`` characters of plain text from ``text`` (HTML or plain).
+
+    Whole leading sentences are kept when they fill a fair share of the room; otherwise
+    the text is cut after the last whole word and ends with an ellipsis. Never mid-word.
+    """
+    plain = plain_text(text)
+    if len(plain) <= limit:
+        return plain
+    by_sentence = _cut_on_sentence(plain, limit)
+    if by_sentence and len(by_sentence) >= limit * _MIN_SENTENCE_SHARE:
+        return by_sentence
+    return _cut_on_word(plain, limit)
+
+
+def plain_text(text: str) -> str:
+    """Return ``text`` without markup, on one line, whitespace collapsed."""
+    plain = html_to_text(text)
+    # Escaped markup in the source (``&lt;b&gt;``) comes back as tags after unescaping.
+    while True:
+        stripped = _TAG_LIKE.sub(" ", plain)
+        if stripped == plain:
+            break
+        plain = stripped
+    return " ".join(plain.split())
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Return the offsets just after each sentence end in ``text``."""
+    ends = []
+    for match in _SENTENCE_END.finditer(text):
+        word = _LAST_WORD.search(text[: match.start()])
+        token = word.group(1).lower().lstrip("\"'“‘([") if word else ""
+        # "Mr. Smith", "U.S. officials", initials such as "J. Smith".
+        if text[match.start()] == "." and (
+            token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha())
+        ):
+            continue
+        ends.append(match.end())
+    ends.append(len(text))
+    return ends
+
+
+def _cut_on_sentence(text: str, limit: int) -> str:
+    """Return the longest run of whole leading sentences within ``limit``, or ''."""
+    best = ""
+    for end in sentence_ends(text):
+        if end > limit:
+            break
+        best = text[:end]
+    return best.strip()
+
+
+def _cut_on_word(text: str, limit: int) -> str:
+    """Return the leading whole words within ``limit`` (ellipsis included), or ''."""
+    room = limit - len(ELLIPSIS)
+    if room <= 0:
+        return ""
+    head = text[:room]
+    # The character just past the room tells whether the last word in it is whole.
+    if not text[room : room + 1].isspace():
+        head = head.rsplit(" ", 1)[0] if " " in head else ""
+    head = head.rstrip(_TRAILING_JUNK)
+    return head + ELLIPSIS if head else ""

@@ -1,0 +1,206 @@
+"""Tables and enums of content and sending: articles, topics, feeds, runs, the ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from subscribers.dbtypes import UTCDateTime, utcnow
+from subscribers.models import (  # noqa: F401  (registers the audience tables on the metadata)
+    MailingList,
+    Subscriber,
+    Subscription,
+    Suppression,
+    UnsubscribeEvent,
+)
+
+
+class RunStatus(StrEnum):
+    """Where a digest send stands."""
+
+    SENDING = "sending"
+    PAUSED = "paused"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class RunKind(StrEnum):
+    """What started a run."""
+
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"
+    TEST = "test"
+
+
+class DeliveryStatus(StrEnum):
+    """Where one message of a run stands."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class TopicOrigin(StrEnum):
+    """How an article got a topic."""
+
+    FEED = "feed"
+    CATEGORY = "category"
+    MANUAL = "manual"
+    CLASSIFIER = "classifier"
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _ts() -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class Topic(SQLModel, table=True):
+    """A subject articles are tagged with and subscribers choose."""
+
+    __tablename__ = "topics"
+
+    slug: str = Field(sa_column=Column(String(64), primary_key=True))
+    name: str = Field(max_length=200)
+    created_at: datetime = _created()
+
+
+class Article(SQLModel, table=True):
+    """One cleaned article."""
+
+    __tablename__ = "articles"
+
+    id: int | None = Field(default=None, primary_key=True)
+    guid: str = Field(sa_column=Column(String(1000), unique=True, nullable=False))
+    canonical_url: str | None = Field(
+        default=None, sa_column=Column(String(2000), unique=True, nullable=True)
+    )
+    url: str | None = Field(default=None, sa_column=Column(String(2000)))
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False))
+    body_html: str = Field(default="", sa_column=Column(Text, nullable=False))
+    body_text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    source: str = Field(default="", max_length=500)
+    author: str | None = Field(default=None, max_length=500)
+    image_url: str | None = Field(default=None, sa_column=Column(String(2000)))
+    fingerprint: str | None = Field(default=None, max_length=64, index=True)
+    pinned: bool = False
+    excluded: bool = False
+    published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    ingested_at: datetime = _created()
+
+
+class ArticleTopic(SQLModel, table=True):
+    """An article's topic, with how it was assigned."""
+
+    __tablename__ = "article_topics"
+
+    article_id: int = Field(foreign_key="articles.id", primary_key=True, ondelete="CASCADE")
+    topic: str = Field(foreign_key="topics.slug", primary_key=True, max_length=64)
+    origin: str = Field(default=TopicOrigin.FEED, sa_type=String(20))
+    confidence: float | None = None
+
+
+class Feed(SQLModel, table=True):
+    """A feed we fetch, with its topics and the state of the last fetch."""
+
+    __tablename__ = "feeds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(sa_column=Column(String(2000), unique=True, nullable=False))
+    name: str = Field(default="", max_length=200)
+    topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    last_success_at: datetime | None = _ts()
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error_at: datetime | None = _ts()
+    article_count: int = 0
+    created_at: datetime = _created()
+
+
+class Run(SQLModel, table=True):
+    """One digest send of one list."""
+
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("list_id", "period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="lists.id", index=True, ondelete="CASCADE")
+    kind: str = Field(default=RunKind.MANUAL, sa_type=String(20))
+    status: str = Field(default=RunStatus.SENDING, sa_type=String(20), index=True)
+    period: str | None = Field(default=None, max_length=64)
+    pause_reason: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = _created()
+    finished_at: datetime | None = _ts()
+
+
+class Digest(SQLModel, table=True):
+    """One distinct digest content within a run: the article ids, rendered once."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("run_id", "content_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True, ondelete="CASCADE")
+    content_key: str = Field(max_length=64)
+    sections: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    archive_html: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = _created()
+
+
+class Delivery(SQLModel, table=True):
+    """The ledger: one message of one run to one subscriber, and its fate."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "subscriber_id"),
+        UniqueConstraint("subscription_id", "period"),
+        Index("ix_deliveries_claim", "run_id", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", ondelete="CASCADE")
+    subscriber_id: int | None = Field(
+        default=None, foreign_key="subscribers.id", index=True, ondelete="SET NULL"
+    )
+    subscription_id: int | None = Field(
+        default=None, foreign_key="subscriptions.id", ondelete="SET NULL"
+    )
+    digest_id: int | None = Field(default=None, foreign_key="digests.id", ondelete="SET NULL")
+    email: str = Field(max_length=320)
+    period: str | None = Field(default=None, max_length=64)
+    status: str = Field(default=DeliveryStatus.QUEUED, sa_type=String(20))
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    message_id: str | None = Field(default=None, max_length=500)
+    first_attempt_at: datetime | None = _ts()
+    next_attempt_at: datetime | None = _ts()
+    lease_until: datetime | None = _ts()
+    claimed_by: str | None = Field(default=None, max_length=100)
+    sent_at: datetime | None = _ts()
+    created_at: datetime = _created()
+
+
+class SentArticle(SQLModel, table=True):
+    """An article that reached a subscriber: never send it to them again."""
+
+    __tablename__ = "sent_articles"
+    __table_args__ = (UniqueConstraint("subscriber_id", "article_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscribers.id", ondelete="CASCADE")
+    article_id: int = Field(foreign_key="articles.id", index=True, ondelete="CASCADE")
+    delivery_id: int | None = Field(default=None, foreign_key="deliveries.id", ondelete="SET NULL")
+    sent_at: datetime = _created()

@@ -1,0 +1,204 @@
+"""Plan a run: pick every recipient's articles and write the run, digests and delivery rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from newsletter.models import (
+    Article,
+    ArticleTopic,
+    Delivery,
+    DeliveryStatus,
+    Digest,
+    Run,
+    RunKind,
+    RunStatus,
+    SentArticle,
+)
+from newsletter.selector import Candidate, Limits, order_candidates, select_articles
+from subscribers.addresses import address_domain
+from subscribers.models import (
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What planning a run produced."""
+
+    run_id: int
+    queued: int
+    skipped: int
+    digests: int
+
+
+@dataclass(frozen=True)
+class Audience:
+    """One active, unsuppressed subscription of a list."""
+
+    subscription_id: int
+    subscriber_id: int
+    email: str
+    topics: tuple[str, ...]
+    last_sent_at: datetime | None
+
+
+def load_audience(
+    session: Session, *, list_id: int, subscription_ids: Collection[int] | None = None
+) -> list[Audience]:
+    """Active subscriptions of active subscribers that are not suppressed."""
+    query = (
+        select(
+            Subscription.id,
+            Subscriber.id,
+            Subscriber.email,
+            Subscription.topics,
+            Subscription.last_sent_at,
+        )
+        .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
+        .where(
+            Subscription.list_id == list_id,
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            Subscriber.status == SubscriberStatus.ACTIVE,
+        )
+        .order_by(col(Subscription.id))
+    )
+    if subscription_ids is not None:
+        query = query.where(col(Subscription.id).in_(list(subscription_ids)))
+    suppressed = set(session.exec(select(Suppression.value)))
+    audience = []
+    for sub_id, subscriber_id, email, topics, last_sent_at in session.exec(query):
+        if email in suppressed or address_domain(email) in suppressed:
+            continue
+        audience.append(Audience(sub_id, subscriber_id, email, tuple(topics), last_sent_at))
+    return audience
+
+
+def load_candidates(
+    session: Session, *, topics: Collection[str], since: datetime
+) -> list[Candidate]:
+    """Articles in ``topics`` published after ``since`` (or pinned), not excluded, ordered."""
+    query = (
+        select(Article.id, Article.published_at, Article.pinned, ArticleTopic.topic)
+        .join(ArticleTopic, col(ArticleTopic.article_id) == col(Article.id))
+        .where(
+            col(ArticleTopic.topic).in_(list(topics)),
+            col(Article.excluded).is_(False),
+            (col(Article.published_at) > since) | col(Article.pinned),
+        )
+    )
+    found: dict[int, tuple[datetime, bool, set[str]]] = {}
+    for article_id, published_at, pinned, topic in session.exec(query):
+        entry = found.setdefault(article_id, (published_at, pinned, set()))
+        entry[2].add(topic)
+    return order_candidates(
+        [
+            Candidate(id=i, topics=frozenset(t), published_at=p, pinned=pin)
+            for i, (p, pin, t) in found.items()
+        ]
+    )
+
+
+def load_already_sent(session: Session, *, article_ids: Collection[int]) -> dict[int, set[int]]:
+    """Which of these articles each subscriber has already received."""
+    sent: dict[int, set[int]] = defaultdict(set)
+    if not article_ids:
+        return sent
+    rows = session.exec(
+        select(SentArticle.subscriber_id, SentArticle.article_id).where(
+            col(SentArticle.article_id).in_(list(article_ids))
+        )
+    )
+    for subscriber_id, article_id in rows:
+        sent[subscriber_id].add(article_id)
+    return sent
+
+
+def plan_run(
+    session: Session,
+    *,
+    mailing_list: MailingList,
+    now: datetime,
+    limits: Limits,
+    lookback: timedelta,
+    kind: RunKind = RunKind.MANUAL,
+    period: str | None = None,
+    subscription_ids: Collection[int] | None = None,
+) -> Plan:
+    """Create a run with one delivery row per recipient: queued with a digest, or skipped."""
+    if mailing_list.id is None:
+        raise ValueError("list has no id")
+    run = Run(
+        list_id=mailing_list.id, kind=kind, status=RunStatus.SENDING, period=period, created_at=now
+    )
+    session.add(run)
+    session.flush()
+    if run.id is None:
+        raise RuntimeError("run flushed without an id")
+    audience = load_audience(session, list_id=mailing_list.id, subscription_ids=subscription_ids)
+    default_since = now - lookback
+    earliest = min((a.last_sent_at or default_since for a in audience), default=default_since)
+    candidates = load_candidates(session, topics=mailing_list.topics, since=earliest)
+    sent = load_already_sent(session, article_ids=[c.id for c in candidates])
+    digests: dict[str, int] = {}
+    rows: list[dict[str, object]] = []
+    queued = skipped = 0
+    for member in audience:
+        selection = select_articles(
+            candidates,
+            topics=member.topics,
+            since=member.last_sent_at or default_since,
+            already_sent=sent.get(member.subscriber_id, ()),
+            limits=limits,
+        )
+        digest_id = None
+        if selection.is_empty:
+            status, skipped = DeliveryStatus.SKIPPED, skipped + 1
+        else:
+            status, queued = DeliveryStatus.QUEUED, queued + 1
+            key = selection.content_key
+            if key not in digests:
+                digest = Digest(
+                    run_id=run.id,
+                    content_key=key,
+                    sections=[[t, list(ids)] for t, ids in selection.sections],
+                    created_at=now,
+                )
+                session.add(digest)
+                session.flush()
+                if digest.id is None:
+                    raise RuntimeError("digest flushed without an id")
+                digests[key] = digest.id
+            digest_id = digests[key]
+        rows.append(
+            {
+                "run_id": run.id,
+                "subscriber_id": member.subscriber_id,
+                "subscription_id": member.subscription_id,
+                "digest_id": digest_id,
+                "email": member.email,
+                "period": period,
+                "status": status,
+                "attempts": 0,
+                "last_error": "nothing new in the chosen topics" if digest_id is None else None,
+                "created_at": now,
+            }
+        )
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(Delivery), rows[start : start + 5000])
+    if queued == 0:
+        run.status = RunStatus.DONE
+        run.finished_at = now
+    session.flush()
+    return Plan(run_id=run.id, queued=queued, skipped=skipped, digests=len(digests))

@@ -1,0 +1,81 @@
+"""Errors raised by the audience package.
+
+SubscriberError (root)
+ +-- InvalidAddress (ValueError)        an e-mail address that cannot be used
+ +-- InvalidPreference (ValueError)     a topic, cadence, timezone or hour that is not allowed
+ +-- ListNotFound (LookupError)
+ +-- SubscriberNotFound (LookupError)
+ +-- SubscriptionNotFound (LookupError)
+ +-- DuplicateList (ValueError)
+ +-- InvalidToken (ValueError)          forged, tampered, expired or wrong-purpose token
+ +-- Suppressed (PermissionError)       the address must never be mailed
+ +-- ImportFileError (ValueError)       a CSV file that cannot be imported at all
+"""
+
+from __future__ import annotations
+
+
+class SubscriberError(Exception):
+    """Root of every error the subscribers package raises on purpose."""
+
+
+class InvalidAddress(SubscriberError, ValueError):
+    """An e-mail address that is malformed or cannot be mailed."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"invalid email address {address!r}: {reason}")
+        self.address = address
+        self.reason = reason
+
+
+class InvalidPreference(SubscriberError, ValueError):
+    """A subscription preference that is not allowed."""
+
+
+class ListNotFound(SubscriberError, LookupError):
+    """No list has this slug."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"unknown list {slug!r}")
+        self.slug = slug
+
+
+class SubscriberNotFound(SubscriberError, LookupError):
+    """No subscriber has this address."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"unknown subscriber {email!r}")
+        self.email = email
+
+
+class SubscriptionNotFound(SubscriberError, LookupError):
+    """The subscriber is not on that list."""
+
+    def __init__(self, email: str, slug: str) -> None:
+        super().__init__(f"{email!r} is not subscribed to list {slug!r}")
+        self.email = email
+        self.slug = slug
+
+
+class DuplicateList(SubscriberError, ValueError):
+    """A list with this slug already exists."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"a list with slug {slug!r} already exists")
+        self.slug = slug
+
+
+class InvalidToken(SubscriberError, ValueError):
+    """A token that is forged, tampered with, expired or meant for something else."""
+
+
+class Suppressed(SubscriberError, PermissionError):
+    """The address is on the suppression list."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"{email!r} is suppressed and cannot be subscribed")
+        self.email = email
+
+
+class ImportFileError(SubscriberError, ValueError):
+    """A CSV file that cannot be imported at all."""

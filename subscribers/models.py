@@ -1,0 +1,164 @@
+"""Tables and enums of the audience: subscribers, lists, subscriptions, suppression."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from subscribers.dbtypes import UTCDateTime, utcnow
+
+
+class SubscriberStatus(StrEnum):
+    """Whether an address may be mailed at all."""
+
+    ACTIVE = "active"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class SubscriptionStatus(StrEnum):
+    """Where one subscription stands in its consent life cycle."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class Cadence(StrEnum):
+    """How often a subscriber gets a digest."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class UnsubscribeSource(StrEnum):
+    """How an unsubscribe reached us."""
+
+    LINK = "link"
+    ONE_CLICK = "one-click"
+    MAILTO = "mailto"
+    ADMIN = "admin"
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+
+
+class SuppressionReason(StrEnum):
+    """Why an address or domain must never be mailed."""
+
+    HARD_BOUNCE = "hard-bounce"
+    SOFT_BOUNCES = "soft-bounces"
+    COMPLAINT = "complaint"
+    MANUAL = "manual"
+    ERASED = "erased"
+
+
+class SuppressionKind(StrEnum):
+    """What a suppression entry matches."""
+
+    ADDRESS = "address"
+    DOMAIN = "domain"
+    HASH = "hash"
+
+
+def _ts(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+class Subscriber(SQLModel, table=True):
+    """One person, identified by a normalised e-mail address."""
+
+    __tablename__ = "subscribers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
+    name: str = Field(default="", max_length=200)
+    status: str = Field(default=SubscriberStatus.ACTIVE, sa_type=String(20), index=True)
+    timezone: str = Field(default="UTC", max_length=64)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    soft_bounces: int = 0
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class MailingList(SQLModel, table=True):
+    """A list people subscribe to: its sender, topics and defaults."""
+
+    __tablename__ = "lists"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    name: str = Field(max_length=200)
+    from_name: str = Field(max_length=200)
+    from_address: str = Field(max_length=320)
+    reply_to: str | None = Field(default=None, max_length=320)
+    topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    default_cadence: str = Field(default=Cadence.DAILY, sa_type=String(20))
+    default_weekday: int = 0
+    default_send_hour: int = 8
+    default_timezone: str = Field(default="UTC", max_length=64)
+    double_opt_in: bool = True
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class Subscription(SQLModel, table=True):
+    """One subscriber on one list, with the topics and rhythm they chose."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("subscriber_id", "list_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscribers.id", index=True, ondelete="CASCADE")
+    list_id: int = Field(foreign_key="lists.id", index=True, ondelete="CASCADE")
+    status: str = Field(default=SubscriptionStatus.PENDING, sa_type=String(20), index=True)
+    topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    cadence: str = Field(default=Cadence.DAILY, sa_type=String(20))
+    weekday: int = 0
+    send_hour: int = 8
+    timezone: str | None = Field(default=None, max_length=64)
+    last_sent_at: datetime | None = _ts()
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    confirmed_at: datetime | None = _ts()
+    unsubscribed_at: datetime | None = _ts()
+    unsubscribe_source: str | None = Field(default=None, sa_type=String(20))
+
+
+class UnsubscribeEvent(SQLModel, table=True):
+    """A record of one unsubscribe: who, from which list (or all), when and how."""
+
+    __tablename__ = "unsubscribe_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int | None = Field(
+        default=None, foreign_key="subscribers.id", index=True, ondelete="SET NULL"
+    )
+    list_id: int | None = Field(default=None, foreign_key="lists.id", ondelete="SET NULL")
+    source: str = Field(sa_type=String(20))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Suppression(SQLModel, table=True):
+    """An address, domain or address hash that must never be mailed."""
+
+    __tablename__ = "suppressions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    value: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
+    kind: str = Field(default=SuppressionKind.ADDRESS, sa_type=String(20))
+    reason: str = Field(sa_type=String(20))
+    note: str = ""
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )

@@ -1,0 +1,122 @@
+"""Shared fixtures: a migrated SQLite file per test, PostgreSQL databases, SMTP servers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+
+from newsletter.config import Settings
+from newsletter.db import make_engine, upgrade
+from newsletter.render import make_environment
+from newsletter.runtime import Runtime
+from tests.smtpserver import RecordingServer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+POSTGRES_URL = os.environ.get(
+    "NEWSLETTER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate once per session; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, migrated_sqlite_template: Path) -> str:
+    """A fresh, migrated SQLite database file for this test."""
+    path = tmp_path / "newsletter.db"
+    shutil.copy(migrated_sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def engine(sqlite_url: str) -> Iterator[Engine]:
+    """An engine on the test's SQLite file."""
+    created = make_engine(sqlite_url)
+    yield created
+    created.dispose()
+
+
+def _postgres_available() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated PostgreSQL template database (fails instead of skipping under CI)."""
+    problem = _postgres_available()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required under CI but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    name = f"nl_template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    upgrade(f"{base}/{name}")
+    yield name
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test."""
+    name = f"nl_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[RecordingServer]:
+    """A real aiosmtpd server on loopback that records every message."""
+    server = RecordingServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def make_settings(
+    database_url: str, smtp: RecordingServer | None = None, **extra: object
+) -> Settings:
+    """Settings for a test: its database, its SMTP server, a fixed secret."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "secret_key": "test-secret-key-0123456789",
+        "base_url": "https://news.example.test",
+        "first_digest_lookback_days": 30,
+    }
+    if smtp is not None:
+        values["smtp_url"] = f"smtp://127.0.0.1:{smtp.port}"
+    values.update(extra)
+    return Settings.model_validate(values)
+
+
+def make_runtime(settings: Settings, now: datetime = NOW) -> Runtime:
+    """A runtime whose clock is frozen at ``now``."""
+    return Runtime(
+        settings=settings,
+        engine=make_engine(settings.database_url),
+        env=make_environment(),
+        clock=lambda: now,
+    )
