@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -89,6 +90,16 @@ class Settings(BaseSettings):
     dkim_selector: str | None = None
     dkim_domain: str | None = None
 
+    # The scheduler daemon (``python scheduler.py``).
+    fetch_interval_minutes: float = Field(default=15.0, gt=0)
+    dispatch_interval_seconds: float = Field(default=60.0, gt=0)
+    max_lateness_hours: float = Field(default=6.0, ge=0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # Clock override for trying the scheduler out: the daemon's clock starts at ``fake_now``
+    # (an ISO instant, UTC unless it carries an offset) and runs ``clock_speed`` times faster.
+    fake_now: datetime | None = None
+    clock_speed: float = Field(default=1.0, gt=0, le=100_000)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -111,6 +122,13 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("must start with sqlite:// or postgresql://")
         return value
+
+    @field_validator("fake_now")
+    @classmethod
+    def _check_fake_now(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
 
     @field_validator("smtp_url")
     @classmethod

@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import newsletter.models  # noqa: F401  (fills the metadata)
+import newsletter.schedule.models  # noqa: F401  (scheduler tables)
 from newsletter.db import _sqlite_pragmas
 
 target_metadata = SQLModel.metadata
