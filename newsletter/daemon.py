@@ -1,35 +1,316 @@
-"""The scheduler daemon: an APScheduler 3 AsyncIOScheduler that stops cleanly on a signal."""
+"""The scheduler daemon: an APScheduler 3 AsyncIOScheduler running fetch, dispatch and send jobs.
+
+Jobs (all correctness lives in the database, so several daemons may share one database):
+
+- ``heartbeat`` every few seconds: this daemon's row in ``scheduler_heartbeats``;
+- ``dispatch`` every ``dispatch_interval_seconds``: ``schedule.dispatch.dispatch`` creates the
+  runs and delivery rows of the periods that came due, then wakes the sender;
+- ``drain`` every few seconds: sends the due rows of every sending run through the delivery
+  engine (claims with leases: a killed daemon's rows come back when the lease expires);
+- ``fetch`` every ``fetch_interval_minutes``: ``newsletter.feeds.fetch_all(runtime)`` once that
+  module exists (see ``schedule.fetching``), a logged no-op until then.
+
+SIGTERM or Ctrl-C: no job starts any more, the sender claims no new batch, work in flight gets
+``shutdown_grace_seconds`` to finish; what is still held after that is handed back to the
+queue, and the process exits 0.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from newsletter.config import Settings
+from newsletter.db import session_scope
 from newsletter.runtime import Runtime
+from newsletter.schedule import heartbeat
+from newsletter.schedule.clock import make_clock
+from newsletter.schedule.dispatch import DispatchReport, dispatch
+from newsletter.schedule.drain import drain_runs, hand_back, sendable_runs
+from newsletter.schedule.fetching import FeedFetcher, find_fetcher, run_fetcher
+from newsletter.sending import worker_name
+from subscribers.dbtypes import utcnow
 
 log = logging.getLogger("newsletter.daemon")
+HEARTBEAT_SECONDS = 10.0
+DRAIN_SECONDS = 5.0
+
+
+def logfmt(event: str, **fields: object) -> str:
+    """One structured log line: ``event=x key=value ...`` (values with spaces are quoted)."""
+    parts = [f"event={event}"]
+    for key, value in fields.items():
+        if isinstance(value, datetime):
+            text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        else:
+            text = str(value)
+        if not text or any(c in text for c in ' "='):
+            text = '"' + text.replace('"', '\\"') + '"'
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+class SchedulerDaemon:
+    """One scheduler process: its jobs, its heartbeat and its orderly shutdown."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        fetcher: FeedFetcher | None = None,
+        find: Callable[[], FeedFetcher | None] = find_fetcher,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.worker = worker_name()
+        self.started_at = utcnow()
+        self.stopping = False
+        self.fetcher = fetcher if fetcher is not None else find()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._draining = False
+        self._scheduler: AsyncIOScheduler | None = None
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    async def _tracked(self, work: Callable[[], Awaitable[None]]) -> None:
+        if self.stopping:
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(logfmt("job_failed", worker=self.worker))
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    def _beat(self, state: str = "running", dispatched_at: datetime | None = None) -> None:
+        with session_scope(self.runtime.engine) as session:
+            heartbeat.beat(
+                session,
+                worker=self.worker,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                started_at=self.started_at,
+                now=utcnow(),
+                state=state,
+                dispatched_at=dispatched_at,
+            )
+
+    async def heartbeat_job(self) -> None:
+        """Refresh this daemon's heartbeat row."""
+        await self._tracked(lambda: asyncio.to_thread(self._beat))
+
+    def _dispatch(self) -> tuple[datetime, DispatchReport]:
+        now = self.runtime.clock()
+        with session_scope(self.runtime.engine) as session:
+            report = dispatch(
+                session,
+                now=now,
+                limits=self.runtime.limits,
+                lookback=self.runtime.lookback,
+                max_lateness=timedelta(hours=self.settings.max_lateness_hours),
+            )
+        self._beat(dispatched_at=now)
+        return now, report
+
+    async def dispatch_job(self) -> None:
+        """Create the runs of the periods that came due, log one line per run, wake the sender."""
+
+        async def work() -> None:
+            now, report = await asyncio.to_thread(self._dispatch)
+            for run in report.runs:
+                log.info(
+                    logfmt(
+                        "run_created" if run.verdict in ("send", "one-off") else "run_skipped",
+                        run=run.run_id,
+                        list=run.list_slug,
+                        period=run.period,
+                        kind=run.verdict,
+                        due=run.due_at,
+                        lateness_min=int((now - run.due_at).total_seconds() // 60),
+                        queued=run.queued,
+                        skipped=run.skipped,
+                        reason=run.reason or "-",
+                    )
+                )
+            for send_id in report.sends_missed:
+                log.warning(logfmt("send_missed", send=send_id, now=now))
+            if report.conflicts:
+                log.info(logfmt("dispatch_conflicts", units=report.conflicts, now=now))
+            if report.created and self._scheduler is not None and not self.stopping:
+                self._scheduler.modify_job("drain", next_run_time=datetime.now(UTC))
+
+        await self._tracked(work)
+
+    async def drain_job(self) -> None:
+        """Send the due rows of every sending run; one log line per run pass."""
+        if self._draining:
+            return
+
+        async def work() -> None:
+            self._draining = True
+            try:
+                with session_scope(self.runtime.engine) as session:
+                    run_ids = sendable_runs(session, now=self.runtime.clock())
+                if not run_ids:
+                    return
+                reports = await drain_runs(
+                    self.runtime, run_ids, worker=self.worker, stopping=lambda: self.stopping
+                )
+                for report in reports:
+                    log.info(
+                        logfmt(
+                            "run_sent",
+                            run=report.run_id,
+                            sent=report.sent,
+                            deferred=report.deferred,
+                            failed=report.failed,
+                            bounced=report.bounced,
+                            status=report.status,
+                        )
+                    )
+            finally:
+                self._draining = False
+
+        await self._tracked(work)
+
+    async def fetch_job(self) -> None:
+        """Fetch the feeds, once a feed fetcher exists."""
+
+        async def work() -> None:
+            if self.fetcher is None:
+                log.info(logfmt("fetch_skipped", reason="newsletter.feeds.fetch_all not present"))
+                return
+            result = await run_fetcher(self.fetcher, self.runtime)
+            log.info(logfmt("fetch_done", result=result if result is not None else "-"))
+
+        await self._tracked(work)
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def _starting(self) -> None:
+        now = self.runtime.clock()
+        with session_scope(self.runtime.engine) as session:
+            heartbeat.prune(session, now=utcnow())
+            last = heartbeat.last_dispatch(session)
+        if last is not None and now - last > timedelta(minutes=5):
+            log.warning(
+                logfmt(
+                    "downtime",
+                    last_dispatch=last,
+                    now=now,
+                    down_h=round((now - last).total_seconds() / 3600, 2),
+                    note="each missed period is sent once if within max lateness, else skipped",
+                )
+            )
+        self._beat()
+
+    def _stopped(self) -> int:
+        with session_scope(self.runtime.engine) as session:
+            returned = hand_back(session, worker=self.worker)
+        self._beat(state="stopped")
+        return returned
+
+    async def serve(self, *, stop: asyncio.Event) -> None:
+        """Run the jobs until ``stop`` is set, then shut down within the grace period."""
+        settings = self.settings
+        await asyncio.to_thread(self._starting)
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler = scheduler
+        start = datetime.now(UTC)
+        common: dict[str, Any] = {"coalesce": True, "misfire_grace_time": None}
+        scheduler.add_job(
+            self.heartbeat_job,
+            "interval",
+            seconds=min(HEARTBEAT_SECONDS, settings.dispatch_interval_seconds),
+            id="heartbeat",
+            max_instances=1,
+            **common,
+        )
+        scheduler.add_job(
+            self.dispatch_job,
+            "interval",
+            seconds=settings.dispatch_interval_seconds,
+            id="dispatch",
+            next_run_time=start,
+            max_instances=1,
+            **common,
+        )
+        scheduler.add_job(
+            self.drain_job,
+            "interval",
+            seconds=DRAIN_SECONDS,
+            id="drain",
+            next_run_time=start,
+            max_instances=3,  # the job itself refuses to overlap; this only avoids warnings
+            **common,
+        )
+        scheduler.add_job(
+            self.fetch_job,
+            "interval",
+            minutes=settings.fetch_interval_minutes,
+            id="fetch",
+            next_run_time=start,
+            max_instances=1,
+            **common,
+        )
+        scheduler.start()
+        log.info(
+            logfmt(
+                "scheduler_started",
+                worker=self.worker,
+                now=self.runtime.clock(),
+                fetch=self.fetcher is not None,
+            )
+        )
+        try:
+            await stop.wait()
+        finally:
+            self.stopping = True
+            scheduler.pause()
+            pending = {t for t in self._tasks if not t.done()}
+            if pending:
+                log.info(logfmt("scheduler_stopping", in_flight=len(pending)))
+                _, pending = await asyncio.wait(pending, timeout=settings.shutdown_grace_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            scheduler.shutdown(wait=False)
+            returned = await asyncio.to_thread(self._stopped)
+            log.info(
+                logfmt(
+                    "scheduler_stopped",
+                    worker=self.worker,
+                    cancelled=len(pending),
+                    handed_back=returned,
+                )
+            )
 
 
 async def serve(runtime: Runtime, *, stop: asyncio.Event) -> None:
-    """Run the scheduler until ``stop`` is set."""
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    scheduler.start()
-    log.info("scheduler started")
-    try:
-        await stop.wait()
-    finally:
-        scheduler.shutdown(wait=False)
-        log.info("scheduler stopped")
+    """Run the scheduler daemon until ``stop`` is set."""
+    await SchedulerDaemon(runtime).serve(stop=stop)
 
 
 def run_daemon(settings: Settings) -> int:
     """Entry point of ``python scheduler.py``: serve until SIGTERM or Ctrl-C, then exit 0."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    runtime = Runtime.create(settings)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    runtime = Runtime.create(settings, clock=make_clock(settings))
 
     async def main() -> None:
         stop = asyncio.Event()

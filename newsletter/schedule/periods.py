@@ -156,41 +156,44 @@ class Decision:
     reason: str | None = None
 
 
+def recent_periods(rhythm: Rhythm, *, now: datetime, max_lateness: timedelta) -> list[Period]:
+    """The periods the dispatcher looks at: due by ``now``, at most one period beyond lateness."""
+    return periods_between(rhythm, start=now - max_lateness - rhythm.length, end=now)
+
+
 def decide(
-    rhythm: Rhythm,
+    recent: list[Period],
     *,
     now: datetime,
     active_since: datetime,
     handled: frozenset[str] | set[str],
     max_lateness: timedelta,
 ) -> list[Decision]:
-    """Decide, for one subscription, what to do with each unhandled period due by ``now``.
+    """Decide, for one subscription, what to do with each unhandled recent period.
 
-    Looks back one period beyond the maximum lateness (older periods were missed during a long
-    downtime; the daemon logs that downtime once at start-up). Periods due before the
-    subscription became active are ignored, and so is anything older than the newest period
-    already in the ledger. Of the periods still open, the newest one within the maximum
+    ``recent`` comes from ``recent_periods`` (older periods were missed during a long downtime;
+    the daemon logs that downtime once at start-up). Periods due before the subscription became
+    active are ignored, and so is anything not newer than the newest period already in the
+    ledger (``handled`` keys). Of the periods still open, the newest one within the maximum
     lateness is sent (it carries everything published since the last digest); older open ones
     are recorded as superseded, and open ones later than the maximum lateness as missed.
     """
-    start = max(active_since, now - max_lateness - rhythm.length)
-    candidates = periods_between(rhythm, start=start, end=now)
+    candidates = [p for p in recent if active_since <= p.due_at <= now]
     handled_at = [i for i, p in enumerate(candidates) if p.key in handled]
     if handled_at:
         candidates = candidates[handled_at[-1] + 1 :]
     timely = [p for p in candidates if now - p.due_at <= max_lateness]
+    limit = max_lateness.total_seconds() / 3600
     decisions = []
     for period in candidates:
-        late = now - period.due_at
-        if period in timely and period == timely[-1]:
+        if timely and period == timely[-1]:
             decisions.append(Decision(period, Verdict.SEND))
         elif period in timely:
             decisions.append(
                 Decision(period, Verdict.SUPERSEDED, f"superseded by {timely[-1].key}")
             )
         else:
-            hours = late.total_seconds() / 3600
-            limit = max_lateness.total_seconds() / 3600
+            hours = (now - period.due_at).total_seconds() / 3600
             decisions.append(
                 Decision(period, Verdict.MISSED, f"missed: {hours:.1f} h late (max {limit:g} h)")
             )

@@ -1,0 +1,410 @@
+"""Dispatch: turn the periods that have come due into runs and delivery rows, exactly once.
+
+Keys (see ``periods.py`` for the period semantics):
+
+- each delivery row of a scheduled digest carries the subscription's *period key*
+  (``daily:2026-03-29``, ``weekly:2026-W13``); the ledger's unique (subscription_id, period)
+  makes a second digest for the same local day or ISO week impossible, whichever process or
+  tick tries;
+- subscriptions of one list whose period is due at the same UTC instant with the same key
+  are grouped into one run whose ``period`` is ``<key>@<due instant>``, for instance
+  ``daily:2026-03-29@2026-03-29T07:00Z``; the runs' unique (list_id, period) makes a double
+  firing fail on its first insert. A subscription that joins a group after its run exists
+  (a changed hour, a late confirmation) goes into ``<key>@<due>#2`` and so on;
+- an editor's one-off send has the run period ``send:<id>``.
+
+Every group is one unit of work in its own transaction: an IntegrityError (another scheduler
+got there first) rolls back that unit only, and the next tick sees the result of the winner.
+Periods that can no longer be sent (later than the maximum lateness, or superseded by a newer
+period of the same subscription) get a finished run with *skipped* rows saying why, so they
+are logged once and never reconsidered.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
+from newsletter.planning import load_audience, plan_run
+from newsletter.schedule.models import ScheduledSend, SendStatus
+from newsletter.schedule.periods import Decision, Period, Rhythm, Verdict, decide, recent_periods
+from newsletter.selector import Limits
+from subscribers.models import (
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+
+
+@dataclass(frozen=True)
+class Member:
+    """An active subscription with what the scheduler needs to know about it."""
+
+    subscription_id: int
+    subscriber_id: int
+    list_id: int
+    email: str
+    rhythm: Rhythm
+    active_since: datetime
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run the dispatcher wrote (a digest run, or a finished run of skipped periods)."""
+
+    run_id: int
+    list_slug: str
+    period: str
+    verdict: str
+    queued: int
+    skipped: int
+    due_at: datetime
+    reason: str | None = None
+
+
+@dataclass
+class DispatchReport:
+    """What one dispatch pass did."""
+
+    runs: list[RunRecord] = field(default_factory=list)
+    conflicts: int = 0
+    sends_missed: list[int] = field(default_factory=list)
+
+    @property
+    def created(self) -> list[RunRecord]:
+        """Runs that have something to send (or to skip for lack of news)."""
+        return [r for r in self.runs if r.verdict in (Verdict.SEND, "one-off")]
+
+
+def load_members(session: Session, *, list_ids: Collection[int] | None = None) -> list[Member]:
+    """Active subscriptions of active subscribers; the subscription's zone or the subscriber's."""
+    query = (
+        select(Subscription, Subscriber.email, Subscriber.timezone)
+        .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
+        .where(
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            Subscriber.status == SubscriberStatus.ACTIVE,
+        )
+        .order_by(col(Subscription.id))
+    )
+    if list_ids is not None:
+        query = query.where(col(Subscription.list_id).in_(list(list_ids)))
+    members = []
+    for sub, email, subscriber_zone in session.exec(query):
+        if sub.id is None:
+            continue
+        rhythm = Rhythm(
+            cadence=sub.cadence,
+            weekday=sub.weekday,
+            hour=sub.send_hour,
+            timezone=sub.timezone or subscriber_zone or "UTC",
+        )
+        since = sub.confirmed_at or sub.created_at
+        members.append(Member(sub.id, sub.subscriber_id, sub.list_id, email, rhythm, since))
+    return members
+
+
+def handled_keys(
+    session: Session, *, subscription_ids: Collection[int], keys: Collection[str]
+) -> dict[int, set[str]]:
+    """Which of these period keys each subscription already has a ledger row for."""
+    found: dict[int, set[str]] = defaultdict(set)
+    if not subscription_ids or not keys:
+        return found
+    ids = list(subscription_ids)
+    for start in range(0, len(ids), 5000):
+        rows = session.exec(
+            select(Delivery.subscription_id, Delivery.period).where(
+                col(Delivery.subscription_id).in_(ids[start : start + 5000]),
+                col(Delivery.period).in_(list(keys)),
+            )
+        )
+        for sub_id, period in rows:
+            if sub_id is not None and period is not None:
+                found[sub_id].add(period)
+    return found
+
+
+def free_run_period(session: Session, *, list_id: int, base: str) -> str:
+    """``base`` if no run of the list uses it yet, else the first free ``base#n``."""
+    taken = set(
+        session.exec(
+            select(Run.period).where(Run.list_id == list_id, col(Run.period).startswith(base))
+        )
+    )
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}#{n}" in taken:
+        n += 1
+    return f"{base}#{n}"
+
+
+def run_period(period: Period) -> str:
+    """The run-level key of a group: the period key and the UTC due instant."""
+    return f"{period.key}@{period.due_at:%Y-%m-%dT%H:%MZ}"
+
+
+def _plan_group(
+    session: Session,
+    *,
+    mailing_list: MailingList,
+    period: Period,
+    members: list[Member],
+    now: datetime,
+    limits: Limits,
+    lookback: timedelta,
+) -> RunRecord:
+    list_id = mailing_list.id or 0
+    key = free_run_period(session, list_id=list_id, base=run_period(period))
+    plan = plan_run(
+        session,
+        mailing_list=mailing_list,
+        now=now,
+        limits=limits,
+        lookback=lookback,
+        kind=RunKind.SCHEDULED,
+        period=key,
+        subscription_ids=[m.subscription_id for m in members],
+    )
+    # plan_run writes one period for run and rows; the rows carry the subscription-level key,
+    # and this update is where the ledger's (subscription_id, period) key bites.
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.run_id) == plan.run_id)
+        .values(period=period.key)
+        .execution_options(synchronize_session=False)
+    )
+    return RunRecord(
+        plan.run_id, mailing_list.slug, key, Verdict.SEND, plan.queued, plan.skipped, period.due_at
+    )
+
+
+def _record_skipped(
+    session: Session,
+    *,
+    mailing_list: MailingList,
+    period: Period,
+    members: list[tuple[Member, str]],
+    verdict: str,
+    now: datetime,
+) -> RunRecord:
+    list_id = mailing_list.id or 0
+    key = free_run_period(session, list_id=list_id, base=run_period(period))
+    run = Run(
+        list_id=list_id,
+        kind=RunKind.SCHEDULED,
+        status=RunStatus.DONE,
+        period=key,
+        pause_reason=f"{verdict}: nothing sent",
+        created_at=now,
+        finished_at=now,
+    )
+    session.add(run)
+    session.flush()
+    rows = [
+        {
+            "run_id": run.id,
+            "subscriber_id": member.subscriber_id,
+            "subscription_id": member.subscription_id,
+            "digest_id": None,
+            "email": member.email,
+            "period": period.key,
+            "status": DeliveryStatus.SKIPPED,
+            "attempts": 0,
+            "last_error": reason,
+            "created_at": now,
+        }
+        for member, reason in members
+    ]
+    session.execute(insert(Delivery), rows)
+    return RunRecord(
+        run.id or 0,
+        mailing_list.slug,
+        key,
+        verdict,
+        0,
+        len(rows),
+        period.due_at,
+        members[0][1] if members else None,
+    )
+
+
+def plan_decisions(
+    members: Iterable[Member],
+    *,
+    now: datetime,
+    handled: dict[int, set[str]],
+    max_lateness: timedelta,
+) -> dict[tuple[int, str, Period], list[tuple[Member, Decision]]]:
+    """Group every member's decisions by (list, verdict, period): one unit of work each."""
+    cache: dict[Rhythm, list[Period]] = {}
+    groups: dict[tuple[int, str, Period], list[tuple[Member, Decision]]] = defaultdict(list)
+    for member in members:
+        recent = cache.get(member.rhythm)
+        if recent is None:
+            recent = recent_periods(member.rhythm, now=now, max_lateness=max_lateness)
+            cache[member.rhythm] = recent
+        for decision in decide(
+            recent,
+            now=now,
+            active_since=member.active_since,
+            handled=handled.get(member.subscription_id, set()),
+            max_lateness=max_lateness,
+        ):
+            groups[(member.list_id, decision.verdict, decision.period)].append((member, decision))
+    return groups
+
+
+def dispatch(
+    session: Session,
+    *,
+    now: datetime,
+    limits: Limits,
+    lookback: timedelta,
+    max_lateness: timedelta,
+) -> DispatchReport:
+    """Create the runs and delivery rows of every period due by ``now`` that has none yet.
+
+    Commits each unit of work on ``session`` by itself; safe to call from several processes.
+    """
+    report = DispatchReport()
+    lists = {m.id: m for m in session.exec(select(MailingList)) if m.id is not None}
+    eligible: set[int] = set()
+    for list_id in lists:
+        eligible.update(a.subscription_id for a in load_audience(session, list_id=list_id))
+    members = [m for m in load_members(session) if m.subscription_id in eligible]
+    keys = {
+        p.key
+        for rhythm in {m.rhythm for m in members}
+        for p in recent_periods(rhythm, now=now, max_lateness=max_lateness)
+    }
+    handled = handled_keys(
+        session, subscription_ids=[m.subscription_id for m in members], keys=keys
+    )
+    session.commit()
+    groups = plan_decisions(members, now=now, handled=handled, max_lateness=max_lateness)
+    for (list_id, verdict, period), entries in sorted(
+        groups.items(), key=lambda item: (item[0][2].due_at, item[0][0], item[0][1])
+    ):
+        mailing_list = lists[list_id]
+        try:
+            if verdict == Verdict.SEND:
+                record = _plan_group(
+                    session,
+                    mailing_list=mailing_list,
+                    period=period,
+                    members=[m for m, _ in entries],
+                    now=now,
+                    limits=limits,
+                    lookback=lookback,
+                )
+            else:
+                record = _record_skipped(
+                    session,
+                    mailing_list=mailing_list,
+                    period=period,
+                    members=[(m, d.reason or verdict) for m, d in entries],
+                    verdict=verdict,
+                    now=now,
+                )
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            report.conflicts += 1
+            continue
+        report.runs.append(record)
+    dispatch_one_off(
+        session,
+        now=now,
+        limits=limits,
+        lookback=lookback,
+        max_lateness=max_lateness,
+        report=report,
+        lists=lists,
+    )
+    return report
+
+
+def dispatch_one_off(
+    session: Session,
+    *,
+    now: datetime,
+    limits: Limits,
+    lookback: timedelta,
+    max_lateness: timedelta,
+    report: DispatchReport,
+    lists: dict[int, MailingList],
+) -> None:
+    """Start the editor-scheduled sends whose time has come (each once, whole list)."""
+    due = session.exec(
+        select(ScheduledSend)
+        .where(ScheduledSend.status == SendStatus.PENDING, col(ScheduledSend.at) <= now)
+        .order_by(col(ScheduledSend.at), col(ScheduledSend.id))
+    ).all()
+    session.commit()
+    for send in due:
+        send_id = send.id or 0
+        mailing_list = lists.get(send.list_id)
+        try:
+            late = now - send.at
+            if mailing_list is None or late > max_lateness:
+                note = f"missed: {late.total_seconds() / 3600:.1f} h late"
+                if _finish_send(session, send_id, SendStatus.MISSED, now, None, note):
+                    report.sends_missed.append(send_id)
+                session.commit()
+                continue
+            plan = plan_run(
+                session,
+                mailing_list=mailing_list,
+                now=now,
+                limits=limits,
+                lookback=lookback,
+                kind=RunKind.SCHEDULED,
+                period=f"send:{send_id}",
+            )
+            if not _finish_send(session, send_id, SendStatus.DONE, now, plan.run_id, None):
+                session.rollback()  # cancelled meanwhile
+                continue
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            report.conflicts += 1
+            continue
+        report.runs.append(
+            RunRecord(
+                plan.run_id,
+                mailing_list.slug,
+                f"send:{send_id}",
+                "one-off",
+                plan.queued,
+                plan.skipped,
+                send.at,
+            )
+        )
+
+
+def _finish_send(
+    session: Session,
+    send_id: int,
+    status: SendStatus,
+    now: datetime,
+    run_id: int | None,
+    note: str | None,
+) -> bool:
+    result = session.execute(
+        update(ScheduledSend)
+        .where(col(ScheduledSend.id) == send_id, col(ScheduledSend.status) == SendStatus.PENDING)
+        .values(status=status, run_id=run_id, note=note, done_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,104 @@
+"""What ``newsletter schedule status`` shows: next due sends, last runs, live daemons."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from newsletter.delivery.ledger import run_counts
+from newsletter.models import Run, RunKind
+from newsletter.planning import load_audience
+from newsletter.schedule.dispatch import load_members
+from newsletter.schedule.heartbeat import DaemonState, daemons
+from newsletter.schedule.periods import Rhythm, next_period
+from newsletter.schedule.sends import SendView, list_sends
+from subscribers.models import MailingList
+
+
+@dataclass(frozen=True)
+class NextSend:
+    """A coming due instant of one list, with how many subscriptions fall due then."""
+
+    list_slug: str
+    due_at: datetime
+    key: str
+    subscriptions: int
+
+
+@dataclass(frozen=True)
+class RunLine:
+    """A recent run and its rows per status."""
+
+    run_id: int
+    list_slug: str
+    kind: str
+    period: str | None
+    status: str
+    created_at: datetime
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ScheduleStatus:
+    """Everything ``schedule status`` prints."""
+
+    next_sends: list[NextSend]
+    one_off: list[SendView]
+    runs: list[RunLine]
+    daemons: list[DaemonState]
+
+
+def next_sends(session: Session, *, now: datetime, per_list: int = 3) -> list[NextSend]:
+    """The next ``per_list`` due instants of every list (subscriptions due then)."""
+    lists = {m.id: m.slug for m in session.exec(select(MailingList)) if m.id is not None}
+    eligible: set[int] = set()
+    for list_id in lists:
+        eligible.update(a.subscription_id for a in load_audience(session, list_id=list_id))
+    cache: dict[Rhythm, tuple[datetime, str]] = {}
+    due: Counter[tuple[int, datetime, str]] = Counter()
+    for member in load_members(session):
+        if member.subscription_id not in eligible:
+            continue
+        if member.rhythm not in cache:
+            period = next_period(member.rhythm, now=now)
+            cache[member.rhythm] = (period.due_at, period.key)
+        at, key = cache[member.rhythm]
+        due[(member.list_id, at, key)] += 1
+    found: list[NextSend] = []
+    for list_id, slug in sorted(lists.items(), key=lambda item: item[1]):
+        mine = sorted((at, key, n) for (lid, at, key), n in due.items() if lid == list_id)
+        found.extend(NextSend(slug, at, key, n) for at, key, n in mine[:per_list])
+    return found
+
+
+def recent_runs(session: Session, *, limit: int = 10) -> list[RunLine]:
+    """The latest runs (test sends left out), newest first, with their counts."""
+    slugs = {m.id: m.slug for m in session.exec(select(MailingList))}
+    runs = session.exec(
+        select(Run).where(Run.kind != RunKind.TEST).order_by(col(Run.id).desc()).limit(limit)
+    ).all()
+    return [
+        RunLine(
+            run.id or 0,
+            slugs.get(run.list_id, "?"),
+            run.kind,
+            run.period,
+            run.status,
+            run.created_at,
+            {k: v for k, v in run_counts(session, run_id=run.id or 0).items() if v},
+        )
+        for run in runs
+    ]
+
+
+def schedule_status(session: Session, *, now: datetime, real_now: datetime) -> ScheduleStatus:
+    """Collect the status: periods by the scheduler clock, liveness by the real clock."""
+    return ScheduleStatus(
+        next_sends=next_sends(session, now=now),
+        one_off=list_sends(session),
+        runs=recent_runs(session),
+        daemons=daemons(session, now=real_now),
+    )
