@@ -85,9 +85,7 @@ def test_default_limit_is_300() -> None:
 # Property tests.
 
 _words = st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1, max_size=15)
-_separators = st.sampled_from(
-    [" ", "  ", "\n", ". ", ", ", "! ", "? ", "\n\n", " <b>", "</b> ", "<p>", "&amp; "]
-)
+_separators = st.sampled_from([" ", "  ", "\n", ". ", ", ", "! ", "? ", "\n\n", " <b>", "</b> ", "<p>", "&amp; "])
 _texts = st.lists(st.tuples(_words, _separators), max_size=80).map(
     lambda pairs: "".join(word + sep for word, sep in pairs)
 )
