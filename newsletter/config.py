@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     smtp_pool_size: int = Field(default=4, ge=1, le=64)
     smtp_timeout: float = Field(default=30.0, gt=0)
     smtp_messages_per_connection: int = Field(default=1000, ge=1)
+    smtp_ca_file: Path | None = None
 
     bounce_domain: str | None = None
     bounce_local_part: str = "bounces"
@@ -143,6 +144,13 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _check_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
     @model_validator(mode="after")
     def _check_cross_fields(self) -> Settings:
