@@ -36,7 +36,7 @@ def sendable_runs(session: Session, *, now: datetime) -> list[int]:
             col(Delivery.status).in_([DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED]),
             or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now),
         ),
-        and_(Delivery.status == DeliveryStatus.SENDING, col(Delivery.lease_until) < now),
+        and_(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.lease_until) < now),
     )
     rows = session.exec(
         select(Run.id)
@@ -54,7 +54,7 @@ def hand_back(session: Session, *, worker: str) -> int:
     """Return the rows this worker still holds to the queue, for any worker to claim."""
     result = session.execute(
         update(Delivery)
-        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_by == worker)
+        .where(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_by) == worker)
         .values(status=DeliveryStatus.QUEUED, lease_until=None, claimed_by=None)
         .execution_options(synchronize_session=False)
     )
