@@ -33,9 +33,10 @@ from newsletter.db import session_scope
 from newsletter.runtime import Runtime
 from newsletter.schedule import heartbeat
 from newsletter.schedule.clock import make_clock
-from newsletter.schedule.dispatch import DispatchReport, dispatch
+from newsletter.schedule.dispatch import dispatch
 from newsletter.schedule.drain import drain_runs, hand_back, sendable_runs
 from newsletter.schedule.fetching import FeedFetcher, find_fetcher, run_fetcher
+from newsletter.schedule.report import DispatchReport
 from newsletter.sending import worker_name
 from subscribers.dbtypes import utcnow
 

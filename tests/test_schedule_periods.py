@@ -115,7 +115,7 @@ def test_daily_digest_once_per_local_day_across_dst(
 
 
 @pytest.mark.parametrize("name", ["Europe/London", "America/New_York", "Asia/Tokyo"])
-@pytest.mark.parametrize("hour", [0, 1, 2, 3, 8, 23])
+@pytest.mark.parametrize("hour", range(24))
 def test_every_hour_every_day_of_a_dst_year_is_due_exactly_once(name: str, hour: int) -> None:
     rhythm = Rhythm("daily", 0, hour, name)
     periods = periods_between(rhythm, start=utc(2026, 1, 1), end=utc(2027, 1, 1))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, update
@@ -33,8 +33,9 @@ from sqlmodel import Session, col, select
 
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from newsletter.planning import load_audience, plan_run
-from newsletter.schedule.models import ScheduledSend, SendStatus
+from newsletter.schedule.oneoff import dispatch_one_off
 from newsletter.schedule.periods import Decision, Period, Rhythm, Verdict, decide, recent_periods
+from newsletter.schedule.report import DispatchReport, RunRecord
 from newsletter.selector import Limits
 from subscribers.models import (
     MailingList,
@@ -55,34 +56,6 @@ class Member:
     email: str
     rhythm: Rhythm
     active_since: datetime
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run the dispatcher wrote (a digest run, or a finished run of skipped periods)."""
-
-    run_id: int
-    list_slug: str
-    period: str
-    verdict: str
-    queued: int
-    skipped: int
-    due_at: datetime
-    reason: str | None = None
-
-
-@dataclass
-class DispatchReport:
-    """What one dispatch pass did."""
-
-    runs: list[RunRecord] = field(default_factory=list)
-    conflicts: int = 0
-    sends_missed: list[int] = field(default_factory=list)
-
-    @property
-    def created(self) -> list[RunRecord]:
-        """Runs that have something to send (or to skip for lack of news)."""
-        return [r for r in self.runs if r.verdict in (Verdict.SEND, "one-off")]
 
 
 def load_members(session: Session, *, list_ids: Collection[int] | None = None) -> list[Member]:
@@ -333,78 +306,3 @@ def dispatch(
         lists=lists,
     )
     return report
-
-
-def dispatch_one_off(
-    session: Session,
-    *,
-    now: datetime,
-    limits: Limits,
-    lookback: timedelta,
-    max_lateness: timedelta,
-    report: DispatchReport,
-    lists: dict[int, MailingList],
-) -> None:
-    """Start the editor-scheduled sends whose time has come (each once, whole list)."""
-    due = session.exec(
-        select(ScheduledSend)
-        .where(ScheduledSend.status == SendStatus.PENDING, col(ScheduledSend.at) <= now)
-        .order_by(col(ScheduledSend.at), col(ScheduledSend.id))
-    ).all()
-    session.commit()
-    for send in due:
-        send_id = send.id or 0
-        mailing_list = lists.get(send.list_id)
-        try:
-            late = now - send.at
-            if mailing_list is None or late > max_lateness:
-                note = f"missed: {late.total_seconds() / 3600:.1f} h late"
-                if _finish_send(session, send_id, SendStatus.MISSED, now, None, note):
-                    report.sends_missed.append(send_id)
-                session.commit()
-                continue
-            plan = plan_run(
-                session,
-                mailing_list=mailing_list,
-                now=now,
-                limits=limits,
-                lookback=lookback,
-                kind=RunKind.SCHEDULED,
-                period=f"send:{send_id}",
-            )
-            if not _finish_send(session, send_id, SendStatus.DONE, now, plan.run_id, None):
-                session.rollback()  # cancelled meanwhile
-                continue
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            report.conflicts += 1
-            continue
-        report.runs.append(
-            RunRecord(
-                plan.run_id,
-                mailing_list.slug,
-                f"send:{send_id}",
-                "one-off",
-                plan.queued,
-                plan.skipped,
-                send.at,
-            )
-        )
-
-
-def _finish_send(
-    session: Session,
-    send_id: int,
-    status: SendStatus,
-    now: datetime,
-    run_id: int | None,
-    note: str | None,
-) -> bool:
-    result = session.execute(
-        update(ScheduledSend)
-        .where(col(ScheduledSend.id) == send_id, col(ScheduledSend.status) == SendStatus.PENDING)
-        .values(status=status, run_id=run_id, note=note, done_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
