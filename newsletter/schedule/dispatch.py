@@ -61,7 +61,19 @@ class Member:
 def load_members(session: Session, *, list_ids: Collection[int] | None = None) -> list[Member]:
     """Active subscriptions of active subscribers; the subscription's zone or the subscriber's."""
     query = (
-        select(Subscription, Subscriber.email, Subscriber.timezone)
+        select(
+            Subscription.id,
+            Subscription.subscriber_id,
+            Subscription.list_id,
+            Subscriber.email,
+            Subscription.cadence,
+            Subscription.weekday,
+            Subscription.send_hour,
+            Subscription.timezone,
+            Subscriber.timezone,
+            Subscription.confirmed_at,
+            Subscription.created_at,
+        )
         .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
         .where(
             Subscription.status == SubscriptionStatus.ACTIVE,
@@ -71,18 +83,19 @@ def load_members(session: Session, *, list_ids: Collection[int] | None = None) -
     )
     if list_ids is not None:
         query = query.where(col(Subscription.list_id).in_(list(list_ids)))
+    rhythms: dict[tuple[str, int, int, str], Rhythm] = {}
     members = []
-    for sub, email, subscriber_zone in session.exec(query):
-        if sub.id is None:
+    for row in session.execute(query):
+        sub_id, subscriber_id, list_id, email, cadence, weekday, hour, zone, fallback = row[:9]
+        confirmed_at, created_at = row[9:]
+        if sub_id is None:
             continue
-        rhythm = Rhythm(
-            cadence=sub.cadence,
-            weekday=sub.weekday,
-            hour=sub.send_hour,
-            timezone=sub.timezone or subscriber_zone or "UTC",
-        )
-        since = sub.confirmed_at or sub.created_at
-        members.append(Member(sub.id, sub.subscriber_id, sub.list_id, email, rhythm, since))
+        key = (cadence, weekday, hour, zone or fallback or "UTC")
+        rhythm = rhythms.get(key)
+        if rhythm is None:
+            rhythm = rhythms[key] = Rhythm(*key)
+        since = confirmed_at or created_at
+        members.append(Member(sub_id, subscriber_id, list_id, email, rhythm, since))
     return members
 
 
@@ -238,6 +251,24 @@ def plan_decisions(
     return groups
 
 
+def _only_mailable(
+    session: Session, groups: dict[tuple[int, str, Period], list[tuple[Member, Decision]]]
+) -> dict[tuple[int, str, Period], list[tuple[Member, Decision]]]:
+    """Drop members plan_run would leave out (suppressed addresses): same rule, same query."""
+    wanted: dict[int, set[int]] = defaultdict(set)
+    for (list_id, _, _), entries in groups.items():
+        wanted[list_id].update(member.subscription_id for member, _ in entries)
+    mailable: set[int] = set()
+    for list_id, ids in wanted.items():
+        audience = load_audience(session, list_id=list_id, subscription_ids=ids)
+        mailable.update(a.subscription_id for a in audience)
+    kept = {
+        key: [(m, d) for m, d in entries if m.subscription_id in mailable]
+        for key, entries in groups.items()
+    }
+    return {key: entries for key, entries in kept.items() if entries}
+
+
 def dispatch(
     session: Session,
     *,
@@ -252,10 +283,7 @@ def dispatch(
     """
     report = DispatchReport()
     lists = {m.id: m for m in session.exec(select(MailingList)) if m.id is not None}
-    eligible: set[int] = set()
-    for list_id in lists:
-        eligible.update(a.subscription_id for a in load_audience(session, list_id=list_id))
-    members = [m for m in load_members(session) if m.subscription_id in eligible]
+    members = load_members(session)
     keys = {
         p.key
         for rhythm in {m.rhythm for m in members}
@@ -264,8 +292,9 @@ def dispatch(
     handled = handled_keys(
         session, subscription_ids=[m.subscription_id for m in members], keys=keys
     )
-    session.commit()
     groups = plan_decisions(members, now=now, handled=handled, max_lateness=max_lateness)
+    groups = _only_mailable(session, groups)
+    session.commit()
     for (list_id, verdict, period), entries in sorted(
         groups.items(), key=lambda item: (item[0][2].due_at, item[0][0], item[0][1])
     ):
