@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -61,23 +62,23 @@ class Member:
 def load_members(session: Session, *, list_ids: Collection[int] | None = None) -> list[Member]:
     """Active subscriptions of active subscribers; the subscription's zone or the subscriber's."""
     query = (
-        select(
-            Subscription.id,
-            Subscription.subscriber_id,
-            Subscription.list_id,
-            Subscriber.email,
-            Subscription.cadence,
-            Subscription.weekday,
-            Subscription.send_hour,
-            Subscription.timezone,
-            Subscriber.timezone,
-            Subscription.confirmed_at,
-            Subscription.created_at,
+        sa_select(  # sqlmodel's select types at most four columns
+            col(Subscription.id),
+            col(Subscription.subscriber_id),
+            col(Subscription.list_id),
+            col(Subscriber.email),
+            col(Subscription.cadence),
+            col(Subscription.weekday),
+            col(Subscription.send_hour),
+            col(Subscription.timezone),
+            col(Subscriber.timezone),
+            col(Subscription.confirmed_at),
+            col(Subscription.created_at),
         )
         .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
         .where(
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscriber.status == SubscriberStatus.ACTIVE,
+            col(Subscription.status) == SubscriptionStatus.ACTIVE,
+            col(Subscriber.status) == SubscriberStatus.ACTIVE,
         )
         .order_by(col(Subscription.id))
     )
