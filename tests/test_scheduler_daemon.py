@@ -211,3 +211,19 @@ def test_three_daemons_on_one_postgres_never_send_twice(
     assert Counter(m.rcpt_tos[0] for m in smtp_server.messages) == {e: 1 for e in emails}
     rows = delivery_rows(postgres_url)
     assert len(rows) == len(emails) and {r.status for r in rows} == {DeliveryStatus.SENT}
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_an_idle_daemon_exits_zero_at_once(
+    sqlite_url: str,
+    smtp_server: RecordingServer,
+    start: Callable[..., subprocess.Popen[bytes]],
+    tmp_path: Path,
+) -> None:
+    seed(sqlite_url, 1)
+    proc = start(daemon_env(sqlite_url, smtp_server, DUE - timedelta(hours=3)))
+    assert wait_for(lambda: "event=scheduler_started" in logs(tmp_path), 15), logs(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=5) == 0
+    assert "event=scheduler_stopped" in logs(tmp_path)
+    assert smtp_server.messages == []
