@@ -103,6 +103,8 @@ class Settings(BaseSettings):
         toml_file = os.environ.get("NEWSLETTER_CONFIG")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml_file:
+            if not Path(toml_file).is_file():
+                raise ValueError(f"no such file: {toml_file}")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
         return tuple(sources)
 
