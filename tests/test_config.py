@@ -18,7 +18,9 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.smtp.host == "127.0.0.1" and settings.smtp.port == 2525
 
 
-def test_toml_file_and_environment_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_toml_file_and_environment_override(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     config = tmp_path / "newsletter.toml"
     config.write_text('smtp_url = "smtps://u:p@mail.example.org"\nsmtp_pool_size = 8\n')
     monkeypatch.setenv("NEWSLETTER_CONFIG", str(config))
