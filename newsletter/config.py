@@ -114,6 +114,8 @@ class Settings(BaseSettings):
         toml_file = os.environ.get("NEWSLETTER_CONFIG")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml_file:
+            if not Path(toml_file).is_file():
+                raise ValueError(f"no such file: {toml_file}")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
         return tuple(sources)
 
@@ -185,12 +187,11 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "settings"
         message = first["msg"].removeprefix("Value error, ")
-        if ":" in message and first["loc"] == ():
-            raise ConfigError(
-                f"NEWSLETTER_{message.upper().split(':', 1)[0]}:{message.split(':', 1)[1]}"
-            ) from None
+        field = ".".join(str(part) for part in first["loc"])
+        if not field:
+            # cross-field checks name their setting themselves: "secret_key: ..."
+            field, _, message = message.partition(": ")
         raise ConfigError(f"NEWSLETTER_{field.upper()}: {message}") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"NEWSLETTER_CONFIG: {exc}") from None
