@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.sql.expression import TableClause
 
 
 def _mark(connection: Connection) -> str:
@@ -27,7 +28,7 @@ def bind(connection: Connection, table: Table, column: str, value: Any) -> Any:
 
 def insert_ignore(
     connection: Connection,
-    table: Table,
+    table: TableClause,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     conflict: Sequence[str],
@@ -50,7 +51,7 @@ def insert_ignore(
 
 def select_in(
     connection: Connection,
-    table: Table,
+    table: TableClause,
     columns: Sequence[str],
     key: str,
     values: Sequence[Any],

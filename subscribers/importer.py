@@ -12,10 +12,11 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, column, table, update
 from sqlmodel import Session
 
 from subscribers import bulk
@@ -97,6 +98,7 @@ class _Current(NamedTuple):
     timezone: str | None
 
 
+SEEN = table("import_seen", column("email"), column("line"))
 PERSON_COLUMNS = (
     "email",
     "name",
@@ -195,8 +197,15 @@ def _open_csv(path: Path) -> tuple[IO[bytes], io.TextIOWrapper, Any, list[str]]:
     return raw, text, reader, columns
 
 
-def _split_topics(value: str) -> list[str]:
-    return [part.strip() for part in value.replace("|", ";").split(";") if part.strip()]
+@lru_cache(maxsize=1024)
+def _topics(value: str, offered: tuple[str, ...]) -> tuple[str, ...]:
+    """A topics cell (``;`` or ``|`` separated) checked against the list; few distinct values
+    repeat over a whole file, so the result is cached."""
+    parts = [part.strip() for part in value.replace("|", ";").split(";") if part.strip()]
+    chosen = check_topics(parts, offered)
+    if not chosen:
+        raise InvalidPreference("no topics left after validation")
+    return chosen
 
 
 def _parse(line: int, values: list[str], columns: list[str], offered: Sequence[str]) -> _Row:
@@ -204,9 +213,7 @@ def _parse(line: int, values: list[str], columns: list[str], offered: Sequence[s
     cells = dict(zip(columns, values, strict=True))
     email = normalise_email(cells["email"])
     topics_text = cells.get("topics", "").strip()
-    topics = check_topics(_split_topics(topics_text), offered) if topics_text else None
-    if topics_text and not topics:
-        raise InvalidPreference("no topics left after validation")
+    topics = _topics(topics_text, tuple(offered)) if topics_text else None
     cadence = cells.get("cadence", "").strip()
     weekday = cells.get("weekday", "").strip()
     timezone = cells.get("timezone", "").strip()
@@ -256,6 +263,7 @@ class _Importer:
         self.now_bound = bulk.bind(self.connection, self.subscribers, "created_at", now)
         self._attrs: dict[Any, Any] = {}
         self._topics: dict[Any, Any] = {}
+        self._open_seen()
 
     def reject(self, row: _Row | None, line: int, raw: list[str], reason: str) -> None:
         self.report.rejected += 1
@@ -271,8 +279,46 @@ class _Importer:
             cache[key] = bulk.bind(self.connection, table, column, value)
         return cache[key]
 
+    def _open_seen(self) -> None:
+        """A temporary table of the addresses already read, so memory stays flat."""
+        suffix = " ON COMMIT DROP" if self.connection.dialect.name == "postgresql" else ""
+        self.connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {SEEN.name} "
+            f"(email VARCHAR(320) PRIMARY KEY, line INTEGER NOT NULL){suffix}"
+        )
+        self.connection.exec_driver_sql(f"DELETE FROM {SEEN.name}")
+
+    def close(self) -> None:
+        """Drop the temporary table."""
+        self.connection.exec_driver_sql(f"DROP TABLE IF EXISTS {SEEN.name}")
+
+    def _first_sightings(self, batch: list[_Row]) -> list[_Row]:
+        """Reject rows whose address an earlier batch had; drop suppressed ones; remember."""
+        earlier = dict(
+            bulk.select_in(
+                self.connection, SEEN, ["email", "line"], "email", [r.email for r in batch]
+            )
+        )
+        fresh = []
+        for row in batch:
+            if row.email in earlier:
+                self.reject(row, row.line, row.raw, f"duplicate of line {earlier[row.email]}")
+            else:
+                fresh.append(row)
+        bulk.insert_ignore(
+            self.connection, SEEN, ["email", "line"], [(r.email, r.line) for r in fresh], ["email"]
+        )
+        kept = []
+        for row in fresh:
+            if self.is_suppressed(row.email):
+                self.skip_suppressed(row.line, row.raw, "on the suppression list")
+            else:
+                kept.append(row)
+        return kept
+
     def flush(self, batch: list[_Row]) -> None:
         """Upsert one batch: one query per table to load, bulk inserts and updates to write."""
+        batch = self._first_sightings(batch)
         if not batch:
             return
         session, now, connection = self.session, self.now, self.connection
@@ -487,7 +533,7 @@ def import_csv(
         rejects=rejects,
     )
     report = importer.report
-    seen: dict[int, int] = {}
+    seen: dict[str, int] = {}  # this batch only; earlier batches are in a temporary table
     batch: list[_Row] = []
     try:
         with text:
@@ -509,21 +555,18 @@ def import_csv(
                     reason = exc.reason if isinstance(exc, InvalidAddress) else str(exc)
                     importer.reject(None, line, values, reason)
                     continue
-                key = hash(row.email)
-                if key in seen:
-                    importer.reject(row, line, values, f"duplicate of line {seen[key]}")
+                if row.email in seen:
+                    importer.reject(row, line, values, f"duplicate of line {seen[row.email]}")
                     continue
-                seen[key] = line
-                if importer.is_suppressed(row.email):
-                    importer.skip_suppressed(line, values, "on the suppression list")
-                    continue
+                seen[row.email] = line
                 batch.append(row)
                 if len(batch) >= batch_size:
                     importer.flush(batch)
-                    batch = []
+                    batch, seen = [], {}
                     if progress is not None:
                         progress(raw.tell(), total)
             importer.flush(batch)
+            importer.close()
             session.flush()
     except BaseException:
         rejects.abandon()
