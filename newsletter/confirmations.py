@@ -82,14 +82,14 @@ def _plan(
         by_list: dict[int, list[dict[str, object]]] = defaultdict(list)
         for start in range(0, len(subscription_ids), 2000):
             chunk = subscription_ids[start : start + 2000]
-            rows = session.exec(
+            rows = session.execute(
                 select(
-                    Subscription.id,
-                    Subscription.list_id,
-                    Subscription.status,
-                    Subscriber.id,
-                    Subscriber.email,
-                    Subscriber.status,
+                    col(Subscription.id),
+                    col(Subscription.list_id),
+                    col(Subscription.status),
+                    col(Subscriber.id),
+                    col(Subscriber.email),
+                    col(Subscriber.status),
                 )
                 .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
                 .where(col(Subscription.id).in_(chunk))
@@ -272,11 +272,11 @@ def pending_without_confirmation(runtime: Runtime, *, list_id: int) -> list[int]
             .where(Run.kind == RunKind.CONFIRM, Delivery.status == DeliveryStatus.SENT)
         )
         return list(
-            session.exec(
-                select(Subscription.id).where(
+            session.execute(
+                select(col(Subscription.id)).where(
                     Subscription.list_id == list_id,
                     Subscription.status == SubscriptionStatus.PENDING,
                     col(Subscription.id).not_in(sent),
                 )
-            )
+            ).scalars()
         )

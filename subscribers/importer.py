@@ -385,7 +385,7 @@ class _Importer:
             )
         )
         current = {
-            values[1]: _Current(*values[:3], bulk.json_value(values[3]), *values[4:])
+            values[1]: _Current._make((*values[:3], bulk.json_value(values[3]), *values[4:]))
             for values in bulk.select_in(
                 connection,
                 self.subscriptions,
