@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from newsletter.compose import sender_of
@@ -83,7 +84,7 @@ def _plan(
         for start in range(0, len(subscription_ids), 2000):
             chunk = subscription_ids[start : start + 2000]
             rows = session.execute(
-                select(
+                sa_select(
                     col(Subscription.id),
                     col(Subscription.list_id),
                     col(Subscription.status),
