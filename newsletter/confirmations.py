@@ -19,7 +19,11 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from newsletter.compose import sender_of
-from newsletter.confirmmail import build_confirmation, render_confirmation
+from newsletter.confirmmail import (
+    build_confirmation_template,
+    personalise_confirmation,
+    render_confirmation,
+)
 from newsletter.db import session_scope
 from newsletter.delivery.mailer import Envelope, Mailer, SendOutcome
 from newsletter.delivery.replies import ReplyKind
@@ -179,6 +183,12 @@ async def send_confirmations(
         for list_id, item in lists.items()
     }
     senders = {list_id: sender_of(item) for list_id, item in lists.items()}
+    templates = {
+        list_id: build_confirmation_template(
+            rendered[list_id], senders[list_id], date=runtime.clock()
+        )
+        for list_id in lists
+    }
     ttl = timedelta(hours=settings.confirmation_ttl_hours)
     mailer: Mailer = runtime.mailer()
     if jobs and isinstance(mailer, SmtpMailer):
@@ -192,13 +202,11 @@ async def send_confirmations(
             settings.secret, Purpose.CONFIRM, job.subscriber_id, job.list_id, now=now, ttl=ttl
         )
         message_id = new_message_id(sender.address.rsplit("@", 1)[1])
-        data = build_confirmation(
-            rendered[job.list_id],
-            sender,
+        data = personalise_confirmation(
+            templates[job.list_id],
             email=job.email,
             name=job.name,
             confirm_url=confirm_url(base_url=settings.base_url, token=token),
-            date=now,
             message_id=message_id,
         )
         envelope_from = sender.address
