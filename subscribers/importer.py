@@ -282,6 +282,9 @@ class _Importer:
     def _open_seen(self) -> None:
         """A temporary table of the addresses already read, so memory stays flat."""
         suffix = " ON COMMIT DROP" if self.connection.dialect.name == "postgresql" else ""
+        if self.connection.dialect.name == "sqlite":
+            # a bounded page cache (32 MB) for the indexes the batches update
+            self.connection.exec_driver_sql("PRAGMA cache_size=-32000")
         self.connection.exec_driver_sql(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {SEEN.name} "
             f"(email VARCHAR(320) PRIMARY KEY, line INTEGER NOT NULL){suffix}"
@@ -289,8 +292,10 @@ class _Importer:
         self.connection.exec_driver_sql(f"DELETE FROM {SEEN.name}")
 
     def close(self) -> None:
-        """Drop the temporary table."""
+        """Drop the temporary table (and give SQLite back its default page cache)."""
         self.connection.exec_driver_sql(f"DROP TABLE IF EXISTS {SEEN.name}")
+        if self.connection.dialect.name == "sqlite":
+            self.connection.exec_driver_sql("PRAGMA cache_size=-2000")
 
     def _first_sightings(self, batch: list[_Row]) -> list[_Row]:
         """Reject rows whose address an earlier batch had; drop suppressed ones; remember."""
