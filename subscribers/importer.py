@@ -526,6 +526,8 @@ def import_csv(
     subscription ids are in the report, for confirmation emails) unless ``confirmed`` or the
     list does not use double opt-in.
     """
+    if rejects_path is not None and not rejects_path.parent.is_dir():
+        raise ImportFileError(f"{rejects_path}: the folder for the rejects file does not exist")
     raw, text, reader, columns = _open_csv(path)
     total = path.stat().st_size
     rejects = _Rejects(rejects_path, columns)
