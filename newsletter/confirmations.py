@@ -169,6 +169,9 @@ async def send_confirmations(
     ids = sorted(set(subscription_ids))
     if not ids:
         return report
+    mailer: Mailer = runtime.mailer()
+    if isinstance(mailer, SmtpMailer):
+        await mailer.check()  # before anything is recorded: an unreachable server writes nothing
     jobs, lists = _plan(runtime, ids, report)
     settings = runtime.settings
     rendered = {
@@ -190,9 +193,6 @@ async def send_confirmations(
         for list_id in lists
     }
     ttl = timedelta(hours=settings.confirmation_ttl_hours)
-    mailer: Mailer = runtime.mailer()
-    if jobs and isinstance(mailer, SmtpMailer):
-        await mailer.check()
     gate = asyncio.Semaphore(settings.smtp_pool_size)
 
     async def send_one(job: _Job) -> tuple[_Job, str, SendOutcome]:
@@ -265,6 +265,12 @@ def _finish(runtime: Runtime, run_ids: list[int]) -> None:
         return
     now = runtime.clock()
     with session_scope(runtime.engine) as session:
+        # rows an interrupted call never reached: left for resend-confirmations
+        session.execute(
+            update(Delivery)
+            .where(col(Delivery.run_id).in_(run_ids), Delivery.status == DeliveryStatus.QUEUED)
+            .values(status=DeliveryStatus.DEFERRED, last_error="not sent: interrupted")
+        )
         session.execute(
             update(Run)
             .where(col(Run.id).in_(run_ids))
@@ -278,7 +284,11 @@ def pending_without_confirmation(runtime: Runtime, *, list_id: int) -> list[int]
         sent = (
             select(Delivery.subscription_id)
             .join(Run, col(Run.id) == col(Delivery.run_id))
-            .where(Run.kind == RunKind.CONFIRM, Delivery.status == DeliveryStatus.SENT)
+            .where(
+                Run.kind == RunKind.CONFIRM,
+                Delivery.status == DeliveryStatus.SENT,
+                col(Delivery.subscription_id).is_not(None),  # NOT IN with a NULL matches nothing
+            )
         )
         return list(
             session.execute(

@@ -129,3 +129,44 @@ def test_mistakes_are_one_line_and_exit_non_zero(cli: CliRunner, sqlite_url: str
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "error: unknown list 'nope'"
+
+
+def test_import_while_smtp_is_down_keeps_pending_rows_for_a_resend(
+    cli: CliRunner, smtp_server: RecordingServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from newsletter.delivery.capture import free_port
+    from newsletter.errors import DeliveryError
+
+    for topic in ("tech", "science", "world"):
+        _run(cli, "topics", "add", topic)
+    _run(
+        cli,
+        "lists",
+        "create",
+        "daily",
+        "--name",
+        "D",
+        "--from-address",
+        "d@example.org",
+        "-t",
+        "tech",
+    )
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", f"smtp://127.0.0.1:{free_port('127.0.0.1')}")
+    csv_text = "email,topics\nann@example.com,tech\nben@example.com,tech\n"
+    people = tmp_path / "people.csv"
+    people.write_text(csv_text, encoding="utf-8")
+    result = cli.invoke(app, ["subscribers", "import", str(people), "--list", "daily"])
+    assert isinstance(result.exception, DeliveryError)
+    assert "resend-confirmations --list daily" in str(result.exception)
+    assert "2 added" in result.output
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    assert "2 confirmation(s) sent" in _run(
+        cli, "subscribers", "resend-confirmations", "--list", "daily"
+    )
+    assert "no pending subscription" in _run(
+        cli, "subscribers", "resend-confirmations", "--list", "daily"
+    )
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [
+        "ann@example.com",
+        "ben@example.com",
+    ]

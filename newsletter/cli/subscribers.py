@@ -19,6 +19,7 @@ from newsletter.confirmations import (
     send_confirmations,
 )
 from newsletter.db import session_scope
+from newsletter.errors import DeliveryError
 from newsletter.links import token_from_link
 from newsletter.privacy import erase_person, export_person
 from newsletter.runtime import Runtime
@@ -35,10 +36,16 @@ subscribers_app = typer.Typer(help="Subscribers.", no_args_is_help=True)
 ListOption = Annotated[str, typer.Option("--list", help="List slug.")]
 
 
-def _confirm(rt: Runtime, ids: list[int]) -> ConfirmationReport | None:
+def _confirm(rt: Runtime, ids: list[int], slug: str) -> ConfirmationReport | None:
     if not ids:
         return None
-    report = asyncio.run(send_confirmations(rt, subscription_ids=ids))
+    try:
+        report = asyncio.run(send_confirmations(rt, subscription_ids=ids))
+    except DeliveryError as exc:
+        raise DeliveryError(
+            f"{exc}; the subscribers are saved as pending: send their confirmations later with "
+            f"`newsletter subscribers resend-confirmations --list {slug}`"
+        ) from None
     console.print(report.summary)
     return report
 
@@ -90,7 +97,7 @@ def add_subscriber(
             "`newsletter suppressions remove` takes it off"
         )
     elif status == SubscriptionStatus.PENDING:
-        _confirm(rt, [sub_id])
+        _confirm(rt, [sub_id], list_slug)
 
 
 @subscribers_app.command("ls")
@@ -265,7 +272,7 @@ def import_subscribers(
         console.print(
             f"{len(report.pending_subscription_ids)} pending: sending confirmation emails"
         )
-        _confirm(rt, report.pending_subscription_ids)
+        _confirm(rt, report.pending_subscription_ids, list_slug)
 
 
 @subscribers_app.command("resend-confirmations")
@@ -275,7 +282,7 @@ def resend_confirmations(ctx: typer.Context, list_slug: ListOption) -> None:
     with session_scope(rt.engine) as session:
         list_id = service.get_list(session, slug=list_slug).id or 0
     ids = pending_without_confirmation(rt, list_id=list_id)
-    if _confirm(rt, ids) is None:
+    if _confirm(rt, ids, list_slug) is None:
         console.print("no pending subscription is waiting for a confirmation email")
 
 
