@@ -29,7 +29,7 @@ def _outcome(function: object, address: str) -> str:
         return "invalid"
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(address=st.one_of(addresses, st.text(max_size=40)))
 @example("Alice@Example.COM")
 @example("a..b@example.com")
