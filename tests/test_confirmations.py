@@ -6,6 +6,7 @@ import asyncio
 import re
 from email.utils import parseaddr
 
+import pytest
 from sqlmodel import select
 
 from newsletter import runs
@@ -14,6 +15,7 @@ from newsletter.db import make_engine, session_scope
 from newsletter.links import token_from_link
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind
 from subscribers import service
+from subscribers.errors import Suppressed
 from subscribers.models import SubscriptionStatus, UnsubscribeSource
 from subscribers.suppression import add_suppression
 from tests.conftest import NOW, make_runtime, make_settings
@@ -135,4 +137,19 @@ def test_nothing_is_sent_after_an_unsubscribe_even_in_a_planned_run(
     report = asyncio.run(runs.resume_run(runtime, run_id=plan.run_id))
     assert (report.sent, report.skipped) == (1, 2)
     assert [m.rcpt_tos[0] for m in smtp_server.messages] == ["carol@example.org"]
+    runtime.dispose()
+
+
+def test_a_test_send_to_a_suppressed_address_is_refused(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech"])
+    engine.dispose()
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    with session_scope(runtime.engine) as session:
+        add_suppression(session, value="example.net", domain=True, now=NOW)
+    with pytest.raises(Suppressed):
+        asyncio.run(runs.send_test(runtime, slug="daily", to="me@example.net"))
+    assert smtp_server.messages == []
     runtime.dispose()
