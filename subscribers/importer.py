@@ -6,21 +6,17 @@ ImportFileError, and the rejects file is only moved into place at the end.
 
 from __future__ import annotations
 
-import csv
-import io
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, column, table, update
 from sqlmodel import Session
 
 from subscribers import bulk
-from subscribers.addresses import normalise_email
+from subscribers.csvfile import ImportRow, RejectsWriter, open_csv, parse_row, read_rows
 from subscribers.errors import ImportFileError, InvalidAddress, InvalidPreference
 from subscribers.models import (
     MailingList,
@@ -29,18 +25,9 @@ from subscribers.models import (
     Subscription,
     SubscriptionStatus,
 )
-from subscribers.preferences import (
-    check_cadence,
-    check_hour,
-    check_timezone,
-    check_topics,
-    check_weekday,
-)
 from subscribers.suppression import suppressed_filter
 
-KNOWN_COLUMNS = ("email", "name", "topics", "cadence", "weekday", "timezone", "send_hour")
 BATCH_SIZE = 2000
-SNIFF_BYTES = 8192
 
 
 @dataclass
@@ -62,20 +49,6 @@ class ImportReport:
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.rejected} rejected, {self.suppressed} suppressed"
         )
-
-
-@dataclass(frozen=True)
-class _Row:
-    line: int
-    raw: list[str]
-    email: str
-    name: str
-    topics: tuple[str, ...] | None
-    cadence: str | None
-    weekday: int | None
-    timezone: str | None
-    send_hour: int | None
-    attributes: dict[str, str]
 
 
 class _Person(NamedTuple):
@@ -123,119 +96,6 @@ SUBSCRIPTION_COLUMNS = (
 )
 
 
-class _Rejects:
-    """Writes rejected rows (line, reason, original columns) to a temporary file first."""
-
-    def __init__(self, path: Path | None, header: Sequence[str]) -> None:
-        self.path = path
-        self.temp = path.with_name(f".{path.name}.partial") if path is not None else None
-        self.handle: IO[str] | None = None
-        self.writer: Any = None
-        self.header = list(header)
-
-    def add(self, line: int, reason: str, raw: Sequence[str]) -> None:
-        if self.temp is None:
-            return
-        if self.writer is None:
-            self.handle = self.temp.open("w", encoding="utf-8", newline="")
-            self.writer = csv.writer(self.handle)
-            self.writer.writerow(["line", "reason", *self.header])
-        self.writer.writerow([line, reason, *raw])
-
-    def commit(self) -> None:
-        if self.path is None or self.temp is None:
-            return
-        if self.handle is None:
-            self.handle = self.temp.open("w", encoding="utf-8", newline="")
-            csv.writer(self.handle).writerow(["line", "reason", *self.header])
-        self.handle.close()
-        os.replace(self.temp, self.path)
-
-    def abandon(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-        if self.temp is not None:
-            self.temp.unlink(missing_ok=True)
-
-
-def _open_csv(path: Path) -> tuple[IO[bytes], io.TextIOWrapper, Any, list[str]]:
-    """Open the file and read its header, refusing what is clearly not a UTF-8 CSV file."""
-    try:
-        raw = path.open("rb")
-    except OSError as exc:
-        raise ImportFileError(f"{path}: cannot open ({exc.strerror})") from None
-    head = raw.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(raw, "peek") else b""
-    if b"\x00" in head:
-        raw.close()
-        raise ImportFileError(f"{path}: not a CSV file (binary data; UTF-16 files are not read)")
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
-    try:
-        first_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
-        delimiter = max(",;\t", key=first_line.count)
-        reader = csv.reader(text, delimiter=delimiter, strict=True)
-        header = next(reader, None)
-    except UnicodeDecodeError as exc:
-        text.close()
-        raise ImportFileError(f"{path}: not UTF-8 text ({exc.reason} in the header)") from None
-    except csv.Error as exc:
-        text.close()
-        raise ImportFileError(f"{path}: not a CSV file ({exc})") from None
-    if not header:
-        text.close()
-        raise ImportFileError(f"{path}: empty file, expected a header line with an email column")
-    columns = [name.strip().lower() for name in header]
-    if "email" not in columns:
-        text.close()
-        raise ImportFileError(
-            f"{path}: no 'email' column in the header line "
-            f"(found: {', '.join(repr(c) for c in columns[:8])})"
-        )
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
-    if duplicated:
-        text.close()
-        raise ImportFileError(f"{path}: column {duplicated[0]!r} appears twice in the header")
-    return raw, text, reader, columns
-
-
-@lru_cache(maxsize=1024)
-def _topics(value: str, offered: tuple[str, ...]) -> tuple[str, ...]:
-    """A topics cell (``;`` or ``|`` separated) checked against the list; few distinct values
-    repeat over a whole file, so the result is cached."""
-    parts = [part.strip() for part in value.replace("|", ";").split(";") if part.strip()]
-    chosen = check_topics(parts, offered)
-    if not chosen:
-        raise InvalidPreference("no topics left after validation")
-    return chosen
-
-
-def _parse(line: int, values: list[str], columns: list[str], offered: Sequence[str]) -> _Row:
-    """Validate one row; raise InvalidAddress or InvalidPreference naming the problem."""
-    cells = dict(zip(columns, values, strict=True))
-    email = normalise_email(cells["email"])
-    topics_text = cells.get("topics", "").strip()
-    topics = _topics(topics_text, tuple(offered)) if topics_text else None
-    cadence = cells.get("cadence", "").strip()
-    weekday = cells.get("weekday", "").strip()
-    timezone = cells.get("timezone", "").strip()
-    send_hour = cells.get("send_hour", "").strip()
-    return _Row(
-        line=line,
-        raw=values,
-        email=email,
-        name=" ".join(cells.get("name", "").split()),
-        topics=topics,
-        cadence=check_cadence(cadence) if cadence else None,
-        weekday=check_weekday(weekday) if weekday else None,
-        timezone=check_timezone(timezone) if timezone else None,
-        send_hour=check_hour(send_hour) if send_hour else None,
-        attributes={
-            key: value.strip()
-            for key, value in cells.items()
-            if key not in KNOWN_COLUMNS and key and value.strip()
-        },
-    )
-
-
 class _Importer:
     """One import run over one list."""
 
@@ -247,7 +107,7 @@ class _Importer:
         now: datetime,
         confirmed: bool,
         is_suppressed: Callable[[str], bool],
-        rejects: _Rejects,
+        rejects: RejectsWriter,
     ) -> None:
         self.session = session
         self.mailing_list = mailing_list
@@ -265,7 +125,7 @@ class _Importer:
         self._topics: dict[Any, Any] = {}
         self._open_seen()
 
-    def reject(self, row: _Row | None, line: int, raw: list[str], reason: str) -> None:
+    def reject(self, row: ImportRow | None, line: int, raw: list[str], reason: str) -> None:
         self.report.rejected += 1
         self.rejects.add(line, reason, raw)
 
@@ -297,7 +157,7 @@ class _Importer:
         if self.connection.dialect.name == "sqlite":
             self.connection.exec_driver_sql("PRAGMA cache_size=-2000")
 
-    def _first_sightings(self, batch: list[_Row]) -> list[_Row]:
+    def _first_sightings(self, batch: list[ImportRow]) -> list[ImportRow]:
         """Reject rows whose address an earlier batch had; drop suppressed ones; remember."""
         earlier = dict(
             bulk.select_in(
@@ -321,7 +181,7 @@ class _Importer:
                 kept.append(row)
         return kept
 
-    def flush(self, batch: list[_Row]) -> None:
+    def flush(self, batch: list[ImportRow]) -> None:
         """Upsert one batch: one query per table to load, bulk inserts and updates to write."""
         batch = self._first_sightings(batch)
         if not batch:
@@ -337,7 +197,7 @@ class _Importer:
                 [r.email for r in batch],
             )
         }
-        kept: list[_Row] = []
+        kept: list[ImportRow] = []
         new_people: list[tuple[Any, ...]] = []
         person_updates: list[dict[str, Any]] = []
         changed_people: set[str] = set()
@@ -406,7 +266,7 @@ class _Importer:
 
     def write_subscriptions(
         self,
-        kept: list[_Row],
+        kept: list[ImportRow],
         ids: dict[str, int],
         current: dict[int, _Current],
         changed_people: set[str],
@@ -493,21 +353,6 @@ class _Importer:
             )
 
 
-def _rows(reader: Any, text: io.TextIOWrapper, path: Path) -> Iterator[tuple[int, list[str]]]:
-    try:
-        for values in reader:
-            yield reader.line_num, values
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(
-            f"{path}: not UTF-8 text ({exc.reason} after line {reader.line_num}); "
-            "save the file as UTF-8 and try again"
-        ) from None
-    except csv.Error as exc:
-        raise ImportFileError(
-            f"{path}: not a valid CSV file at line {reader.line_num} ({exc})"
-        ) from None
-
-
 def import_csv(
     session: Session,
     *,
@@ -528,9 +373,9 @@ def import_csv(
     """
     if rejects_path is not None and not rejects_path.parent.is_dir():
         raise ImportFileError(f"{rejects_path}: the folder for the rejects file does not exist")
-    raw, text, reader, columns = _open_csv(path)
+    raw, text, reader, columns = open_csv(path)
     total = path.stat().st_size
-    rejects = _Rejects(rejects_path, columns)
+    rejects = RejectsWriter(rejects_path, columns)
     importer = _Importer(
         session,
         mailing_list,
@@ -541,10 +386,10 @@ def import_csv(
     )
     report = importer.report
     seen: dict[str, int] = {}  # this batch only; earlier batches are in a temporary table
-    batch: list[_Row] = []
+    batch: list[ImportRow] = []
     try:
         with text:
-            for line, values in _rows(reader, text, path):
+            for line, values in read_rows(reader, path):
                 if not values or (len(values) == 1 and not values[0].strip()):
                     continue
                 report.rows += 1
@@ -557,7 +402,7 @@ def import_csv(
                     )
                     continue
                 try:
-                    row = _parse(line, values, columns, mailing_list.topics)
+                    row = parse_row(line, values, columns, mailing_list.topics)
                 except (InvalidAddress, InvalidPreference) as exc:
                     reason = exc.reason if isinstance(exc, InvalidAddress) else str(exc)
                     importer.reject(None, line, values, reason)
