@@ -20,9 +20,9 @@ from newsletter.runtime import Runtime
 from newsletter.selector import select_articles
 from newsletter.sending import RunSender, SendReport
 from subscribers.addresses import normalise_email
-from subscribers.errors import SubscriptionNotFound
+from subscribers.errors import SubscriptionNotFound, Suppressed
 from subscribers.models import Subscriber, Subscription
-from subscribers.service import get_list
+from subscribers.service import get_list, is_suppressed
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,9 @@ async def send_test(runtime: Runtime, *, slug: str, to: str) -> str:
     """Send the list's current digest (all its topics) to one address; nothing is recorded as sent
     to any subscriber. Returns the Message-ID."""
     address = normalise_email(to)
+    with session_scope(runtime.engine) as session:
+        if is_suppressed(session, email=address, secret=runtime.settings.secret):
+            raise Suppressed(address)
     preview = build_preview(runtime, slug=slug)
     with session_scope(runtime.engine) as session:
         mailing_list = get_list(session, slug=slug)
