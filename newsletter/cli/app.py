@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from newsletter.cli import audience, content, database, demo, sending
+from newsletter.cli import audience, content, database, demo, sending, web
 from newsletter.cli.context import err_console
 from newsletter.errors import NewsletterError
 from subscribers.errors import SubscriberError
@@ -27,6 +27,8 @@ app.command("ingest")(content.ingest)
 app.command("preview")(sending.preview)
 app.command("send")(sending.send)
 app.command("demo")(demo.demo)
+app.command("web")(web.web)
+app.add_typer(web.users_app, name="users")
 
 
 def main() -> None:
