@@ -6,6 +6,8 @@ SubscriberError (root)
  +-- ListNotFound (LookupError)
  +-- SubscriberNotFound (LookupError)
  +-- SubscriptionNotFound (LookupError)
+ +-- SuppressionNotFound (LookupError)
+ +-- ListNotEmpty (ValueError)          deleting a list with subscriptions needs force
  +-- DuplicateList (ValueError)
  +-- InvalidToken (ValueError)          forged, tampered, expired or wrong-purpose token
  +-- Suppressed (PermissionError)       the address must never be mailed
@@ -55,6 +57,26 @@ class SubscriptionNotFound(SubscriberError, LookupError):
         super().__init__(f"{email!r} is not subscribed to list {slug!r}")
         self.email = email
         self.slug = slug
+
+
+class SuppressionNotFound(SubscriberError, LookupError):
+    """No suppression entry has this value."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f"{value!r} is not on the suppression list")
+        self.value = value
+
+
+class ListNotEmpty(SubscriberError, ValueError):
+    """A list still has subscriptions and deleting it was not forced."""
+
+    def __init__(self, slug: str, subscriptions: int) -> None:
+        super().__init__(
+            f"list {slug!r} has {subscriptions} subscription(s); deleting it needs --force "
+            "and removes them all"
+        )
+        self.slug = slug
+        self.subscriptions = subscriptions
 
 
 class DuplicateList(SubscriberError, ValueError):

@@ -1,22 +1,25 @@
-"""Audience services: lists, subscribing, suppression; used by the CLI and the web app alike."""
+"""Audience services: sign-up, consent, preferences, unsubscribe; shared by CLI and web."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from subscribers.addresses import address_domain, normalise_email
-from subscribers.errors import DuplicateList, InvalidPreference, ListNotFound, Suppressed
+from subscribers.addresses import normalise_email
+from subscribers.errors import InvalidPreference, InvalidToken, SubscriberNotFound, Suppressed
+from subscribers.lists import all_lists, create_list, get_list
 from subscribers.models import (
     MailingList,
     Subscriber,
     SubscriberStatus,
     Subscription,
     SubscriptionStatus,
-    Suppression,
     SuppressionReason,
+    UnsubscribeEvent,
+    UnsubscribeSource,
 )
 from subscribers.preferences import (
     check_cadence,
@@ -25,97 +28,303 @@ from subscribers.preferences import (
     check_topics,
     check_weekday,
 )
+from subscribers.suppression import is_suppressed, suppress, suppressed_filter
+from subscribers.tokens import Purpose, read_token
+
+__all__ = [
+    "SignupResult",
+    "add_subscriber",
+    "all_lists",
+    "confirm_subscription",
+    "create_list",
+    "find_subscriber",
+    "get_list",
+    "is_suppressed",
+    "mark_bounced",
+    "request_subscription",
+    "subscription_for_token",
+    "suppress",
+    "suppressed_filter",
+    "unsubscribe",
+    "update_preferences",
+]
+
+BLOCKED_STATUSES = (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
 
 
-def create_list(
-    session: Session,
+@dataclass(frozen=True)
+class SignupResult:
+    """What a sign-up did; the web page shows the same neutral text whatever it says."""
+
+    subscription: Subscription
+    subscriber: Subscriber
+    needs_confirmation: bool
+    already_active: bool
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    topics: list[str]
+    cadence: str
+    weekday: int
+    send_hour: int
+    timezone: str
+
+
+def _choose(
+    mailing_list: MailingList,
+    current: Subscription | None,
     *,
-    slug: str,
-    name: str,
-    from_name: str,
-    from_address: str,
-    topics: Sequence[str],
-    reply_to: str | None = None,
-    default_cadence: str = "daily",
-    default_weekday: int | str = 0,
-    default_send_hour: int = 8,
-    default_timezone: str = "UTC",
-    double_opt_in: bool = True,
-    known_topics: Collection[str] | None = None,
-) -> MailingList:
-    """Create a list after validating its sender, topics (against ``known_topics``) and defaults."""
-    slug = slug.strip().lower()
-    if not slug or not all(ch.isalnum() or ch in "-_" for ch in slug):
-        raise InvalidPreference(f"list slug {slug!r} may only hold letters, digits, - and _")
-    offered = list(dict.fromkeys(topic.strip().lower() for topic in topics if topic.strip()))
-    if not offered:
-        raise InvalidPreference("a list must offer at least one topic")
-    if known_topics is not None:
-        unknown = [topic for topic in offered if topic not in known_topics]
-        if unknown:
+    topics: Sequence[str] | None,
+    cadence: str | None,
+    weekday: int | str | None,
+    send_hour: int | str | None,
+    timezone: str | None,
+) -> _Chosen:
+    """Validate every preference before anything is written; unset ones keep their value."""
+    if topics is not None:
+        chosen_topics = list(check_topics(topics, mailing_list.topics))
+        if not chosen_topics:
             raise InvalidPreference(
-                f"unknown topic {unknown[0]!r} (known: {', '.join(sorted(known_topics)) or 'none'})"
+                f"choose at least one topic (offered: {', '.join(mailing_list.topics)})"
             )
-    if session.exec(select(MailingList).where(MailingList.slug == slug)).first():
-        raise DuplicateList(slug)
-    mailing_list = MailingList(
-        slug=slug,
-        name=name,
-        from_name=from_name,
-        from_address=normalise_email(from_address),
-        reply_to=normalise_email(reply_to) if reply_to else None,
-        topics=offered,
-        default_cadence=check_cadence(default_cadence),
-        default_weekday=check_weekday(default_weekday),
-        default_send_hour=check_hour(default_send_hour),
-        default_timezone=check_timezone(default_timezone),
-        double_opt_in=double_opt_in,
+    elif current is not None and current.topics:
+        chosen_topics = list(current.topics)
+    else:
+        chosen_topics = list(mailing_list.topics)
+    base_cadence = current.cadence if current is not None else mailing_list.default_cadence
+    base_weekday = current.weekday if current is not None else mailing_list.default_weekday
+    base_hour = current.send_hour if current is not None else mailing_list.default_send_hour
+    base_zone = (
+        current.timezone if current is not None and current.timezone else None
+    ) or mailing_list.default_timezone
+    return _Chosen(
+        topics=chosen_topics,
+        cadence=check_cadence(cadence) if cadence is not None else base_cadence,
+        weekday=check_weekday(weekday) if weekday is not None else base_weekday,
+        send_hour=check_hour(send_hour) if send_hour is not None else base_hour,
+        timezone=check_timezone(timezone) if timezone is not None else base_zone,
     )
-    session.add(mailing_list)
-    session.flush()
-    return mailing_list
 
 
-def get_list(session: Session, *, slug: str) -> MailingList:
-    """The list with this slug, or ListNotFound."""
-    found = session.exec(
-        select(MailingList).where(MailingList.slug == slug.strip().lower())
-    ).first()
+def _apply(subscription: Subscription, chosen: _Chosen) -> None:
+    subscription.topics = chosen.topics
+    subscription.cadence = chosen.cadence
+    subscription.weekday = chosen.weekday
+    subscription.send_hour = chosen.send_hour
+    subscription.timezone = chosen.timezone
+
+
+def find_subscriber(session: Session, *, email: str) -> Subscriber:
+    """The subscriber with this address (normalised first), or SubscriberNotFound."""
+    address = normalise_email(email)
+    found = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
     if found is None:
-        raise ListNotFound(slug)
+        raise SubscriberNotFound(address)
     return found
 
 
-def all_lists(session: Session) -> list[MailingList]:
-    """Every list, by slug."""
-    return list(session.exec(select(MailingList).order_by(col(MailingList.slug))))
+def _subscription(session: Session, subscriber_id: int, list_id: int) -> Subscription | None:
+    return session.exec(
+        select(Subscription).where(
+            Subscription.subscriber_id == subscriber_id, Subscription.list_id == list_id
+        )
+    ).first()
 
 
-def is_suppressed(session: Session, *, email: str) -> bool:
-    """Whether a normalised address (or its domain) is on the suppression list."""
-    values = [email, address_domain(email)]
-    return (
-        session.exec(select(Suppression.id).where(col(Suppression.value).in_(values))).first()
-        is not None
+def request_subscription(
+    session: Session,
+    *,
+    mailing_list: MailingList,
+    email: str,
+    now: datetime,
+    name: str = "",
+    topics: Sequence[str] | None = None,
+    cadence: str | None = None,
+    weekday: int | str | None = None,
+    send_hour: int | str | None = None,
+    timezone: str | None = None,
+    secret: bytes | None = None,
+) -> SignupResult:
+    """A public sign-up: pending until confirmed (on double opt-in lists), never a reactivation.
+
+    Suppressed, bounced or complained addresses raise Suppressed (pass ``secret`` so that
+    erased addresses are recognised too). An already active subscription is left untouched, so
+    a stranger cannot change someone's preferences by signing them up.
+    """
+    address = normalise_email(email)
+    subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+    if (subscriber is not None and subscriber.status in BLOCKED_STATUSES) or is_suppressed(
+        session, email=address, secret=secret
+    ):
+        raise Suppressed(address)
+    current = None
+    if subscriber is not None and subscriber.id is not None and mailing_list.id is not None:
+        current = _subscription(session, subscriber.id, mailing_list.id)
+    if subscriber is not None and current is not None and current.status == "active":
+        return SignupResult(current, subscriber, needs_confirmation=False, already_active=True)
+    chosen = _choose(
+        mailing_list,
+        current,
+        topics=topics,
+        cadence=cadence,
+        weekday=weekday,
+        send_hour=send_hour,
+        timezone=timezone,
+    )
+    if subscriber is None:
+        subscriber = Subscriber(
+            email=address, name=name.strip(), timezone=chosen.timezone, created_at=now
+        )
+        subscriber.updated_at = now
+        session.add(subscriber)
+        session.flush()
+    elif name.strip() and not subscriber.name:
+        subscriber.name = name.strip()
+        subscriber.updated_at = now
+    if subscriber.id is None or mailing_list.id is None:
+        raise RuntimeError("rows were flushed without ids")
+    if current is None:
+        current = Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id, created_at=now)
+        session.add(current)
+    _apply(current, chosen)
+    current.unsubscribed_at = None
+    current.unsubscribe_source = None
+    if mailing_list.double_opt_in:
+        current.status = SubscriptionStatus.PENDING
+        current.confirmed_at = None
+    else:
+        _activate(subscriber, current, now)
+    session.flush()
+    return SignupResult(
+        current,
+        subscriber,
+        needs_confirmation=mailing_list.double_opt_in,
+        already_active=False,
     )
 
 
-def suppress(
+def _activate(subscriber: Subscriber, subscription: Subscription, now: datetime) -> None:
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.confirmed_at = now
+    subscription.unsubscribed_at = None
+    subscription.unsubscribe_source = None
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        subscriber.status = SubscriberStatus.ACTIVE
+        subscriber.updated_at = now
+
+
+def confirm_subscription(
+    session: Session, *, token: str, secret: bytes, now: datetime
+) -> Subscription:
+    """Activate the pending subscription a confirmation token names (idempotent once active)."""
+    claims = read_token(secret, token, Purpose.CONFIRM, now=now)
+    if claims.list_id is None:
+        raise InvalidToken("confirmation token names no list")
+    subscriber = session.get(Subscriber, claims.subscriber_id)
+    subscription = _subscription(session, claims.subscriber_id, claims.list_id)
+    if subscriber is None or subscription is None:
+        raise InvalidToken("this subscription no longer exists")
+    if subscriber.status in BLOCKED_STATUSES or is_suppressed(
+        session, email=subscriber.email, secret=secret
+    ):
+        raise Suppressed(subscriber.email)
+    if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        raise InvalidToken("this subscription was cancelled; sign up again to get a new link")
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        _activate(subscriber, subscription, now)
+        session.flush()
+    return subscription
+
+
+def unsubscribe(
     session: Session,
     *,
-    value: str,
-    reason: SuppressionReason,
-    kind: str = "address",
-    note: str = "",
-) -> Suppression:
-    """Add an address, domain or hash to the suppression list (idempotent)."""
-    existing = session.exec(select(Suppression).where(Suppression.value == value)).first()
-    if existing is not None:
-        return existing
-    entry = Suppression(value=value, kind=kind, reason=reason, note=note)
-    session.add(entry)
+    subscriber_id: int,
+    list_id: int | None,
+    source: UnsubscribeSource,
+    now: datetime,
+) -> int:
+    """Unsubscribe from one list (or all with ``list_id=None``); returns subscriptions ended.
+
+    Recorded as an UnsubscribeEvent when anything changed; a repeat changes nothing. A complaint
+    also marks the subscriber complained and suppresses the address.
+    """
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise SubscriberNotFound(f"#{subscriber_id}")
+    query = select(Subscription).where(
+        Subscription.subscriber_id == subscriber_id,
+        col(Subscription.status) != SubscriptionStatus.UNSUBSCRIBED,
+    )
+    if list_id is not None:
+        query = query.where(Subscription.list_id == list_id)
+    ended = 0
+    for subscription in session.exec(query):
+        subscription.status = SubscriptionStatus.UNSUBSCRIBED
+        subscription.unsubscribed_at = now
+        subscription.unsubscribe_source = source
+        ended += 1
+    changed_person = False
+    if source == UnsubscribeSource.COMPLAINT:
+        if subscriber.status != SubscriberStatus.COMPLAINED:
+            subscriber.status = SubscriberStatus.COMPLAINED
+            changed_person = True
+        suppress(session, value=subscriber.email, reason=SuppressionReason.COMPLAINT, now=now)
+    elif list_id is None and subscriber.status == SubscriberStatus.ACTIVE:
+        subscriber.status = SubscriberStatus.UNSUBSCRIBED
+        changed_person = True
+    if ended or changed_person:
+        subscriber.updated_at = now
+        session.add(
+            UnsubscribeEvent(subscriber_id=subscriber_id, list_id=list_id, source=source, at=now)
+        )
     session.flush()
-    return entry
+    return ended
+
+
+def update_preferences(
+    session: Session,
+    *,
+    subscription: Subscription,
+    now: datetime,
+    topics: Sequence[str] | None = None,
+    cadence: str | None = None,
+    weekday: int | str | None = None,
+    send_hour: int | str | None = None,
+    timezone: str | None = None,
+) -> Subscription:
+    """Change one subscription's topics, cadence, weekday, send hour or time zone (validated)."""
+    mailing_list = session.get(MailingList, subscription.list_id)
+    if mailing_list is None:
+        raise InvalidPreference("the subscription's list no longer exists")
+    chosen = _choose(
+        mailing_list,
+        subscription,
+        topics=topics,
+        cadence=cadence,
+        weekday=weekday,
+        send_hour=send_hour,
+        timezone=timezone,
+    )
+    _apply(subscription, chosen)
+    session.add(subscription)
+    session.flush()
+    return subscription
+
+
+def subscription_for_token(
+    session: Session, *, token: str, purpose: Purpose, secret: bytes, now: datetime
+) -> tuple[Subscriber, Subscription | None]:
+    """The subscriber (and subscription, when the token names a list) a link token is for."""
+    claims = read_token(secret, token, purpose, now=now)
+    subscriber = session.get(Subscriber, claims.subscriber_id)
+    if subscriber is None:
+        raise InvalidToken("this link's subscriber no longer exists")
+    subscription = None
+    if claims.list_id is not None:
+        subscription = _subscription(session, claims.subscriber_id, claims.list_id)
+    return subscriber, subscription
 
 
 def add_subscriber(
@@ -132,61 +341,58 @@ def add_subscriber(
     timezone: str | None = None,
     confirmed: bool = False,
     by_admin: bool = False,
+    secret: bytes | None = None,
 ) -> Subscription:
     """Subscribe ``email`` to a list: pending (needs confirmation) unless ``confirmed``.
 
-    Suppressed, bounced or complained addresses can only be re-subscribed by an admin.
+    Suppressed, bounced or complained addresses can only be re-subscribed by an admin; a
+    suppression entry still blocks sending until the admin removes it.
     """
     address = normalise_email(email)
     subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
-    blocked = subscriber is not None and subscriber.status in (
-        SubscriberStatus.BOUNCED,
-        SubscriberStatus.COMPLAINED,
-    )
-    if not by_admin and (blocked or is_suppressed(session, email=address)):
+    blocked = subscriber is not None and subscriber.status in BLOCKED_STATUSES
+    if not by_admin and (blocked or is_suppressed(session, email=address, secret=secret)):
         raise Suppressed(address)
-    zone = check_timezone(timezone) if timezone else mailing_list.default_timezone
+    current = None
+    if subscriber is not None and subscriber.id is not None and mailing_list.id is not None:
+        current = _subscription(session, subscriber.id, mailing_list.id)
+    chosen = _choose(
+        mailing_list,
+        current,
+        topics=topics,
+        cadence=cadence,
+        weekday=weekday,
+        send_hour=send_hour,
+        timezone=timezone,
+    )
     if subscriber is None:
-        subscriber = Subscriber(email=address, name=name.strip(), timezone=zone)
+        subscriber = Subscriber(
+            email=address, name=name.strip(), timezone=chosen.timezone, created_at=now
+        )
+        subscriber.updated_at = now
         session.add(subscriber)
         session.flush()
     else:
-        if name:
+        if name.strip():
             subscriber.name = name.strip()
         if subscriber.status != SubscriberStatus.ACTIVE and (by_admin or not blocked):
             subscriber.status = SubscriberStatus.ACTIVE
         subscriber.updated_at = now
     if subscriber.id is None or mailing_list.id is None:
         raise RuntimeError("rows were flushed without ids")
-    subscription = session.exec(
-        select(Subscription).where(
-            Subscription.subscriber_id == subscriber.id, Subscription.list_id == mailing_list.id
-        )
-    ).first()
-    if subscription is None:
-        subscription = Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id)
-        session.add(subscription)
-    subscription.topics = list(
-        check_topics(topics, mailing_list.topics) if topics else mailing_list.topics
-    )
-    subscription.cadence = check_cadence(cadence or mailing_list.default_cadence)
-    subscription.weekday = check_weekday(
-        weekday if weekday is not None else mailing_list.default_weekday
-    )
-    subscription.send_hour = check_hour(
-        send_hour if send_hour is not None else mailing_list.default_send_hour
-    )
-    subscription.timezone = zone
+    if current is None:
+        current = Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id, created_at=now)
+        session.add(current)
+    _apply(current, chosen)
     if confirmed or not mailing_list.double_opt_in:
-        if subscription.status != SubscriptionStatus.ACTIVE:
-            subscription.status = SubscriptionStatus.ACTIVE
-            subscription.confirmed_at = now
-    elif subscription.status != SubscriptionStatus.ACTIVE:
-        subscription.status = SubscriptionStatus.PENDING
-    subscription.unsubscribed_at = None
-    subscription.unsubscribe_source = None
+        if current.status != SubscriptionStatus.ACTIVE:
+            _activate(subscriber, current, now)
+    elif current.status != SubscriptionStatus.ACTIVE:
+        current.status = SubscriptionStatus.PENDING
+        current.unsubscribed_at = None
+        current.unsubscribe_source = None
     session.flush()
-    return subscription
+    return current
 
 
 def mark_bounced(session: Session, *, subscriber_id: int, now: datetime) -> None:
@@ -196,4 +402,4 @@ def mark_bounced(session: Session, *, subscriber_id: int, now: datetime) -> None
         return
     subscriber.status = SubscriberStatus.BOUNCED
     subscriber.updated_at = now
-    suppress(session, value=subscriber.email, reason=SuppressionReason.HARD_BOUNCE)
+    suppress(session, value=subscriber.email, reason=SuppressionReason.HARD_BOUNCE, now=now)

@@ -1,4 +1,4 @@
-"""Signed, purpose-bound, optionally expiring tokens for confirm, unsubscribe and preference links."""
+"""Signed, purpose-bound, optionally expiring tokens for confirm, unsubscribe and preferences."""
 
 from __future__ import annotations
 

@@ -1,0 +1,66 @@
+"""CSV export of a list in the importer's columns, so that export then import round-trips."""
+
+from __future__ import annotations
+
+import csv
+from typing import TextIO
+
+from sqlmodel import Session, col, select
+
+from subscribers.models import MailingList, Subscriber, Subscription
+from subscribers.preferences import WEEKDAYS
+
+EXPORT_COLUMNS = ("email", "name", "topics", "cadence", "weekday", "timezone", "send_hour")
+
+
+def _query(mailing_list: MailingList, status: str | None) -> object:
+    query = (
+        select(Subscriber, Subscription)
+        .join(Subscription, col(Subscription.subscriber_id) == col(Subscriber.id))
+        .where(Subscription.list_id == mailing_list.id)
+    )
+    if status is not None:
+        query = query.where(Subscription.status == status)
+    return query
+
+
+def export_csv(
+    session: Session, *, mailing_list: MailingList, out: TextIO, status: str | None = None
+) -> int:
+    """Write the list's subscribers (optionally of one status) to ``out``; returns rows written.
+
+    Attributes kept from imports become extra columns, sorted by name.
+    """
+    keys: set[str] = set()
+    attribute_query = (
+        select(Subscriber.attributes)
+        .join(Subscription, col(Subscription.subscriber_id) == col(Subscriber.id))
+        .where(Subscription.list_id == mailing_list.id)
+    )
+    if status is not None:
+        attribute_query = attribute_query.where(Subscription.status == status)
+    for (attributes,) in session.execute(attribute_query.execution_options(yield_per=2000)):
+        keys.update(attributes or {})
+    extra = sorted(keys - set(EXPORT_COLUMNS))
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*EXPORT_COLUMNS, *extra])
+    query = _query(mailing_list, status).order_by(col(Subscriber.email))  # type: ignore[attr-defined]
+    written = 0
+    for subscriber, subscription in session.execute(query.execution_options(yield_per=2000)):
+        attributes = subscriber.attributes or {}
+        writer.writerow(
+            [
+                subscriber.email,
+                subscriber.name,
+                ";".join(subscription.topics),
+                subscription.cadence,
+                WEEKDAYS[subscription.weekday],
+                subscription.timezone or subscriber.timezone,
+                subscription.send_hour,
+                *(attributes.get(key, "") for key in extra),
+            ]
+        )
+        written += 1
+        if written % 2000 == 0:
+            session.expunge_all()
+    return written

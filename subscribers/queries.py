@@ -1,0 +1,91 @@
+"""Read-only views of a list's audience: filtered member listings and counts per status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from subscribers.models import MailingList, Subscriber, Subscription
+
+
+@dataclass(frozen=True)
+class Member:
+    """One subscriber on one list, as listings show it."""
+
+    email: str
+    name: str
+    status: str
+    subscriber_status: str
+    topics: tuple[str, ...]
+    cadence: str
+    weekday: int
+    send_hour: int
+    timezone: str
+
+
+def list_members(
+    session: Session,
+    *,
+    mailing_list: MailingList,
+    status: str | None = None,
+    topic: str | None = None,
+    search: str | None = None,
+    limit: int | None = None,
+) -> Iterator[Member]:
+    """Members of a list by address, filtered by subscription status, topic and text."""
+    query = (
+        select(Subscriber, Subscription)
+        .join(Subscription, col(Subscription.subscriber_id) == col(Subscriber.id))
+        .where(Subscription.list_id == mailing_list.id)
+        .order_by(col(Subscriber.email))
+    )
+    if status is not None:
+        query = query.where(Subscription.status == status)
+    if search:
+        pattern = f"%{search.strip().lower()}%"
+        query = query.where(
+            or_(
+                func.lower(col(Subscriber.email)).like(pattern),
+                func.lower(col(Subscriber.name)).like(pattern),
+            )
+        )
+    wanted = topic.strip().lower() if topic else None
+    shown = 0
+    for subscriber, subscription in session.execute(query.execution_options(yield_per=1000)):
+        if wanted is not None and wanted not in subscription.topics:
+            continue
+        yield Member(
+            email=subscriber.email,
+            name=subscriber.name,
+            status=subscription.status,
+            subscriber_status=subscriber.status,
+            topics=tuple(subscription.topics),
+            cadence=subscription.cadence,
+            weekday=subscription.weekday,
+            send_hour=subscription.send_hour,
+            timezone=subscription.timezone or subscriber.timezone,
+        )
+        shown += 1
+        if limit is not None and shown >= limit:
+            return
+
+
+def status_counts(session: Session, *, list_id: int) -> dict[str, int]:
+    """How many subscriptions of a list are in each status."""
+    rows = session.exec(
+        select(Subscription.status, func.count())
+        .where(Subscription.list_id == list_id)
+        .group_by(col(Subscription.status))
+    ).all()
+    return {str(status): int(count) for status, count in rows}
+
+
+def subscription_counts(session: Session) -> dict[int, int]:
+    """How many subscriptions each list has."""
+    rows = session.exec(
+        select(Subscription.list_id, func.count()).group_by(col(Subscription.list_id))
+    ).all()
+    return {int(list_id): int(count) for list_id, count in rows}
