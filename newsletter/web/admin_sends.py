@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -20,8 +19,8 @@ from newsletter.web.admin_dashboard import recent_runs
 from newsletter.web.deps import (
     Account,
     PageError,
-    WebState,
     form_with_csrf,
+    in_background,
     redirect_to,
     render,
     require_editor,
@@ -121,20 +120,6 @@ def confirm_send(
     )
 
 
-def _spawn(web: WebState, run_id: int) -> None:
-    """Drain the run in a background task of the server's event loop."""
-
-    async def drain() -> None:
-        try:
-            await runs.resume_run(web.runtime, run_id=run_id)
-        except Exception:  # the run's rows keep their state; the runs page shows what is left
-            log.exception("background send of run %s stopped", run_id)
-
-    task = asyncio.get_running_loop().create_task(drain())
-    web.tasks.add(task)
-    task.add_done_callback(web.tasks.discard)
-
-
 @router.post("/send")
 async def trigger_send(request: Request, account: Account = Depends(require_editor)) -> Response:
     """Plan a run of the list now and send it in the background; show its progress."""
@@ -144,7 +129,11 @@ async def trigger_send(request: Request, account: Account = Depends(require_edit
     mailing_list = _list_or_404(request, form.get("list", ""))
     plan = runs.plan_list(runtime(request), slug=mailing_list.slug)
     if plan.queued:
-        _spawn(state(request), plan.run_id)
+        in_background(
+            state(request),
+            runs.resume_run(runtime(request), run_id=plan.run_id),
+            f"run {plan.run_id}",
+        )
     return RedirectResponse(f"/admin/runs/{plan.run_id}", status_code=303)
 
 
@@ -225,12 +214,12 @@ async def run_action(
             notice = "Run paused"
         elif action == "resume":
             runs.reopen_run(rt, run_id=run_id)
-            _spawn(state(request), run_id)
+            in_background(state(request), runs.resume_run(rt, run_id=run_id), f"run {run_id}")
             notice = "Run resumed"
         elif action == "retry":
             count = runs.retry_failed(rt, run_id=run_id)
             if count:
-                _spawn(state(request), run_id)
+                in_background(state(request), runs.resume_run(rt, run_id=run_id), f"run {run_id}")
             notice = f"{count} failed message(s) queued again"
         else:
             raise PageError(404, "Unknown action", f"Runs cannot {action!r}.")

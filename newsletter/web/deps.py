@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +22,8 @@ from newsletter.web.security import (
     csrf_token,
     read_session_cookie,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -156,3 +160,17 @@ def redirect_to(path: str, **params: str) -> RedirectResponse:
     """A 303 to a local path with query parameters (after a POST)."""
     query = urlencode({key: value for key, value in params.items() if value})
     return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+
+
+def in_background(web: WebState, work: Coroutine[Any, Any, Any], what: str) -> None:
+    """Run ``work`` on the server's event loop after the response; log (never raise) failures."""
+
+    async def guarded() -> None:
+        try:
+            await work
+        except Exception:  # the page has answered; the console shows what is left
+            log.exception("background task failed: %s", what)
+
+    task = asyncio.get_running_loop().create_task(guarded())
+    web.tasks.add(task)
+    task.add_done_callback(web.tasks.discard)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from functools import cache
@@ -20,6 +19,7 @@ from newsletter.web.deps import (
     SECURITY_HEADERS,
     PageError,
     client_ip,
+    in_background,
     render,
     runtime,
     state,
@@ -122,21 +122,6 @@ def signup_form(request: Request, slug: str) -> Response:
     return _signup_page(request, mailing_list, chosen=_defaults(mailing_list))
 
 
-def _spawn_confirmation(request: Request, subscription_id: int) -> None:
-    """Send the confirmation email after the response, so timing reveals nothing either."""
-    web = state(request)
-
-    async def send() -> None:
-        try:
-            await send_confirmations(web.runtime, subscription_ids=[subscription_id])
-        except Exception:  # a failed confirmation mail must not break the page
-            log.exception("confirmation for subscription %s not sent", subscription_id)
-
-    task = asyncio.get_running_loop().create_task(send())
-    web.tasks.add(task)
-    task.add_done_callback(web.tasks.discard)
-
-
 @router.post("/l/{slug}")
 async def signup(request: Request, slug: str) -> Response:
     """Sign up; the answer is the same whether the address was new, active or suppressed."""
@@ -189,6 +174,7 @@ async def signup(request: Request, slug: str) -> Response:
                 weekday=chosen["weekday"] or None,
                 send_hour=chosen["send_hour"] or None,
                 timezone=chosen["timezone"] or None,
+                secret=rt.settings.secret,
             )
             pending = result.needs_confirmation and not result.already_active
             subscription_id = result.subscription.id
@@ -197,7 +183,11 @@ async def signup(request: Request, slug: str) -> Response:
     except Suppressed:
         return neutral
     if pending and subscription_id is not None:
-        _spawn_confirmation(request, subscription_id)
+        in_background(
+            state(request),
+            send_confirmations(rt, subscription_ids=[subscription_id]),
+            f"confirmation for subscription {subscription_id}",
+        )
     return neutral
 
 
