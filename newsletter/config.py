@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     max_articles_total: int = Field(default=20, ge=1)
     first_digest_lookback_days: int = Field(default=7, ge=0)
 
+    confirmation_ttl_hours: float = Field(default=72.0, gt=0)
+
     retry_base_seconds: float = Field(default=60.0, gt=0)
     retry_max_age_hours: float = Field(default=96.0, gt=0)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import mailbox
 import shutil
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from newsletter.ingest.store import store_drafts
 from newsletter.models import Topic
 from newsletter.runtime import Runtime
 from subscribers import service
+from subscribers.importer import import_csv
 
 SAMPLES = Path(__file__).parent / "samples"
 TOPICS = {"tech": "Technology", "science": "Science", "world": "World"}
@@ -59,21 +59,14 @@ def _seed(runtime: Runtime) -> None:
             topics=list(TOPICS),
             known_topics=set(TOPICS),
         )
-        with (SAMPLES / "subscribers.csv").open(encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                service.add_subscriber(
-                    session,
-                    mailing_list=demo_list,
-                    email=row["email"],
-                    now=now,
-                    name=row["name"],
-                    topics=[t for t in row["topics"].replace("|", ";").split(";") if t],
-                    cadence=row["cadence"],
-                    timezone=row["timezone"],
-                    send_hour=row["send_hour"],
-                    confirmed=True,
-                    by_admin=True,
-                )
+        import_csv(
+            session,
+            path=SAMPLES / "subscribers.csv",
+            mailing_list=demo_list,
+            now=now,
+            confirmed=True,
+            secret=runtime.settings.secret,
+        )
 
 
 def run_demo(settings: Settings, *, workdir: Path) -> DemoResult:

@@ -36,6 +36,16 @@ def personal_links(
     )
 
 
+def confirm_url(*, base_url: str, token: str) -> str:
+    """The link in a confirmation email."""
+    return f"{base_url}/c/{token}"
+
+
+def token_from_link(value: str) -> str:
+    """The token of a confirm/unsubscribe/preferences link, or the value itself if it is one."""
+    return value.strip().split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
 def archive_signature(secret: bytes, digest_id: int) -> str:
     """A short signature so archived digests cannot be enumerated."""
     mac = hmac.new(secret, f"archive:{digest_id}".encode(), hashlib.sha256).hexdigest()

@@ -34,6 +34,7 @@ class RunKind(StrEnum):
     MANUAL = "manual"
     SCHEDULED = "scheduled"
     TEST = "test"
+    CONFIRM = "confirm"  # confirmation emails: deliveries without a digest
 
 
 class DeliveryStatus(StrEnum):

@@ -22,15 +22,14 @@ from newsletter.models import (
     SentArticle,
 )
 from newsletter.selector import Candidate, Limits, order_candidates, select_articles
-from subscribers.addresses import address_domain
 from subscribers.models import (
     MailingList,
     Subscriber,
     SubscriberStatus,
     Subscription,
     SubscriptionStatus,
-    Suppression,
 )
+from subscribers.service import suppressed_filter
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,14 @@ class Audience:
 
 
 def load_audience(
-    session: Session, *, list_id: int, subscription_ids: Collection[int] | None = None
+    session: Session,
+    *,
+    list_id: int,
+    subscription_ids: Collection[int] | None = None,
+    secret: bytes | None = None,
 ) -> list[Audience]:
-    """Active subscriptions of active subscribers that are not suppressed."""
+    """Active subscriptions of active subscribers that are not suppressed (by address, domain
+    or, with ``secret``, erased-address hash)."""
     query = (
         select(
             Subscription.id,
@@ -76,10 +80,10 @@ def load_audience(
     )
     if subscription_ids is not None:
         query = query.where(col(Subscription.id).in_(list(subscription_ids)))
-    suppressed = set(session.exec(select(Suppression.value)))
+    blocked = suppressed_filter(session, secret=secret)
     audience = []
     for sub_id, subscriber_id, email, topics, last_sent_at in session.exec(query):
-        if email in suppressed or address_domain(email) in suppressed:
+        if blocked(email):
             continue
         audience.append(Audience(sub_id, subscriber_id, email, tuple(topics), last_sent_at))
     return audience

@@ -32,10 +32,54 @@ from newsletter.links import personal_links
 from newsletter.message import MessageTemplate, Recipient, personalise
 from newsletter.models import Delivery, DeliveryStatus, Digest, Run, RunStatus
 from newsletter.render import fill_markers
-from subscribers.models import MailingList, Subscriber
-from subscribers.service import mark_bounced
+from subscribers.models import (
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from subscribers.service import mark_bounced, suppressed_filter
 
 Clock = Callable[[], datetime]
+STOPPED = "unsubscribed or suppressed after the run was planned"
+
+
+def stopped_deliveries(
+    session: Session, claimed: list[ClaimedDelivery], *, secret: bytes
+) -> set[int]:
+    """Claimed rows that must not go out any more: the subscription or subscriber is no longer
+    active, or the address was suppressed since planning."""
+    person_ids = [c.subscriber_id for c in claimed if c.subscriber_id is not None]
+    if not person_ids:
+        return set()
+    active_people = set(
+        session.exec(
+            select(Subscriber.id).where(
+                col(Subscriber.id).in_(person_ids), Subscriber.status == SubscriberStatus.ACTIVE
+            )
+        )
+    )
+    sub_ids = [c.subscription_id for c in claimed if c.subscription_id is not None]
+    active_subs = set(
+        session.exec(
+            select(Subscription.id).where(
+                col(Subscription.id).in_(sub_ids),
+                Subscription.status == SubscriptionStatus.ACTIVE,
+            )
+        )
+    )
+    blocked = suppressed_filter(session, secret=secret)
+    return {
+        c.id
+        for c in claimed
+        if c.subscriber_id is not None
+        and (
+            c.subscriber_id not in active_people
+            or (c.subscription_id is not None and c.subscription_id not in active_subs)
+            or blocked(c.email)
+        )
+    }
 
 
 @dataclass(frozen=True)
@@ -63,6 +107,7 @@ class SendReport:
     deferred: int = 0
     failed: int = 0
     bounced: int = 0
+    skipped: int = 0  # unsubscribed or suppressed after the run was planned
     templates_built: int = 0
     status: str = RunStatus.SENDING
     counts: dict[str, int] = field(default_factory=dict)
@@ -103,6 +148,7 @@ class RunSender:
         self._templates: dict[int, MessageTemplate] = {}
         self._articles: dict[int, tuple[int, ...]] = {}
         self._lists: dict[int, MailingList] = {}
+        self._stopped: set[int] = set()
 
     def _envelope_sender(self, mailing_list: MailingList, delivery_id: int) -> str:
         if self.policy.bounce_domain:
@@ -143,6 +189,7 @@ class RunSender:
                         {"name": "there", "unsubscribe_url": "#", "preferences_url": "#"},
                     )
             self._articles.update(digest_article_ids(session, sorted(missing)))
+            self._stopped.update(stopped_deliveries(session, claimed, secret=self.policy.secret))
             ids = [c.subscriber_id for c in claimed if c.subscriber_id is not None]
             names = dict(
                 session.exec(
@@ -155,6 +202,8 @@ class RunSender:
         self, run: Run, claimed: ClaimedDelivery, names: dict[int, str]
     ) -> tuple[ClaimedDelivery, SendOutcome, str | None]:
         mailing_list = self._lists[run.list_id]
+        if claimed.id in self._stopped:
+            return claimed, SendOutcome(ReplyKind.PERMANENT, None, STOPPED), None
         if claimed.digest_id is None or claimed.digest_id not in self._templates:
             return claimed, SendOutcome(ReplyKind.PERMANENT, None, "digest missing"), None
         template = self._templates[claimed.digest_id]
@@ -182,6 +231,8 @@ class RunSender:
     ) -> DeliveryResult:
         if outcome.kind is ReplyKind.SENT:
             return DeliveryResult(claimed.id, DeliveryStatus.SENT, message_id=message_id)
+        if claimed.id in self._stopped:
+            return DeliveryResult(claimed.id, DeliveryStatus.SKIPPED, error=STOPPED)
         error = outcome.describe
         if outcome.kind is ReplyKind.TEMPORARY:
             first = claimed.first_attempt_at or now
@@ -278,6 +329,9 @@ class RunSender:
                 if result.status == DeliveryStatus.SENT:
                     report.sent += 1
                     consecutive_failures = 0
+                    continue
+                if result.status == DeliveryStatus.SKIPPED:
+                    report.skipped += 1
                     continue
                 if result.status == DeliveryStatus.DEFERRED:
                     report.deferred += 1

@@ -9,7 +9,13 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from subscribers.addresses import normalise_email
-from subscribers.errors import InvalidPreference, InvalidToken, SubscriberNotFound, Suppressed
+from subscribers.errors import (
+    InvalidPreference,
+    InvalidToken,
+    SubscriberNotFound,
+    SubscriptionNotFound,
+    Suppressed,
+)
 from subscribers.lists import all_lists, create_list, get_list
 from subscribers.models import (
     MailingList,
@@ -39,10 +45,12 @@ __all__ = [
     "create_list",
     "find_subscriber",
     "get_list",
+    "get_subscription",
     "is_suppressed",
     "mark_bounced",
     "request_subscription",
     "subscription_for_token",
+    "subscription_person",
     "suppress",
     "suppressed_filter",
     "unsubscribe",
@@ -121,6 +129,24 @@ def find_subscriber(session: Session, *, email: str) -> Subscriber:
     found = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
     if found is None:
         raise SubscriberNotFound(address)
+    return found
+
+
+def get_subscription(session: Session, *, email: str, slug: str) -> Subscription:
+    """The subscription of this address to this list, or a LookupError naming what is missing."""
+    mailing_list = get_list(session, slug=slug)
+    subscriber = find_subscriber(session, email=email)
+    found = _subscription(session, subscriber.id or 0, mailing_list.id or 0)
+    if found is None:
+        raise SubscriptionNotFound(subscriber.email, mailing_list.slug)
+    return found
+
+
+def subscription_person(session: Session, *, subscription: Subscription) -> Subscriber:
+    """The subscriber a subscription belongs to."""
+    found = session.get(Subscriber, subscription.subscriber_id)
+    if found is None:
+        raise SubscriberNotFound(f"#{subscription.subscriber_id}")
     return found
 
 

@@ -6,7 +6,16 @@ import sys
 
 import typer
 
-from newsletter.cli import audience, content, database, demo, sending, web
+from newsletter.cli import (
+    content,
+    database,
+    demo,
+    lists,
+    sending,
+    subscribers,
+    suppressions,
+    web,
+)
 from newsletter.cli.context import err_console
 from newsletter.errors import NewsletterError
 from subscribers.errors import SubscriberError
@@ -21,8 +30,9 @@ app = typer.Typer(
 app.add_typer(database.app, name="db")
 app.add_typer(content.articles_app, name="articles")
 app.add_typer(content.topics_app, name="topics")
-app.add_typer(audience.lists_app, name="lists")
-app.add_typer(audience.subscribers_app, name="subscribers")
+app.add_typer(lists.lists_app, name="lists")
+app.add_typer(subscribers.subscribers_app, name="subscribers")
+app.add_typer(suppressions.suppressions_app, name="suppressions")
 app.command("ingest")(content.ingest)
 app.command("preview")(sending.preview)
 app.command("send")(sending.send)

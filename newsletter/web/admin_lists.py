@@ -14,9 +14,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, UploadFile
 from fastapi.responses import Response
-from newsletter.confirmations import send_confirmations
 from sqlmodel import col, select
 
+from newsletter.confirmations import send_confirmations
 from newsletter.db import session_scope
 from newsletter.models import Topic
 from newsletter.privacy import erase_person

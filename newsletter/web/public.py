@@ -10,8 +10,8 @@ from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from newsletter.confirmations import send_confirmations
 
+from newsletter.confirmations import send_confirmations
 from newsletter.db import session_scope
 from newsletter.links import check_archive_signature
 from newsletter.models import Digest

@@ -1,0 +1,161 @@
+"""``newsletter lists``: thin wrappers over subscribers.lists."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlmodel import select
+
+from newsletter.cli.context import console, runtime
+from newsletter.db import session_scope
+from newsletter.models import Topic
+from subscribers import lists as list_service
+from subscribers.preferences import WEEKDAYS
+from subscribers.queries import status_counts, subscription_counts
+
+lists_app = typer.Typer(help="Mailing lists.", no_args_is_help=True)
+
+
+@lists_app.command("create")
+def create_list(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="Short name used in URLs and commands.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    from_address: Annotated[str, typer.Option("--from-address", help="Sender address.")],
+    topic: Annotated[list[str], typer.Option("--topic", "-t", help="Topic the list offers.")],
+    from_name: Annotated[str | None, typer.Option("--from-name", help="Sender name.")] = None,
+    reply_to: Annotated[str | None, typer.Option(help="Reply-To address.")] = None,
+    cadence: Annotated[str, typer.Option(help="Default cadence: daily or weekly.")] = "daily",
+    weekday: Annotated[str, typer.Option(help="Default weekday for weekly: mon..sun.")] = "mon",
+    send_hour: Annotated[int, typer.Option(help="Default local send hour, 0-23.")] = 8,
+    timezone: Annotated[str, typer.Option(help="Default IANA time zone.")] = "UTC",
+    double_opt_in: Annotated[bool, typer.Option(help="Sign-ups must confirm by email.")] = True,
+) -> None:
+    """Create a mailing list."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        known = set(session.exec(select(Topic.slug)))
+        created = list_service.create_list(
+            session,
+            slug=slug,
+            name=name,
+            from_name=from_name or name,
+            from_address=from_address,
+            reply_to=reply_to,
+            topics=topic,
+            default_cadence=cadence,
+            default_weekday=weekday,
+            default_send_hour=send_hour,
+            default_timezone=timezone,
+            double_opt_in=double_opt_in,
+            known_topics=known,
+        )
+        console.print(f"list {created.slug} created with topics {', '.join(created.topics)}")
+
+
+@lists_app.command("ls")
+def list_lists(ctx: typer.Context) -> None:
+    """List mailing lists with their subscription counts."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        counts = subscription_counts(session)
+        table = Table("slug", "name", "sender", "topics", "opt-in", "subscriptions")
+        for item in list_service.all_lists(session):
+            table.add_row(
+                item.slug,
+                item.name,
+                f"{item.from_name} <{item.from_address}>",
+                ", ".join(item.topics),
+                "double" if item.double_opt_in else "single",
+                str(counts.get(item.id or 0, 0)),
+            )
+    console.print(table)
+
+
+@lists_app.command("show")
+def show_list(ctx: typer.Context, slug: Annotated[str, typer.Argument(help="List slug.")]) -> None:
+    """Show a list's settings and its subscriptions per status."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        item = list_service.get_list(session, slug=slug)
+        counts = status_counts(session, list_id=item.id or 0)
+    table = Table("setting", "value", show_header=False)
+    table.add_row("slug", item.slug)
+    table.add_row("name", item.name)
+    table.add_row("sender", f"{item.from_name} <{item.from_address}>")
+    table.add_row("reply-to", item.reply_to or "-")
+    table.add_row("topics", ", ".join(item.topics))
+    cadence = item.default_cadence
+    if cadence == "weekly":
+        cadence += f" on {WEEKDAYS[item.default_weekday]}"
+    table.add_row("default cadence", cadence)
+    table.add_row("default send time", f"{item.default_send_hour:02d}:00 {item.default_timezone}")
+    table.add_row("double opt-in", "yes" if item.double_opt_in else "no")
+    for status in ("active", "pending", "unsubscribed"):
+        table.add_row(f"{status} subscriptions", str(counts.get(status, 0)))
+    console.print(table)
+
+
+@lists_app.command("update")
+def update_list(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="List slug.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    from_address: Annotated[str | None, typer.Option("--from-address")] = None,
+    from_name: Annotated[str | None, typer.Option("--from-name")] = None,
+    reply_to: Annotated[str | None, typer.Option(help="Reply-To ('' removes it).")] = None,
+    topic: Annotated[
+        list[str] | None, typer.Option("--topic", "-t", help="Replace the offered topics.")
+    ] = None,
+    cadence: Annotated[str | None, typer.Option(help="Default cadence.")] = None,
+    weekday: Annotated[str | None, typer.Option(help="Default weekday for weekly.")] = None,
+    send_hour: Annotated[int | None, typer.Option(help="Default local send hour.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Default IANA time zone.")] = None,
+    double_opt_in: Annotated[
+        bool | None, typer.Option("--double-opt-in/--no-double-opt-in")
+    ] = None,
+) -> None:
+    """Change a list's settings; only the options given change."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        known = set(session.exec(select(Topic.slug)))
+        result = list_service.update_list(
+            session,
+            slug=slug,
+            name=name,
+            from_name=from_name,
+            from_address=from_address,
+            reply_to=reply_to,
+            topics=topic,
+            default_cadence=cadence,
+            default_weekday=weekday,
+            default_send_hour=send_hour,
+            default_timezone=timezone,
+            double_opt_in=double_opt_in,
+            known_topics=known,
+        )
+    if not result.changed:
+        console.print(f"list {result.mailing_list.slug}: nothing changed")
+        return
+    console.print(f"list {result.mailing_list.slug}: changed {', '.join(result.changed)}")
+    if result.subscriptions_trimmed:
+        console.print(
+            f"{result.subscriptions_trimmed} subscription(s) lost topics the list no longer offers"
+        )
+
+
+@lists_app.command("delete")
+def delete_list(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="List slug.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Also delete the list's subscriptions.")
+    ] = False,
+) -> None:
+    """Delete a list (one with subscriptions only with --force)."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        removed = list_service.delete_list(session, slug=slug, force=force)
+    console.print(f"list {slug} deleted with {removed} subscription(s)")

@@ -1,0 +1,346 @@
+"""``newsletter subscribers``: thin wrappers over the subscribers services and importer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from newsletter.cli.context import console, err_console, runtime
+from newsletter.confirmations import (
+    ConfirmationReport,
+    pending_without_confirmation,
+    send_confirmations,
+)
+from newsletter.db import session_scope
+from newsletter.links import token_from_link
+from newsletter.privacy import erase_person, export_person
+from newsletter.runtime import Runtime
+from subscribers import service
+from subscribers.exporter import export_csv
+from subscribers.importer import import_csv
+from subscribers.models import SubscriptionStatus, UnsubscribeSource
+from subscribers.preferences import WEEKDAYS
+from subscribers.queries import list_members, status_counts
+from subscribers.suppression import is_suppressed
+
+subscribers_app = typer.Typer(help="Subscribers.", no_args_is_help=True)
+
+ListOption = Annotated[str, typer.Option("--list", help="List slug.")]
+
+
+def _confirm(rt: Runtime, ids: list[int]) -> ConfirmationReport | None:
+    if not ids:
+        return None
+    report = asyncio.run(send_confirmations(rt, subscription_ids=ids))
+    console.print(report.summary)
+    return report
+
+
+@subscribers_app.command("add")
+def add_subscriber(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="E-mail address.")],
+    list_slug: ListOption,
+    name: Annotated[str, typer.Option(help="Name used in the greeting.")] = "",
+    topic: Annotated[list[str] | None, typer.Option("--topic", "-t", help="Chosen topic.")] = None,
+    cadence: Annotated[str | None, typer.Option(help="daily or weekly.")] = None,
+    weekday: Annotated[str | None, typer.Option(help="Weekday for weekly: mon..sun.")] = None,
+    send_hour: Annotated[int | None, typer.Option(help="Local send hour, 0-23.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone.")] = None,
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="The admin vouches for consent: active at once.")
+    ] = False,
+) -> None:
+    """Subscribe an address to a list as an admin (pending with a confirmation email unless
+    --confirmed)."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        mailing_list = service.get_list(session, slug=list_slug)
+        subscription = service.add_subscriber(
+            session,
+            mailing_list=mailing_list,
+            email=email,
+            now=rt.clock(),
+            name=name,
+            topics=topic,
+            cadence=cadence,
+            weekday=weekday,
+            send_hour=send_hour,
+            timezone=timezone,
+            confirmed=confirmed,
+            by_admin=True,
+        )
+        person = service.subscription_person(session, subscription=subscription)
+        blocked = is_suppressed(session, email=person.email, secret=rt.settings.secret)
+        status, sub_id = subscription.status, subscription.id or 0
+        console.print(
+            f"{email.strip()} on {mailing_list.slug}: {status}, "
+            f"topics {', '.join(subscription.topics)}"
+        )
+    if blocked:
+        err_console.print(
+            "warning: the address is on the suppression list; nothing is sent to it until "
+            "`newsletter suppressions remove` takes it off"
+        )
+    elif status == SubscriptionStatus.PENDING:
+        _confirm(rt, [sub_id])
+
+
+@subscribers_app.command("ls")
+def list_subscribers(
+    ctx: typer.Context,
+    list_slug: ListOption,
+    status: Annotated[str | None, typer.Option(help="pending, active or unsubscribed.")] = None,
+    topic: Annotated[str | None, typer.Option(help="Only those following this topic.")] = None,
+    search: Annotated[str | None, typer.Option(help="Text in the address or name.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 200,
+) -> None:
+    """List the subscribers of a list, with counts per status."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        mailing_list = service.get_list(session, slug=list_slug)
+        members = list(
+            list_members(
+                session,
+                mailing_list=mailing_list,
+                status=status,
+                topic=topic,
+                search=search,
+                limit=limit,
+            )
+        )
+        counts = status_counts(session, list_id=mailing_list.id or 0)
+    table = Table("email", "name", "status", "topics", "cadence", "hour", "timezone")
+    for member in members:
+        cadence = member.cadence
+        if cadence == "weekly":
+            cadence += f" ({WEEKDAYS[member.weekday]})"
+        table.add_row(
+            member.email,
+            member.name,
+            member.status,
+            ", ".join(member.topics),
+            cadence,
+            str(member.send_hour),
+            member.timezone,
+        )
+    console.print(table)
+    console.print(
+        f"{len(members)} shown"
+        + (f" (first {limit})" if len(members) >= limit else "")
+        + "; "
+        + ", ".join(f"{key} {counts.get(key, 0)}" for key in ("active", "pending", "unsubscribed"))
+    )
+
+
+@subscribers_app.command("update")
+def update_subscriber(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="E-mail address.")],
+    list_slug: ListOption,
+    topic: Annotated[
+        list[str] | None, typer.Option("--topic", "-t", help="Replace the chosen topics.")
+    ] = None,
+    cadence: Annotated[str | None, typer.Option(help="daily or weekly.")] = None,
+    weekday: Annotated[str | None, typer.Option(help="Weekday for weekly: mon..sun.")] = None,
+    send_hour: Annotated[int | None, typer.Option(help="Local send hour, 0-23.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone.")] = None,
+) -> None:
+    """Change one subscription's preferences."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        subscription = service.get_subscription(session, email=email, slug=list_slug)
+        updated = service.update_preferences(
+            session,
+            subscription=subscription,
+            now=rt.clock(),
+            topics=topic,
+            cadence=cadence,
+            weekday=weekday,
+            send_hour=send_hour,
+            timezone=timezone,
+        )
+        cadence_text = updated.cadence
+        if cadence_text == "weekly":
+            cadence_text += f" on {WEEKDAYS[updated.weekday]}"
+        console.print(
+            f"{email.strip()} on {list_slug}: topics {', '.join(updated.topics)}; "
+            f"{cadence_text} at {updated.send_hour:02d}:00 {updated.timezone}"
+        )
+
+
+@subscribers_app.command("confirm")
+def confirm(
+    ctx: typer.Context,
+    token_or_url: Annotated[str, typer.Argument(help="The link from the email, or its token.")],
+) -> None:
+    """Confirm a pending subscription with the link from its confirmation email."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        subscription = service.confirm_subscription(
+            session, token=token_from_link(token_or_url), secret=rt.settings.secret, now=rt.clock()
+        )
+        subscriber = service.subscription_person(session, subscription=subscription)
+        console.print(f"{subscriber.email}: subscription confirmed, now {subscription.status}")
+
+
+@subscribers_app.command("unsubscribe")
+def unsubscribe(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="E-mail address.")],
+    list_slug: Annotated[
+        str | None, typer.Option("--list", help="List slug (default: every list).")
+    ] = None,
+) -> None:
+    """Unsubscribe an address from one list or from every list (recorded as an admin action)."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        subscriber = service.find_subscriber(session, email=email)
+        list_id = service.get_list(session, slug=list_slug).id if list_slug else None
+        ended = service.unsubscribe(
+            session,
+            subscriber_id=subscriber.id or 0,
+            list_id=list_id,
+            source=UnsubscribeSource.ADMIN,
+            now=rt.clock(),
+        )
+    where = f"list {list_slug}" if list_slug else "every list"
+    console.print(f"{subscriber.email}: unsubscribed from {where} ({ended} subscription(s) ended)")
+
+
+@subscribers_app.command("import")
+def import_subscribers(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV file with an email column.")],
+    list_slug: ListOption,
+    confirmed: Annotated[
+        bool,
+        typer.Option("--confirmed", help="The admin vouches for prior consent: active at once."),
+    ] = False,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Write rejected rows here, with line and reason.")
+    ] = None,
+) -> None:
+    """Import subscribers from CSV: validated, normalised, de-duplicated, idempotent."""
+    rt = runtime(ctx)
+    show_bar = sys.stderr.isatty()
+    with (
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=not show_bar,
+            transient=True,
+        ) as bar,
+        session_scope(rt.engine) as session,
+    ):
+        task = bar.add_task(f"importing {file.name}", total=None)
+        mailing_list = service.get_list(session, slug=list_slug)
+        report = import_csv(
+            session,
+            path=file,
+            mailing_list=mailing_list,
+            now=rt.clock(),
+            confirmed=confirmed,
+            secret=rt.settings.secret,
+            rejects_path=rejects,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(f"{file.name}: {report.rows} row(s): {report.summary}")
+    if rejects is not None and (report.rejected or report.suppressed):
+        console.print(f"rejected and suppressed rows written to {rejects}")
+    if report.pending_subscription_ids:
+        console.print(
+            f"{len(report.pending_subscription_ids)} pending: sending confirmation emails"
+        )
+        _confirm(rt, report.pending_subscription_ids)
+
+
+@subscribers_app.command("resend-confirmations")
+def resend_confirmations(ctx: typer.Context, list_slug: ListOption) -> None:
+    """Send confirmation emails to pending subscribers whose confirmation never went out."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        list_id = service.get_list(session, slug=list_slug).id or 0
+    ids = pending_without_confirmation(rt, list_id=list_id)
+    if _confirm(rt, ids) is None:
+        console.print("no pending subscription is waiting for a confirmation email")
+
+
+@subscribers_app.command("export")
+def export_subscribers(
+    ctx: typer.Context,
+    list_slug: ListOption,
+    status: Annotated[str | None, typer.Option(help="pending, active or unsubscribed.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+) -> None:
+    """Export a list's subscribers as CSV in the import's columns."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        mailing_list = service.get_list(session, slug=list_slug)
+        if out is None:
+            written = export_csv(session, mailing_list=mailing_list, out=sys.stdout, status=status)
+        else:
+            partial = out.with_name(f".{out.name}.partial")
+            with partial.open("w", encoding="utf-8", newline="") as handle:
+                written = export_csv(session, mailing_list=mailing_list, out=handle, status=status)
+            partial.replace(out)
+    err_console.print(f"{written} subscriber(s) exported")
+
+
+@subscribers_app.command("show")
+def show(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="E-mail address.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Everything held, as JSON.")] = False,
+) -> None:
+    """Show what is held about one person (all of it with --json)."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        record = export_person(session, email=email)
+    if as_json:
+        sys.stdout.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        return
+    console.print(f"{record['email']} ({record['name'] or 'no name'}), {record['status']}")
+    table = Table("list", "status", "topics", "cadence", "hour", "timezone")
+    for sub in record["subscriptions"]:
+        table.add_row(
+            sub["list"],
+            sub["status"],
+            ", ".join(sub["topics"]),
+            sub["cadence"],
+            str(sub["send_hour"]),
+            sub["timezone"] or "",
+        )
+    console.print(table)
+    console.print(
+        f"{len(record['deliveries'])} delivery record(s), "
+        f"{len(record['unsubscribes'])} unsubscribe(s)"
+    )
+
+
+@subscribers_app.command("erase")
+def erase(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="E-mail address.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Delete everything about a person; a salted hash stops the address being re-imported."""
+    rt = runtime(ctx)
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Erase every record of {email.strip()}? This cannot be undone", abort=True)
+    with session_scope(rt.engine) as session:
+        result = erase_person(session, email=email, secret=rt.settings.secret, now=rt.clock())
+    console.print(
+        f"erased {email.strip()}: {result.subscriptions} subscription(s) deleted, "
+        "deliveries anonymised, address kept only as a salted hash on the suppression list"
+    )
