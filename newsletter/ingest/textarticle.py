@@ -54,7 +54,15 @@ _SKIP_LINK = _rx(
     r"(skip|jump) to (main |the )?(content|navigation|main|search|footer|article|comments)"
 )
 _NAV_WORDS = frozenset(
-    ["home", "news", "world", "uk", "us", "politics", "business", "money", "markets", "tech", "technology", "science", "health", "education", "sport", "sports", "football", "culture", "arts", "entertainment", "music", "film", "tv", "travel", "lifestyle", "life", "style", "food", "opinion", "comment", "analysis", "video", "videos", "audio", "podcasts", "podcast", "live", "weather", "climate", "environment", "local", "region", "regions", "sections", "section", "menu", "search", "login", "log", "in", "sign", "register", "subscribe", "account", "my", "more", "close", "open", "all", "topics", "latest", "popular", "newsletters", "newsletter", "games", "puzzles", "crosswords", "obituaries", "jobs", "property", "cars", "motoring", "shop", "offers", "contact", "about", "us", "help", "faq", "advertise", "the", "a", "and", "&", "in", "out", "up", "e-paper", "epaper", "archive", "photos", "photography", "features", "reviews", "books", "fashion", "beauty", "travel", "homes", "gardens", "weekend", "magazine"]
+    """home news world uk us politics business money markets tech technology science
+    health education sport sports football culture arts entertainment music film tv
+    travel lifestyle life style food opinion comment analysis video videos audio podcasts
+    podcast live weather climate environment local region regions sections section menu
+    search login log in sign register subscribe account my more close open all topics
+    latest popular newsletters newsletter games puzzles crosswords obituaries jobs
+    property cars motoring shop offers contact about us help faq advertise the a and &
+    in out up e-paper epaper archive photos photography features reviews books fashion
+    beauty travel homes gardens weekend magazine""".split()
 )
 _SHARE = _rx(
     r"share( this| the| on| via| story| article| page| post|$)",
