@@ -249,8 +249,8 @@ def retry_failed(runtime: Runtime, *, run_id: int) -> int:
     """Queue the run's failed rows again and reopen the run; returns how many were queued."""
     with session_scope(runtime.engine) as session:
         run = _run(session, run_id)
-        if run.kind == RunKind.TEST:
-            raise RunStateError(f"run {run_id} is a test send and cannot be retried")
+        if run.kind not in (RunKind.MANUAL, RunKind.SCHEDULED):
+            raise RunStateError(f"run {run_id} is a {run.kind} run; only digest runs are retried")
         rows = list(
             session.exec(
                 select(Delivery).where(

@@ -12,9 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlmodel import col, select
+from starlette.datastructures import UploadFile
 
 from newsletter.confirmations import send_confirmations
 from newsletter.db import session_scope
@@ -356,6 +357,13 @@ async def _save_upload(upload: UploadFile, folder: Path) -> Path:
 @router.post("/subscribers/import")
 async def import_page(request: Request, account: Account = Depends(require_admin)) -> Response:
     """Import an uploaded CSV into a list; show the counts and the rejected rows."""
+    try:
+        return await _import(request, account)
+    finally:
+        await request.close()  # closes the uploaded file's spool
+
+
+async def _import(request: Request, account: Account) -> Response:
     form = await form_with_csrf(request, account)
     upload = (await request.form()).get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
