@@ -56,7 +56,11 @@ def test_login_sets_a_hardened_cookie_and_logout_needs_csrf(web: WebEnv) -> None
     page = web.client.get("/admin/login")
     response = web.client.post(
         "/admin/login",
-        data={"email": ADMIN[0], "password": ADMIN[1], "form_token": hidden(page.text, "form_token")},
+        data={
+            "email": ADMIN[0],
+            "password": ADMIN[1],
+            "form_token": hidden(page.text, "form_token"),
+        },
         follow_redirects=False,
     )
     cookie = response.headers["set-cookie"].lower()
@@ -131,14 +135,18 @@ def test_editor_sees_content_but_not_lists_people_or_users(web: WebEnv) -> None:
 
 def test_every_admin_page_renders(web: WebEnv) -> None:
     login(web.client, ADMIN)
-    for path in CONSOLE_PAGES + ADMIN_PAGES + [
-        "/admin/subscribers?list=daily&status=active&topic=tech&q=ali",
-        "/admin/subscribers/edit?list=daily&email=alice@example.com",
-        "/admin/articles?q=story&topic=tech&flag=pinned",
-        "/admin/preview?list=daily&email=alice@example.com&view=mobile",
-        "/admin/preview?list=daily&view=text",
-        "/admin/preview/frame?list=daily",
-    ]:
+    for path in (
+        CONSOLE_PAGES
+        + ADMIN_PAGES
+        + [
+            "/admin/subscribers?list=daily&status=active&topic=tech&q=ali",
+            "/admin/subscribers/edit?list=daily&email=alice@example.com",
+            "/admin/articles?q=story&topic=tech&flag=pinned",
+            "/admin/preview?list=daily&email=alice@example.com&view=mobile",
+            "/admin/preview?list=daily&view=text",
+            "/admin/preview/frame?list=daily",
+        ]
+    ):
         assert web.client.get(path).status_code == 200, path
     dashboard = web.client.get("/admin").text
     assert "Example Daily" in dashboard
@@ -237,7 +245,9 @@ def test_subscribers_add_edit_unsubscribe_suppress_erase(web: WebEnv) -> None:
     )
     assert "Type the address" in refused.text
     with session_scope(web.runtime.engine) as session:
-        alice = session.exec(select(Subscriber).where(Subscriber.email == "alice@example.com")).one()
+        alice = session.exec(
+            select(Subscriber).where(Subscriber.email == "alice@example.com")
+        ).one()
         subscription = session.exec(
             select(Subscription).where(Subscription.subscriber_id == alice.id)
         ).one()
@@ -251,7 +261,10 @@ def test_subscribers_add_edit_unsubscribe_suppress_erase(web: WebEnv) -> None:
     )
     assert "Erased" in erased.text
     with session_scope(web.runtime.engine) as session:
-        assert session.exec(select(Subscriber).where(Subscriber.email == "alice@example.com")).first() is None
+        assert (
+            session.exec(select(Subscriber).where(Subscriber.email == "alice@example.com")).first()
+            is None
+        )
 
 
 def test_csv_import_shows_counts_and_rejects_and_export_downloads(web: WebEnv) -> None:
@@ -304,7 +317,10 @@ def test_articles_pin_exclude_and_retopic(web: WebEnv) -> None:
         assert article is not None and article.pinned and article.excluded
     listed = web.client.get("/admin/articles?flag=pinned&topic=science")
     assert article.title in listed.text
-    assert web.client.post("/admin/articles/9999", data={"csrf": csrf, "action": "pin"}).status_code == 404
+    assert (
+        web.client.post("/admin/articles/9999", data={"csrf": csrf, "action": "pin"}).status_code
+        == 404
+    )
 
 
 def test_preview_test_send_and_manual_send_to_done(
@@ -339,7 +355,9 @@ def test_preview_test_send_and_manual_send_to_done(
 
 def test_runs_pause_resume_and_retry_failed(web: WebEnv, smtp_server: RecordingServer) -> None:
     csrf = login(web.client, EDITOR)
-    smtp_server.handler.rcpt_reply = lambda address: "550 5.7.1 policy" if "bob" in address else None
+    smtp_server.handler.rcpt_reply = lambda address: (
+        "550 5.7.1 policy" if "bob" in address else None
+    )
     page = web.client.post("/admin/send", data={"csrf": csrf, "list": "daily", "confirm": "yes"})
     run_id = int(str(page.url).rsplit("/", 1)[1])
     wait_for(lambda: bool(web.client.get(f"/admin/runs/{run_id}/progress").json()["done"]))
@@ -369,7 +387,12 @@ def test_admin_creates_users(web: WebEnv) -> None:
     csrf = login(web.client, ADMIN)
     made = web.client.post(
         "/admin/users",
-        data={"csrf": csrf, "email": "new@example.org", "password": "a-long-password", "role": "editor"},
+        data={
+            "csrf": csrf,
+            "email": "new@example.org",
+            "password": "a-long-password",
+            "role": "editor",
+        },
     )
     assert "User new@example.org created" in made.text
     short = web.client.post(

@@ -29,7 +29,9 @@ def add_users(runtime: Runtime) -> None:
     """One admin and one editor."""
     with session_scope(runtime.engine) as session:
         create_user(session, email=ADMIN[0], password=ADMIN[1], role="admin", now=runtime.clock())
-        create_user(session, email=EDITOR[0], password=EDITOR[1], role="editor", now=runtime.clock())
+        create_user(
+            session, email=EDITOR[0], password=EDITOR[1], role="editor", now=runtime.clock()
+        )
 
 
 def hidden(html: str, name: str) -> str:
