@@ -219,6 +219,7 @@ def test_admin_imports_previews_and_sends_to_done(
     assert time.monotonic() - started < 20
     assert page.inner_text("#count-sent") == "3"
     assert page.inner_text("#count-pending") == "0"
+    assert not page.is_visible("#action-pause")
     shoot(page, "run-done")
     page.goto(f"{site.url}/admin")
     shoot(page, "dashboard-desktop")
