@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
@@ -37,7 +38,7 @@ def search_articles(
     per_page: int = 25,
 ) -> ArticlePage:
     """Articles whose title or source contains ``query``, in ``topic``, pinned or excluded."""
-    conditions = []
+    conditions: list[Any] = []
     if query.strip():
         pattern = f"%{query.strip().lower()}%"
         conditions.append(

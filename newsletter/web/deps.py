@@ -88,9 +88,9 @@ def client_ip(request: Request) -> str:
 
 def current_account(request: Request) -> Account | None:
     """The account of a valid session cookie, else None."""
-    cached = getattr(request.state, "account", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    if hasattr(request.state, "account"):
+        cached: Account | None = request.state.account
+        return cached
     rt = runtime(request)
     account = None
     cookie = request.cookies.get(SESSION_COOKIE)

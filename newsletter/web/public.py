@@ -305,10 +305,11 @@ async def save_preferences(request: Request, token: str) -> Response:
                 },
             )
         topics = [str(topic) for topic in form.getlist("topics")]
-        chosen = {
+        fields = {
             key: str(form.get(key, "")).strip()
             for key in ("cadence", "weekday", "send_hour", "timezone")
-        } | {"topics": topics}
+        }
+        chosen: dict[str, Any] = fields | {"topics": topics}
         try:
             if not topics:
                 raise InvalidPreference("Choose at least one topic, or unsubscribe below.")
@@ -318,10 +319,10 @@ async def save_preferences(request: Request, token: str) -> Response:
                 subscription=current,
                 now=rt.clock(),
                 topics=topics,
-                cadence=chosen["cadence"] or None,
-                weekday=chosen["weekday"] or None,
-                send_hour=chosen["send_hour"] or None,
-                timezone=chosen["timezone"] or None,
+                cadence=fields["cadence"] or None,
+                weekday=fields["weekday"] or None,
+                send_hour=fields["send_hour"] or None,
+                timezone=fields["timezone"] or None,
             )
         except InvalidPreference as exc:
             session.rollback()
