@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     smtp_pool_size: int = Field(default=4, ge=1, le=64)
     smtp_timeout: float = Field(default=30.0, gt=0)
     smtp_messages_per_connection: int = Field(default=1000, ge=1)
+    smtp_ca_file: Path | None = None
 
     bounce_domain: str | None = None
     bounce_local_part: str = "bounces"
@@ -104,6 +105,8 @@ class Settings(BaseSettings):
         toml_file = os.environ.get("NEWSLETTER_CONFIG")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml_file:
+            if not Path(toml_file).is_file():
+                raise ValueError(f"no such file: {toml_file}")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
         return tuple(sources)
 
@@ -127,6 +130,13 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _check_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
     @model_validator(mode="after")
     def _check_cross_fields(self) -> Settings:
@@ -161,12 +171,11 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "settings"
         message = first["msg"].removeprefix("Value error, ")
-        if ":" in message and first["loc"] == ():
-            raise ConfigError(
-                f"NEWSLETTER_{message.upper().split(':', 1)[0]}:{message.split(':', 1)[1]}"
-            ) from None
+        field = ".".join(str(part) for part in first["loc"])
+        if not field:
+            # cross-field checks name their setting themselves: "secret_key: ..."
+            field, _, message = message.partition(": ")
         raise ConfigError(f"NEWSLETTER_{field.upper()}: {message}") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"NEWSLETTER_CONFIG: {exc}") from None

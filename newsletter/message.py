@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -61,14 +62,22 @@ def _header_block(digest: RenderedDigest, sender: Sender, date: datetime) -> byt
     message["From"] = Address(sender.name, addr_spec=sender.address)
     if sender.reply_to:
         message["Reply-To"] = sender.reply_to
-    message["Subject"] = digest.subject
     message["Date"] = format_datetime(date)
     message["List-Id"] = f"{sender.list_name} <{sender.list_id}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Precedence"] = "bulk"
     message["Auto-Submitted"] = "auto-generated"
     message["MIME-Version"] = "1.0"
-    return bytes(message).split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    return bytes(message).split(b"\r\n\r\n", 1)[0] + b"\r\n" + _subject_header(digest.subject)
+
+
+def _subject_header(subject: str) -> bytes:
+    """Fold the subject at spaces within 78 columns (the policy folder would break right after
+    ``Subject:`` and leave a leading space in the value)."""
+    text = " ".join(subject.split())  # no CR/LF can reach the header
+    charset = "us-ascii" if text.isascii() else "utf-8"
+    folded = Header(text, charset=charset, maxlinelen=78, header_name="Subject")
+    return f"Subject: {folded.encode(linesep=chr(13) + chr(10))}\r\n".encode("ascii")
 
 
 def _rename(segments: Sequence[Segment], prefix: str) -> list[Segment]:

@@ -36,6 +36,8 @@ class SendSummary:
 
 async def send_list(runtime: Runtime, *, slug: str, dry_run_dir: Path | None = None) -> SendSummary:
     """Plan a run for the list and send it now (or write .eml files for a dry run)."""
+    with session_scope(runtime.engine) as session:
+        get_list(session, slug=slug)
     mailer = runtime.mailer(dry_run_dir)
     if isinstance(mailer, SmtpMailer):
         await mailer.check()

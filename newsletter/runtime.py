@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,11 +69,15 @@ class Runtime:
         if dry_run_dir is not None:
             return FileMailer(dry_run_dir)
         settings = self.settings
+        tls_context = None
+        if settings.smtp_ca_file is not None:
+            tls_context = ssl.create_default_context(cafile=str(settings.smtp_ca_file))
         return SmtpMailer(
             settings.smtp,
             pool_size=settings.smtp_pool_size,
             timeout=settings.smtp_timeout,
             messages_per_connection=settings.smtp_messages_per_connection,
+            tls_context=tls_context,
         )
 
     def dispose(self) -> None:

@@ -327,4 +327,4 @@ def test_iter_mailbox_refuses_other_paths(tmp_path: Path, kind: str) -> None:
     elif kind == "not_mbox":
         path.write_bytes(b"Subject: a lone message\n\nhi\n")
     with pytest.raises(ValueError, match="thing"):
-        list(iter_mailbox(path))
+        iter_mailbox(path)  # at the call, not at the first message

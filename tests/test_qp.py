@@ -57,7 +57,9 @@ def templates(draw: st.DrawFn) -> tuple[list[str | tuple[str]], dict[str, str]]:
 
 def _render(items: list[str | tuple[str]], values: dict[str, str]) -> tuple[str, str]:
     """The template text and what it should decode to."""
-    text, expected, run = [], [], []
+    text: list[str] = []
+    expected: list[str] = []
+    run: list[str] = []
     for item in items:
         if isinstance(item, tuple):
             # Line ends are normalised within each literal run and each value: a CR and an
@@ -79,6 +81,7 @@ def _render(items: list[str | tuple[str]], values: dict[str, str]) -> tuple[str,
 @example((["a" * 75 + " ", ("n",), " "], {"first_name": "", "unsub_url": "", "n": "x " * 40}))
 @example((["=" * 30 + "\n" + "é" * 30 + "\r\n"], {"first_name": "", "unsub_url": "", "n": ""}))
 @example(([" \t", ("n",), ("n",), "\r", ("n",), "\n"], dict.fromkeys(NAMES, "\r\n ")))
+@example((["a", ("n",), "b"], {"first_name": "", "unsub_url": "", "n": "x" * 76}))
 def test_round_trip(case: tuple[list[str | tuple[str]], dict[str, str]]) -> None:
     items, values = case
     text, expected = _render(items, values)

@@ -33,7 +33,9 @@ def test_dangerous_elements_are_removed_with_their_content(dirty: str) -> None:
 
 
 def test_form_text_is_dropped_but_surrounding_text_kept() -> None:
-    cleaned = sanitize_html("<p>Story.</p><form><label>Email</label><button>Sign up</button></form>")
+    cleaned = sanitize_html(
+        "<p>Story.</p><form><label>Email</label><button>Sign up</button></form>"
+    )
     assert html_to_text(cleaned) == "Story."
 
 
@@ -65,7 +67,9 @@ def test_dangerous_link_urls_are_removed(url: str) -> None:
 
 
 def test_data_image_is_removed() -> None:
-    assert sanitize_html('<p><img src="data:image/png;base64,iVBORw0KGgo=" alt="x"></p>') == "<p></p>"
+    assert (
+        sanitize_html('<p><img src="data:image/png;base64,iVBORw0KGgo=" alt="x"></p>') == "<p></p>"
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,7 +122,9 @@ def test_links_get_noopener() -> None:
 
 
 def test_mailto_links_are_kept() -> None:
-    assert 'href="mailto:desk@news.example"' in sanitize_html('<a href="mailto:desk@news.example">m</a>')
+    assert 'href="mailto:desk@news.example"' in sanitize_html(
+        '<a href="mailto:desk@news.example">m</a>'
+    )
 
 
 def test_allowed_structure_survives() -> None:
@@ -146,17 +152,24 @@ def test_comments_are_removed() -> None:
         ("10", "10", "width:100%", False),
     ],
 )
-def test_is_tracking_image(width: str | None, height: str | None, style: str | None, expected: bool) -> None:
+def test_is_tracking_image(
+    width: str | None, height: str | None, style: str | None, expected: bool
+) -> None:
     assert is_tracking_image(width, height, style) is expected
 
 
 def test_html_to_text_separates_paragraphs() -> None:
-    html = "<h1>Title</h1><p>First  para\n graph.</p><div>Second<br>line two</div><ul><li>a</li><li>b</li></ul>"
+    html = (
+        "<h1>Title</h1><p>First  para\n graph.</p><div>Second<br>line two</div>"
+        "<ul><li>a</li><li>b</li></ul>"
+    )
     assert html_to_text(html) == "Title\n\nFirst para graph.\n\nSecond\nline two\n\na\n\nb"
 
 
 def test_html_to_text_unescapes_and_hides_code() -> None:
-    html = "<p>Fish &amp; chips&nbsp;&mdash; 5&lt;6</p><script>var x = 1;</script><style>p{}</style>"
+    html = (
+        "<p>Fish &amp; chips&nbsp;&mdash; 5&lt;6</p><script>var x = 1;</script><style>p{}</style>"
+    )
     assert html_to_text(html) == "Fish & chips — 5<6"
 
 
@@ -187,12 +200,17 @@ _fragments = st.recursive(
     lambda children: st.builds(
         lambda tag, attrs, inner, close: (
             f"<{tag}"
-            + "".join(f' {name}="{value}"' if quote else f" {name}={value}" for name, value, quote in attrs)
+            + "".join(
+                f' {name}="{value}"' if quote else f" {name}={value}"
+                for name, value, quote in attrs
+            )
             + f">{inner}"
             + (f"</{tag}>" if close else "")
         ),
         st.sampled_from(_TAGS + [t.upper() for t in _TAGS]),
-        st.lists(st.tuples(st.sampled_from(_ATTRS), st.sampled_from(_VALUES), st.booleans()), max_size=3),
+        st.lists(
+            st.tuples(st.sampled_from(_ATTRS), st.sampled_from(_VALUES), st.booleans()), max_size=3
+        ),
         st.lists(children, max_size=3).map("".join),
         st.booleans(),
     ),
@@ -222,7 +240,9 @@ def _tags_of(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
 
 @settings(max_examples=300)
 @given(html=_fragments, base=st.sampled_from([None, BASE]))
-def test_sanitised_html_never_contains_script_handlers_or_bad_urls(html: str, base: str | None) -> None:
+def test_sanitised_html_never_contains_script_handlers_or_bad_urls(
+    html: str, base: str | None
+) -> None:
     for tag, attrs in _tags_of(sanitize_html(html, base_url=base)):
         assert tag not in _FORBIDDEN_TAGS
         if tag == "img":

@@ -107,4 +107,6 @@ def test_canonical_url_is_idempotent_and_clean(
     assert canonical_url(once) == once
     assert "#" not in once
     assert "utm_" not in once and "fbclid" not in once and "ref=" not in once
-    assert once.split("://", 1)[1].split("/", 1)[0] == once.split("://", 1)[1].split("/", 1)[0].lower()
+    assert (
+        once.split("://", 1)[1].split("/", 1)[0] == once.split("://", 1)[1].split("/", 1)[0].lower()
+    )

@@ -8,8 +8,8 @@ from rich.console import Console
 from newsletter.config import load_settings
 from newsletter.runtime import Runtime
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class CliState:

@@ -14,7 +14,12 @@ from email.header import Header, decode_header
 from enum import StrEnum
 from pathlib import Path
 
-from newsletter.delivery.replies import ReplyKind, classify_reply, classify_status
+from newsletter.delivery.replies import (
+    ReplyKind,
+    classify_reply,
+    classify_status,
+    enhanced_status,
+)
 
 
 class BounceKind(StrEnum):
@@ -91,7 +96,6 @@ class Bounce:
         return BounceKind.NONE
 
 
-_STATUS = re.compile(r"(?<![\d.])#?([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _SKIP_TYPES = ("message/rfc822", "text/rfc822-headers", "message/global", *_DSN_TYPES)
 _BOUNCE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery", re.IGNORECASE)
@@ -144,15 +148,15 @@ def parse_bounce(message: bytes) -> Bounce | None:
     report = _find_part(msg, _DSN_TYPES)
     if report is not None:
         blocks = _dsn_blocks(report)
-        per_message = blocks[0] if blocks else {}
-        recipients = tuple(
-            r for r in (_recipient_from_block(b) for b in blocks[1:]) if r is not None
-        )
+        # The per-message block comes first, but some MTAs leave it out: tell the blocks
+        # apart by their fields rather than by position.
+        recipients = tuple(r for r in (_recipient_from_block(b) for b in blocks) if r is not None)
+        envelope_ids = [b["original-envelope-id"] for b in blocks if b.get("original-envelope-id")]
         if recipients:
             return Bounce(
                 return_paths=return_paths,
                 recipients=recipients,
-                envelope_id=per_message.get("original-envelope-id") or None,
+                envelope_id=envelope_ids[0] if envelope_ids else None,
                 standard=True,
             )
     return _heuristic_bounce(msg, return_paths)
@@ -160,21 +164,29 @@ def parse_bounce(message: bytes) -> Bounce | None:
 
 def iter_mailbox(path: Path) -> Iterator[bytes]:
     """Yield the raw messages of a Maildir (new/ and cur/) or an mbox file."""
+    # Checked here, not in the generator, so a wrong path fails when the call is made.
     if path.is_dir():
         if not ((path / "new").is_dir() and (path / "cur").is_dir()):
             raise ValueError(f"{path} is a directory but not a Maildir (no cur/ and new/)")
-        for sub in ("new", "cur"):
-            for entry in sorted((path / sub).iterdir()):
-                # Dot files are editors' and MUAs' leftovers, never messages (Maildir spec).
-                if entry.is_file() and not entry.name.startswith("."):
-                    yield entry.read_bytes()
-        return
+        return _iter_maildir(path)
     if not path.is_file():
         raise ValueError(f"{path} is neither a Maildir nor an mbox file")
     with path.open("rb") as handle:
         head = handle.read(5)
     if head and head != b"From ":
         raise ValueError(f"{path} is neither a Maildir nor an mbox file")
+    return _iter_mbox(path)
+
+
+def _iter_maildir(path: Path) -> Iterator[bytes]:
+    for sub in ("new", "cur"):
+        for entry in sorted((path / sub).iterdir()):
+            # Dot files are editors' and MUAs' leftovers, never messages (Maildir spec).
+            if entry.is_file() and not entry.name.startswith("."):
+                yield entry.read_bytes()
+
+
+def _iter_mbox(path: Path) -> Iterator[bytes]:
     box = mailbox.mbox(path, create=False)
     try:
         for key in box.iterkeys():
@@ -226,16 +238,32 @@ def _return_paths(msg: email.message.Message) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _subparts(part: email.message.Message) -> list[email.message.Message]:
+    # get_payload() on a leaf part can raise (a malformed charset with 8-bit data), so only
+    # containers are asked for theirs.
+    if not part.is_multipart():
+        return []
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return []
+    return [sub for sub in payload if isinstance(sub, email.message.Message)]
+
+
+def _body(part: email.message.Message) -> bytes:
+    """A leaf part's body, transfer encoding undone."""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
 def _find_part(msg: email.message.Message, types: tuple[str, ...]) -> email.message.Message | None:
     if msg.get_content_type() in types:
         return msg
-    if msg.is_multipart():
-        for sub in msg.get_payload():
-            if sub.get_content_type() == "message/rfc822":
-                continue  # a forwarded or returned message is not this bounce's report
-            found = _find_part(sub, types)
-            if found is not None:
-                return found
+    for sub in _subparts(msg):
+        if sub.get_content_type() == "message/rfc822":
+            continue  # a forwarded or returned message is not this bounce's report
+        found = _find_part(sub, types)
+        if found is not None:
+            return found
     return None
 
 
@@ -261,28 +289,18 @@ def _fields(text: str) -> list[dict[str, str]]:
 
 
 def _dsn_blocks(part: email.message.Message) -> list[dict[str, str]]:
-    payload = part.get_payload()
-    if not isinstance(payload, list):
-        raw = part.get_payload(decode=True) or b""
-        return _fields(raw.decode("utf-8", "replace"))
+    if not part.is_multipart():
+        return _fields(_body(part).decode("utf-8", "replace"))
     # The parser reads message/delivery-status as one message per block; other types it
     # reads as one message whose body holds the remaining blocks.
     blocks: list[dict[str, str]] = []
-    for sub in payload:
+    for sub in _subparts(part):
         block = {name.lower(): " ".join(_text(v).split()) for name, v in sub.items()}
         if block:
             blocks.append(block)
         if not sub.is_multipart():
-            body = sub.get_payload(decode=True) or b""
-            blocks.extend(_fields(body.decode("utf-8", "replace")))
+            blocks.extend(_fields(_body(sub).decode("utf-8", "replace")))
     return blocks
-
-
-def _status_from(text: str) -> str | None:
-    match = _STATUS.search(text)
-    if match is None or int(match[2]) > 7:
-        return None
-    return ".".join(str(int(group)) for group in match.groups())
 
 
 def _action_from(value: str, status: str | None) -> Action | None:
@@ -311,7 +329,7 @@ def _recipient_from_block(block: dict[str, str]) -> RecipientStatus | None:
     final = _address(block.get("final-recipient"))
     original = _address(block.get("original-recipient"))
     diagnostic = block.get("diagnostic-code") or None
-    status = _status_from(block.get("status", "")) or _status_from(diagnostic or "")
+    status = enhanced_status(block.get("status", "")) or enhanced_status(diagnostic or "")
     action = _action_from(block.get("action", ""), status)
     if action is None or (final is None and original is None):
         return None
@@ -333,10 +351,10 @@ def _bounce_text(msg: email.message.Message) -> str:
         if part.get_content_type() in _SKIP_TYPES:
             return
         if part.is_multipart():
-            for sub in part.get_payload():
+            for sub in _subparts(part):
                 collect(sub)
         elif part.get_content_maintype() == "text":
-            raw = part.get_payload(decode=True) or b""
+            raw = _body(part)
             charset = part.get_content_charset() or "utf-8"
             try:
                 text = raw.decode(charset, "replace")
@@ -379,7 +397,7 @@ def _heuristic_bounce(msg: email.message.Message, return_paths: tuple[str, ...])
         if reply is not None:
             diagnostic = " ".join(reply[1].split())
         else:
-            status = _status_from(text)
+            status = enhanced_status(text)
     code_class = status[0] if status else (reply[2][0] if reply else None)
     permanent = bool(_PERMANENT_TEXT.search(text))
     if code_class == "5" or (code_class is None and permanent):
@@ -397,6 +415,7 @@ def _heuristic_bounce(msg: email.message.Message, return_paths: tuple[str, ...])
         found = re.search(r"<(" + _ADDRESS + r")>:|^[ \t]+(" + _ADDRESS + r")[ \t]*$", text, re.M)
         if found:
             addresses = [found[1] or found[2]]
+    none: list[str | None] = [None]
     recipients = tuple(
         RecipientStatus(
             final_recipient=address,
@@ -406,7 +425,7 @@ def _heuristic_bounce(msg: email.message.Message, return_paths: tuple[str, ...])
             diagnostic=diagnostic,
             kind=kind,
         )
-        for address in (addresses or [None])
+        for address in (addresses or none)
     )
     return Bounce(
         return_paths=return_paths, recipients=recipients, envelope_id=None, standard=False

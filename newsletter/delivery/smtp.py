@@ -90,6 +90,8 @@ class SmtpMailer:
         client = _Connection(self._client())
         try:
             await self._connect(client)
+        except SmtpAuthError:
+            raise
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise SmtpUnavailable(
                 f"cannot reach SMTP server {self.target.host}:{self.target.port} ({exc})"
@@ -98,6 +100,8 @@ class SmtpMailer:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 if client.client.is_connected:
                     await client.client.quit()
+            # a failed TLS handshake leaves the transport open inside aiosmtplib
+            client.client.close()
 
     async def _drop(self, connection: _Connection) -> None:
         with contextlib.suppress(Exception):

@@ -6,7 +6,12 @@ import re
 
 import markdown
 
-from newsletter.ingest.parsed import ArticleParseError, NoArticleFound, ParsedArticle, parse_published
+from newsletter.ingest.parsed import (
+    ArticleParseError,
+    NoArticleFound,
+    ParsedArticle,
+    parse_published,
+)
 
 MARKDOWN_EXTENSIONS = ("extra", "sane_lists")
 

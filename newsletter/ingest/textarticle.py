@@ -4,7 +4,7 @@ The text is cut into units (a paragraph, or one line of a block of short lines);
 unit is classed as furniture (menus, captions, teasers, promotions, share prompts, the
 comment form, copyright), metadata (byline, date) or prose. The headline is the last
 headline-shaped unit before the first story paragraph; a short paragraph straight after
-it, set off from the story by metadata or captions, is the standfirst.
+it, set off from the story by a byline or dateline, is the standfirst.
 """
 
 from __future__ import annotations
@@ -53,17 +53,23 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 _SKIP_LINK = _rx(
     r"(skip|jump) to (main |the )?(content|navigation|main|search|footer|article|comments)"
 )
-_NAV_WORDS = frozenset(
-    """home news world uk us politics business money markets tech technology science
-    health education sport sports football culture arts entertainment music film tv
-    travel lifestyle life style food opinion comment analysis video videos audio podcasts
-    podcast live weather climate environment local region regions sections section menu
-    search login log in sign register subscribe account my more close open all topics
-    latest popular newsletters newsletter games puzzles crosswords obituaries jobs
-    property cars motoring shop offers contact about us help faq advertise the a and &
-    in out up e-paper epaper archive photos photography features reviews books fashion
-    beauty travel homes gardens weekend magazine""".split()
-)
+# Words that make up site menus; a line of nothing else is navigation.
+# fmt: off
+_NAV_WORDS = frozenset({
+    "&", "a", "about", "account", "advertise", "all", "analysis", "and", "archive", "arts",
+    "audio", "beauty", "books", "business", "cars", "climate", "close", "comment", "contact",
+    "crosswords", "culture", "e-paper", "education", "entertainment", "environment", "epaper",
+    "faq", "fashion", "features", "film", "food", "football", "games", "gardens", "health",
+    "help", "home", "homes", "in", "jobs", "latest", "life", "lifestyle", "live", "local",
+    "log", "login", "magazine", "markets", "menu", "money", "more", "motoring", "music", "my",
+    "news", "newsletter", "newsletters", "obituaries", "offers", "open", "opinion", "out",
+    "photography", "photos", "podcast", "podcasts", "politics", "popular", "property",
+    "puzzles", "region", "regions", "register", "reviews", "science", "search", "section",
+    "sections", "shop", "sign", "sport", "sports", "style", "subscribe", "tech", "technology",
+    "the", "topics", "travel", "tv", "uk", "up", "us", "video", "videos", "weather", "weekend",
+    "world",
+})
+# fmt: on
 _SHARE = _rx(
     r"share( this| the| on| via| story| article| page| post|$)",
     r"(tweet|email|print|copy link|copy url|save|bookmark|facebook|twitter|x|whatsapp|"
@@ -124,6 +130,9 @@ _CREDIT_ONLY = _rx(
     r"\s*[:,]\s*.{0,80}$",
     r"(getty images|reuters|ap photo|afp|pa media|shutterstock|alamy|epa)\s*$",
 )
+# "Photograph: Jane Roe/PA" on the line under the caption it credits.
+_CREDIT_BELOW = _rx(r"(photo|image|picture|photograph|pic|illustration)s?( credit)?\s*:\s*\S")
+_CAPTION_LABEL = _rx(r"(image|photo|picture|video|media) caption\s*[,:]?\s*$")
 _BOILERPLATE = _rx(
     r"advertisement\s*$",
     r"(story|article) continues (below|after) (the )?advert",
@@ -131,7 +140,7 @@ _BOILERPLATE = _rx(
     r"listen to (this|the) (article|story)",
     r"\d+\s*(min|minute)s?( read| listen)\s*$",
     r"(reading time|estimated read)\b",
-    r"(published|updated|last updated|posted|first published)\b.{0,60}$",
+    r"(published|updated|last updated|posted|first published)\b[^.!?]{0,40}\d[^.!?]{0,30}$",
     r"(topics|tags|filed under|categories|posted in)\s*:",
     r"(image|video|media) caption\s*,?\s*$",
     r"(menu|search|close|back to top|top of page|next|previous|page \d+ of \d+)\s*$",
@@ -196,8 +205,11 @@ def split_units(text: str) -> list[str]:
             continue
         for line in lines:
             # A line starting in lower case continues an unfinished line above it.
-            if units and line[0].islower() and not _SENTENCE_END.search(units[-1]) and (
-                len(units[-1]) >= WRAPPED_LINE_MIN_CHARS
+            if (
+                units
+                and line[0].islower()
+                and not _SENTENCE_END.search(units[-1])
+                and (len(units[-1]) >= WRAPPED_LINE_MIN_CHARS)
             ):
                 units[-1] = f"{units[-1]} {line}"
             else:
@@ -248,7 +260,7 @@ def _kind(text: str) -> Kind:
     short = words < STORY_MIN_WORDS
     if _COMMENT_FORM_START.match(text) and short:
         return Kind.END
-    if _SKIP_LINK.match(text) or _COPYRIGHT.search(text) and short:
+    if _SKIP_LINK.match(text) or (_COPYRIGHT.search(text) and short):
         return Kind.FURNITURE
     if _TEASER_HEADER.match(text):
         return Kind.TEASER_HEADER
@@ -293,15 +305,13 @@ def _is_name(text: str) -> bool:
 
 def _is_nav_line(text: str) -> bool:
     """Return whether ``text`` is a row of menu entries."""
-    items = [item for item in _NAV_SPLIT.split(text) if item]
     if _SENTENCE_END.search(text):
         return False
+    items = [item for item in _NAV_SPLIT.split(text) if item]
     if len(items) >= 3 and all(len(item.split()) <= 3 for item in items):
         return True
     words = re.findall(r"[\w&'-]+", text.lower())
-    return bool(words) and len(words) >= 2 and all(w in _NAV_WORDS for w in words) or (
-        len(words) == 1 and words[0] in _NAV_WORDS
-    )
+    return bool(words) and all(word in _NAV_WORDS for word in words)
 
 
 def _mark_menus(units: list[Unit]) -> list[Unit]:
@@ -333,8 +343,11 @@ def _drop_repeated_captions(units: list[Unit]) -> list[Unit]:
     captions = {_key(_CREDIT.sub("", u.text)) for u in units if u.kind is Kind.CAPTION}
     for index, unit in enumerate(units[1:], start=1):
         above = units[index - 1]
-        if unit.kind is Kind.CAPTION and _CREDIT_ONLY.match(unit.text) and _is_caption_text(above):
+        if _CREDIT_BELOW.match(unit.text) and _is_caption_text(above):
             captions.add(_key(above.text))
+        # "Image caption," on a line of its own introduces the caption below it.
+        if _CAPTION_LABEL.match(above.text) and _is_caption_text(unit):
+            captions.add(_key(unit.text))
     counts = Counter(_key(u.text) for u in units if u.kind is Kind.PROSE)
     captions.update(
         key for key, n in counts.items() if n > 1 and len(key.split()) < CAPTION_MAX_WORDS
@@ -377,7 +390,9 @@ def _standfirst(after_title: list[Unit]) -> str | None:
     first, second = prose[0], prose[1]
     candidate = after_title[first].text
     between = after_title[first + 1 : second]
-    set_apart = any(u.kind in (Kind.BYLINE, Kind.DATELINE, Kind.CAPTION) for u in between)
+    # Only a byline or dateline sets a standfirst apart; a caption can sit between any
+    # two paragraphs.
+    set_apart = any(u.kind in (Kind.BYLINE, Kind.DATELINE) for u in between)
     if set_apart and len(candidate) <= STANDFIRST_MAX_CHARS and _SENTENCE_END.search(candidate):
         return candidate
     return None
