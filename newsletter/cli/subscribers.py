@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from newsletter.cli.context import console, err_console, runtime
 from newsletter.confirmations import (
@@ -117,7 +117,10 @@ def list_subscribers(
             )
         )
         counts = status_counts(session, list_id=mailing_list.id or 0)
-    table = Table("email", "name", "status", "topics", "cadence", "hour", "timezone")
+    # an address must never be cut short with an ellipsis: fold it instead
+    table = Table(
+        Column("email", overflow="fold"), "name", "status", "topics", "cadence", "hour", "timezone"
+    )
     for member in members:
         cadence = member.cadence
         if cadence == "weekly":

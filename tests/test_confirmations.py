@@ -1,0 +1,138 @@
+"""Confirmation emails over a real aiosmtpd server, the link in them, and the ledger rows."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from email.utils import parseaddr
+
+from sqlmodel import select
+
+from newsletter import runs
+from newsletter.confirmations import pending_without_confirmation, send_confirmations
+from newsletter.db import make_engine, session_scope
+from newsletter.links import token_from_link
+from newsletter.models import Delivery, DeliveryStatus, Run, RunKind
+from subscribers import service
+from subscribers.models import SubscriptionStatus, UnsubscribeSource
+from subscribers.suppression import add_suppression
+from tests.conftest import NOW, make_runtime, make_settings
+from tests.helpers import add_articles, seed_list, subscribe
+from tests.smtpserver import RecordingServer
+
+SECRET = b"test-secret-key-0123456789"
+
+
+def _pending(url: str, *emails: str) -> list[int]:
+    engine = make_engine(url)
+    seed_list(engine, NOW, ["tech", "science"])
+    ids = []
+    with session_scope(engine) as session:
+        mailing_list = service.get_list(session, slug="daily")
+        for email in emails:
+            result = service.request_subscription(
+                session, mailing_list=mailing_list, email=email, now=NOW, name=email[0].upper()
+            )
+            ids.append(result.subscription.id or 0)
+    engine.dispose()
+    return ids
+
+
+def test_confirmation_email_is_well_formed_and_its_link_confirms(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    ids = _pending(sqlite_url, "alice@example.com", "bob@example.net", "zed@blocked.example")
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    with session_scope(runtime.engine) as session:
+        add_suppression(session, value="blocked.example", domain=True, now=NOW)
+    report = asyncio.run(send_confirmations(runtime, subscription_ids=ids))
+    assert (report.sent, report.skipped, report.failed) == (2, 1, 0)
+    received = {m.rcpt_tos[0]: m for m in smtp_server.messages}
+    assert set(received) == {"alice@example.com", "bob@example.net"}
+    raw = received["alice@example.com"].data
+    assert all(byte < 128 for byte in raw) and max(map(len, raw.split(b"\r\n"))) <= 998
+    message = received["alice@example.com"].parsed()
+    assert parseaddr(str(message["From"])) == ("Example Newsroom", "digest@news.example.org")
+    assert parseaddr(str(message["To"])) == ("A", "alice@example.com")
+    assert message["Subject"] == "Confirm your subscription to Example Daily"
+    assert message["Date"] is not None
+    assert message["Message-ID"].endswith("@news.example.org>")
+    assert message.get_content_type() == "multipart/alternative"
+    plain, html = message.get_payload()  # type: ignore[misc]
+    assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    assert plain["Content-Transfer-Encoding"] == "quoted-printable"
+    assert html["Content-Transfer-Encoding"] == "quoted-printable"
+    text = plain.get_content()
+    link = re.search(r"https://news\.example\.test/c/\S+", text)
+    assert link is not None and link.group(0) in html.get_content()
+    assert "<style" not in html.get_content().split("</head>")[1]  # CSS inlined in the body
+    with session_scope(runtime.engine) as session:
+        runs_ = session.exec(select(Run).where(Run.kind == RunKind.CONFIRM)).all()
+        assert len(runs_) == 1 and runs_[0].status == "done"
+        rows = {d.email: d.status for d in session.exec(select(Delivery))}
+        assert rows == {
+            "alice@example.com": DeliveryStatus.SENT,
+            "bob@example.net": DeliveryStatus.SENT,
+            "zed@blocked.example": DeliveryStatus.SKIPPED,
+        }
+        subscription = service.confirm_subscription(
+            session, token=token_from_link(link.group(0)), secret=SECRET, now=NOW
+        )
+        assert subscription.status == SubscriptionStatus.ACTIVE
+    assert pending_without_confirmation(runtime, list_id=1) == [ids[2]]
+    # already confirmed or suppressed: nothing goes out again
+    again = asyncio.run(send_confirmations(runtime, subscription_ids=ids[:1]))
+    assert (again.sent, again.skipped) == (0, 1)
+    runtime.dispose()
+
+
+def test_refused_confirmation_marks_the_address_bounced(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    smtp_server.handler.rcpt_reply = lambda address: (
+        "550 5.1.1 no such user" if address.startswith("ghost") else None
+    )
+    ids = _pending(sqlite_url, "ghost@example.com", "real@example.com")
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    report = asyncio.run(send_confirmations(runtime, subscription_ids=ids))
+    assert (report.sent, report.bounced) == (1, 1)
+    with session_scope(runtime.engine) as session:
+        assert service.is_suppressed(session, email="ghost@example.com")
+    runtime.dispose()
+
+
+def test_nothing_is_sent_after_an_unsubscribe_even_in_a_planned_run(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech"])
+    add_articles(engine, NOW, [["tech"]])
+    subscribe(engine, NOW, "alice@example.com", ["tech"])
+    subscribe(engine, NOW, "bob@example.net", ["tech"])
+    subscribe(engine, NOW, "carol@example.org", ["tech"])
+    engine.dispose()
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    from newsletter.planning import plan_run
+
+    with session_scope(runtime.engine) as session:
+        plan = plan_run(
+            session,
+            mailing_list=service.get_list(session, slug="daily"),
+            now=NOW,
+            limits=runtime.limits,
+            lookback=runtime.lookback,
+        )
+    with session_scope(runtime.engine) as session:
+        alice = service.find_subscriber(session, email="alice@example.com")
+        service.unsubscribe(
+            session,
+            subscriber_id=alice.id or 0,
+            list_id=None,
+            source=UnsubscribeSource.ONE_CLICK,
+            now=NOW,
+        )
+        add_suppression(session, value="bob@example.net", now=NOW)
+    report = asyncio.run(runs.resume_run(runtime, run_id=plan.run_id))
+    assert (report.sent, report.skipped) == (1, 2)
+    assert [m.rcpt_tos[0] for m in smtp_server.messages] == ["carol@example.org"]
+    runtime.dispose()

@@ -1,0 +1,190 @@
+"""CSV import and export on SQLite and PostgreSQL: counts, rejects, idempotence, refusals."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import select
+
+from newsletter.db import make_engine, session_scope
+from subscribers import service
+from subscribers.errors import ImportFileError
+from subscribers.exporter import export_csv
+from subscribers.importer import ImportReport, import_csv
+from subscribers.models import Subscriber, Subscription, SubscriptionStatus, UnsubscribeSource
+from subscribers.suppression import add_suppression
+from tests.conftest import FIXTURES, NOW
+from tests.helpers import seed_list
+
+MIXED = FIXTURES / "csv" / "mixed.csv"
+SECRET = b"importer-test-secret-0123"
+
+
+def _seed(engine: Engine) -> None:
+    seed_list(engine, NOW, ["tech", "science", "world"])
+    with session_scope(engine) as session:
+        add_suppression(session, value="blocked@example.com", now=NOW)
+        add_suppression(session, value="spam.example", domain=True, now=NOW)
+
+
+def _import(engine: Engine, path: Path, **options: object) -> ImportReport:
+    with session_scope(engine) as session:
+        return import_csv(
+            session,
+            path=path,
+            mailing_list=service.get_list(session, slug="daily"),
+            now=NOW,
+            secret=SECRET,
+            **options,  # type: ignore[arg-type]
+        )
+
+
+def _counts(report: ImportReport) -> tuple[int, int, int, int, int]:
+    return (report.added, report.updated, report.unchanged, report.rejected, report.suppressed)
+
+
+def _check_mixed_import(engine: Engine, tmp_path: Path) -> None:
+    _seed(engine)
+    rejects = tmp_path / "rejects.csv"
+    report = _import(engine, MIXED, rejects_path=rejects)
+    assert _counts(report) == (3, 0, 0, 5, 2)
+    assert len(report.pending_subscription_ids) == 3
+    with rejects.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    reasons = {int(row["line"]): row["reason"] for row in rows}
+    assert reasons[4] == "duplicate of line 2"
+    assert "@-sign" in reasons[5]
+    assert "topic 'cooking' is not offered" in reasons[6]
+    assert reasons[7].startswith("suppressed") and reasons[8].startswith("suppressed")
+    assert "send hour must be 0-23" in reasons[10]
+    assert "unknown time zone 'Mars/Base'" in reasons[11]
+    assert rows[0]["email"] == "alice@example.com" and rows[0]["name"] == "Alice again"
+    with session_scope(engine) as session:
+        people = {s.email: s for s in session.exec(select(Subscriber))}
+        assert set(people) == {"alice@example.com", "bob@example.net", "erin@xn--strae-oqa.de"}
+        assert people["alice@example.com"].attributes == {"company": "Acme"}
+        assert people["bob@example.net"].attributes == {}
+        bob = service.get_subscription(session, email="bob@example.net", slug="daily")
+        assert (bob.status, bob.topics, bob.cadence, bob.timezone, bob.send_hour) == (
+            "pending",
+            ["world"],
+            "weekly",
+            "America/New_York",
+            8,
+        )
+    again = _import(engine, MIXED, rejects_path=rejects)
+    assert _counts(again) == (0, 0, 3, 5, 2)
+    assert again.pending_subscription_ids == []
+    confirmed = _import(engine, MIXED, confirmed=True)
+    assert _counts(confirmed) == (0, 3, 0, 5, 2)
+    assert _counts(_import(engine, MIXED, confirmed=True)) == (0, 0, 3, 5, 2)
+    with session_scope(engine) as session:
+        statuses = session.exec(select(Subscription.status)).all()
+        assert statuses == ["active"] * 3
+
+
+def test_import_counts_rejects_and_idempotence_sqlite(engine: Engine, tmp_path: Path) -> None:
+    _check_mixed_import(engine, tmp_path)
+
+
+@pytest.mark.postgres
+def test_import_counts_rejects_and_idempotence_postgres(postgres_url: str, tmp_path: Path) -> None:
+    engine = make_engine(postgres_url)
+    try:
+        _check_mixed_import(engine, tmp_path)
+    finally:
+        engine.dispose()
+
+
+def test_updates_and_unsubscribed_rows(engine: Engine, tmp_path: Path) -> None:
+    _seed(engine)
+    _import(engine, MIXED, confirmed=True)
+    changed = tmp_path / "changed.csv"
+    changed.write_text(
+        "email,name,topics,company,team\n"
+        "alice@example.com,,world,Acme,Blue\n"
+        "bob@example.net,Robert,,,\n",
+        encoding="utf-8",
+    )
+    assert _counts(_import(engine, changed)) == (0, 2, 0, 0, 0)
+    with session_scope(engine) as session:
+        alice = service.get_subscription(session, email="alice@example.com", slug="daily")
+        assert alice.topics == ["world"] and alice.status == SubscriptionStatus.ACTIVE
+        person = service.find_subscriber(session, email="alice@example.com")
+        assert person.name == "Alice Martin"
+        assert person.attributes == {"company": "Acme", "team": "Blue"}
+        service.unsubscribe(
+            session,
+            subscriber_id=person.id or 0,
+            list_id=alice.list_id,
+            source=UnsubscribeSource.LINK,
+            now=NOW,
+        )
+    report = _import(engine, changed, confirmed=True)
+    assert _counts(report) == (0, 0, 1, 1, 0)  # the unsubscribed one is not re-subscribed
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a CSV file"),
+        ("email,name\n".encode("utf-16"), "not a CSV file"),
+        (b"name,topics\nAlice,tech\n", "no 'email' column"),
+        (b"", "empty file"),
+        (b"email,name\na@example.com,Ren\xe9\n", "not UTF-8"),
+        (b"email,email\na@example.com,b@example.com\n", "appears twice"),
+    ],
+)
+def test_unreadable_files_are_refused_and_nothing_is_written(
+    engine: Engine, tmp_path: Path, content: bytes, message: str
+) -> None:
+    _seed(engine)
+    path = tmp_path / "bad.csv"
+    good_rows = b"".join(f"user{i}@example.com,U{i}\n".encode() for i in range(5000))
+    if message == "not UTF-8":
+        content = b"email,name\n" + good_rows + content.split(b"\n", 1)[1]
+    path.write_bytes(content)
+    rejects = tmp_path / "rejects.csv"
+    with pytest.raises(ImportFileError, match=message):
+        _import(engine, path, rejects_path=rejects)
+    assert not rejects.exists()
+    assert not list(tmp_path.glob(".rejects*"))
+    with session_scope(engine) as session:
+        assert session.exec(select(func.count()).select_from(Subscriber)).one() == 0
+
+
+def test_export_then_import_round_trips(
+    engine: Engine, tmp_path: Path, migrated_sqlite_template: Path
+) -> None:
+    _seed(engine)
+    _import(engine, MIXED, confirmed=True)
+    with session_scope(engine) as session:
+        subscription = service.get_subscription(session, email="bob@example.net", slug="daily")
+        service.update_preferences(session, subscription=subscription, now=NOW, weekday="thu")
+    exported = io.StringIO()
+    with session_scope(engine) as session:
+        count = export_csv(
+            session, mailing_list=service.get_list(session, slug="daily"), out=exported
+        )
+    assert count == 3
+    first = exported.getvalue()
+    assert first.splitlines()[0] == "email,name,topics,cadence,weekday,timezone,send_hour,company"
+    path = tmp_path / "export.csv"
+    path.write_text(first, encoding="utf-8")
+    fresh_path = tmp_path / "fresh.db"
+    shutil.copy(migrated_sqlite_template, fresh_path)
+    fresh = make_engine(f"sqlite:///{fresh_path}")
+    try:
+        seed_list(fresh, NOW, ["tech", "science", "world"])
+        assert _counts(_import(fresh, path, confirmed=True)) == (3, 0, 0, 0, 0)
+        again = io.StringIO()
+        with session_scope(fresh) as session:
+            export_csv(session, mailing_list=service.get_list(session, slug="daily"), out=again)
+        assert again.getvalue() == first
+    finally:
+        fresh.dispose()
