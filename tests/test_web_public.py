@@ -262,6 +262,8 @@ def test_view_in_browser_shows_the_archive_without_personal_links(web: WebEnv) -
     assert page.status_code == 200 and "Archived digest" in page.text
     assert "script-src 'none'" in page.headers["content-security-policy"]
     assert web.client.get(f"/v/{digest_id}/0000000000000000").status_code == 404
+    assert web.client.get(f"/v/{digest_id}/%C3%A9t%C3%A9").status_code == 404
+    assert web.client.get("/u/%C3%A9t%C3%A9").status_code == 400
     unsent_url = archive_url(base_url="http://testserver", secret=SECRET, digest_id=unsent_id)
     assert web.client.get(unsent_url.removeprefix("http://testserver")).status_code == 404
 

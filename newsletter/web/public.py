@@ -10,11 +10,13 @@ from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlmodel import col, select
 
 from newsletter.confirmations import send_confirmations
 from newsletter.db import session_scope
 from newsletter.links import check_archive_signature
-from newsletter.models import Digest
+from newsletter.models import Digest, Topic
+from newsletter.runtime import Runtime
 from newsletter.web.deps import (
     SECURITY_HEADERS,
     PageError,
@@ -56,8 +58,15 @@ def timezones() -> tuple[str, ...]:
     return tuple(sorted(zone for zone in available_timezones() if "/" in zone or zone == "UTC"))
 
 
-def _choices(mailing_list: MailingList, chosen: dict[str, Any]) -> dict[str, Any]:
+def _choices(rt: Runtime, mailing_list: MailingList, chosen: dict[str, Any]) -> dict[str, Any]:
+    with session_scope(rt.engine) as session:
+        names = dict(
+            session.exec(
+                select(Topic.slug, Topic.name).where(col(Topic.slug).in_(mailing_list.topics))
+            ).all()
+        )
     return {
+        "topic_names": names,
         "mailing_list": mailing_list,
         "weekdays": WEEKDAYS,
         "timezones": timezones(),
@@ -86,7 +95,7 @@ def _signup_page(
         request,
         "subscribe.html.j2",
         {"title": mailing_list.name, "form_token": token, "error": error}
-        | _choices(mailing_list, chosen),
+        | _choices(rt, mailing_list, chosen),
         status=400 if error else 200,
     )
 
@@ -261,7 +270,7 @@ def _preferences_context(request: Request, token: str) -> dict[str, Any]:
         "active": subscription.status == SubscriptionStatus.ACTIVE,
         "form_token": make_form_token(rt.settings.secret, purpose=f"prefs:{token}", now=rt.clock()),
         "error": "",
-    } | _choices(mailing_list, chosen)
+    } | _choices(rt, mailing_list, chosen)
 
 
 @router.get("/p/{token}")
@@ -389,7 +398,9 @@ async def unsubscribe_one_click(request: Request, token: str) -> Response:
 def archive(request: Request, digest_id: int, signature: str) -> Response:
     """A sent digest as archived: the same for every reader, personal links removed."""
     rt = runtime(request)
-    if not check_archive_signature(rt.settings.secret, digest_id, signature):
+    if not signature.isascii() or not check_archive_signature(
+        rt.settings.secret, digest_id, signature
+    ):
         raise PageError(404, "Page not found", "There is nothing at this address.")
     with session_scope(rt.engine) as session:
         digest = session.get(Digest, digest_id)

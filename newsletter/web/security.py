@@ -16,6 +16,11 @@ SESSION_SECONDS = 12 * 3600
 FORM_TOKEN_SECONDS = 4 * 3600
 
 
+def _same(left: str, right: str) -> bool:
+    """Constant-time comparison that also accepts non-ASCII input (as bytes)."""
+    return hmac.compare_digest(left.encode("utf-8"), right.encode("utf-8"))
+
+
 def _mac(secret: bytes, label: str, value: str) -> str:
     digest = hmac.new(secret, f"web:{label}\x00{value}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:20]).rstrip(b"=").decode("ascii")
@@ -44,7 +49,7 @@ def read_session_cookie(secret: bytes, cookie: str, *, now: datetime) -> Session
     except ValueError:
         return None
     expected = _mac(secret, "session", f"{user_id}.{issued}.{nonce}")
-    if not hmac.compare_digest(expected, signature):
+    if not _same(expected, signature):
         return None
     age = now.timestamp() - claims.issued_at
     if age < 0 or age > SESSION_SECONDS:
@@ -59,7 +64,7 @@ def csrf_token(secret: bytes, nonce: str) -> str:
 
 def check_csrf(secret: bytes, nonce: str, token: str | None) -> bool:
     """Whether ``token`` is this session's CSRF token."""
-    return bool(token) and hmac.compare_digest(csrf_token(secret, nonce), token or "")
+    return bool(token) and _same(csrf_token(secret, nonce), token or "")
 
 
 def make_form_token(secret: bytes, *, purpose: str, now: datetime) -> str:
@@ -73,7 +78,7 @@ def check_form_token(secret: bytes, token: str | None, *, purpose: str, now: dat
     if not token or token.count(".") != 1:
         return False
     stamp, signature = token.split(".")
-    if not hmac.compare_digest(_mac(secret, "form:" + purpose, stamp), signature):
+    if not _same(_mac(secret, "form:" + purpose, stamp), signature):
         return False
     try:
         age = now.timestamp() - int(stamp)
