@@ -403,3 +403,31 @@ def test_admin_creates_users(web: WebEnv) -> None:
     with session_scope(web.runtime.engine) as session:
         user = session.exec(select(User).where(User.email == "new@example.org")).one()
         assert user.password_hash.startswith("$argon2id$")
+
+
+@pytest.mark.postgres
+def test_console_and_one_click_on_postgresql(
+    postgres_url: str, smtp_server: RecordingServer
+) -> None:
+    runtime = make_runtime(make_settings(postgres_url, smtp_server, base_url="http://testserver"))
+    now = runtime.clock()
+    seed_list(runtime.engine, now, ["tech"])
+    subscribe(runtime.engine, now, "alice@example.com", ["tech"])
+    add_articles(runtime.engine, now, [["tech"]])
+    add_users(runtime)
+    with TestClient(create_app(runtime)) as client:
+        csrf = login(client, ADMIN)
+        for path in CONSOLE_PAGES + ADMIN_PAGES:
+            assert client.get(path).status_code == 200, path
+        page = client.post("/admin/send", data={"csrf": csrf, "list": "daily", "confirm": "yes"})
+        run_id = int(str(page.url).rsplit("/", 1)[1])
+        wait_for(lambda: bool(client.get(f"/admin/runs/{run_id}/progress").json()["done"]))
+        assert client.get(f"/admin/runs/{run_id}/progress").json()["counts"]["sent"] == 1
+        message = smtp_server.messages[-1].parsed()
+        unsubscribe = str(message["List-Unsubscribe"]).split("<", 1)[1].split(">", 1)[0]
+        client.cookies.clear()
+        path = unsubscribe.removeprefix("http://testserver")
+        assert client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    with session_scope(runtime.engine) as session:
+        assert session.exec(select(Subscription.status)).one() == "unsubscribed"
+    runtime.dispose()
