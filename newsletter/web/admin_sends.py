@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -127,7 +128,7 @@ async def trigger_send(request: Request, account: Account = Depends(require_edit
     if form.get("confirm") != "yes":
         raise PageError(400, "Not confirmed", "Tick the confirmation box to send.")
     mailing_list = _list_or_404(request, form.get("list", ""))
-    plan = runs.plan_list(runtime(request), slug=mailing_list.slug)
+    plan = await asyncio.to_thread(runs.plan_list, runtime(request), slug=mailing_list.slug)
     if plan.queued:
         in_background(
             state(request),
