@@ -368,7 +368,12 @@ def test_runs_pause_resume_and_retry_failed(web: WebEnv, smtp_server: RecordingS
     smtp_server.handler.rcpt_reply = lambda address: None
     retried = web.client.post(f"/admin/runs/{run_id}/retry", data={"csrf": csrf})
     assert "1 failed message(s) queued again" in retried.text
-    wait_for(lambda: web.client.get(f"/admin/runs/{run_id}/progress").json()["counts"]["sent"] == 2)
+
+    def retried_and_done() -> bool:
+        progress = web.client.get(f"/admin/runs/{run_id}/progress").json()
+        return bool(progress["done"]) and progress["counts"]["sent"] == 2
+
+    wait_for(retried_and_done)
     with session_scope(web.runtime.engine) as session:
         run = session.get(Run, run_id)
         assert run is not None
