@@ -22,6 +22,7 @@ from newsletter.web.deps import (
     PageError,
     form_with_csrf,
     in_background,
+    list_or_404,
     redirect_to,
     render,
     require_editor,
@@ -30,19 +31,11 @@ from newsletter.web.deps import (
 )
 from subscribers.errors import SubscriberError
 from subscribers.models import MailingList
-from subscribers.service import all_lists, get_list
+from subscribers.service import all_lists
 
 router = APIRouter(prefix="/admin")
 log = logging.getLogger(__name__)
 OPEN_STATUSES = ("queued", "sending", "deferred")
-
-
-def _list_or_404(request: Request, slug: str) -> MailingList:
-    with session_scope(runtime(request).engine) as session:
-        try:
-            return get_list(session, slug=slug)
-        except SubscriberError:
-            raise PageError(404, "No such list", f"There is no list called {slug!r}.") from None
 
 
 @router.get("/preview")
@@ -111,7 +104,7 @@ def confirm_send(
     request: Request, list: str = "", account: Account = Depends(require_editor)
 ) -> Response:
     """The confirmation step before a list is sent now."""
-    mailing_list = _list_or_404(request, list)
+    mailing_list = list_or_404(request, list)
     with session_scope(runtime(request).engine) as session:
         audience = len(load_audience(session, list_id=mailing_list.id or 0))
     return render(
@@ -127,7 +120,7 @@ async def trigger_send(request: Request, account: Account = Depends(require_edit
     form = await form_with_csrf(request, account)
     if form.get("confirm") != "yes":
         raise PageError(400, "Not confirmed", "Tick the confirmation box to send.")
-    mailing_list = _list_or_404(request, form.get("list", ""))
+    mailing_list = list_or_404(request, form.get("list", ""))
     plan = await asyncio.to_thread(runs.plan_list, runtime(request), slug=mailing_list.slug)
     if plan.queued:
         in_background(

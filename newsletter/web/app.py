@@ -15,6 +15,7 @@ from newsletter.web import (
     admin_dashboard,
     admin_lists,
     admin_sends,
+    admin_subscribers,
     admin_users,
     auth,
     public,
@@ -77,6 +78,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         admin_sends,
         admin_content,
         admin_lists,
+        admin_subscribers,
         admin_users,
     ):
         app.include_router(module.router)

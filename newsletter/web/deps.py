@@ -22,6 +22,9 @@ from newsletter.web.security import (
     csrf_token,
     read_session_cookie,
 )
+from subscribers.errors import SubscriberError
+from subscribers.models import MailingList
+from subscribers.service import get_list
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +177,12 @@ def in_background(web: WebState, work: Coroutine[Any, Any, Any], what: str) -> N
     task = asyncio.get_running_loop().create_task(guarded())
     web.tasks.add(task)
     task.add_done_callback(web.tasks.discard)
+
+
+def list_or_404(request: Request, slug: str) -> MailingList:
+    """The list with this slug, or a 404 page."""
+    with session_scope(runtime(request).engine) as session:
+        try:
+            return get_list(session, slug=slug)
+        except SubscriberError:
+            raise PageError(404, "No such list", "There is no list at this address.") from None

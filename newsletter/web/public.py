@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from functools import cache
 from typing import Any
-from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,11 +15,13 @@ from newsletter.db import session_scope
 from newsletter.links import check_archive_signature
 from newsletter.models import Digest, Topic
 from newsletter.runtime import Runtime
+from newsletter.web.choices import WEEKDAYS, timezones
 from newsletter.web.deps import (
     SECURITY_HEADERS,
     PageError,
     client_ip,
     in_background,
+    list_or_404,
     render,
     runtime,
     state,
@@ -33,7 +33,6 @@ from subscribers.errors import (
     InvalidAddress,
     InvalidPreference,
     InvalidToken,
-    SubscriberError,
     SubscriberNotFound,
     Suppressed,
 )
@@ -42,7 +41,6 @@ from subscribers.tokens import Purpose, read_token
 
 router = APIRouter()
 log = logging.getLogger(__name__)
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def bad_link() -> PageError:
@@ -50,12 +48,6 @@ def bad_link() -> PageError:
     return PageError(
         400, "This link is not valid", "It may be incomplete or out of date. Nothing was changed."
     )
-
-
-@cache
-def timezones() -> tuple[str, ...]:
-    """IANA zone names offered in the forms."""
-    return tuple(sorted(zone for zone in available_timezones() if "/" in zone or zone == "UTC"))
 
 
 def _choices(rt: Runtime, mailing_list: MailingList, chosen: dict[str, Any]) -> dict[str, Any]:
@@ -72,16 +64,6 @@ def _choices(rt: Runtime, mailing_list: MailingList, chosen: dict[str, Any]) -> 
         "timezones": timezones(),
         "chosen": chosen,
     }
-
-
-def _list_or_404(request: Request, slug: str) -> MailingList:
-    with session_scope(runtime(request).engine) as session:
-        try:
-            return service.get_list(session, slug=slug)
-        except SubscriberError:
-            raise PageError(
-                404, "No such list", "There is no newsletter at this address."
-            ) from None
 
 
 def _signup_page(
@@ -127,7 +109,7 @@ def home() -> Response:
 @router.get("/l/{slug}")
 def signup_form(request: Request, slug: str) -> Response:
     """The sign-up form of a list."""
-    mailing_list = _list_or_404(request, slug)
+    mailing_list = list_or_404(request, slug)
     return _signup_page(request, mailing_list, chosen=_defaults(mailing_list))
 
 
@@ -135,7 +117,7 @@ def signup_form(request: Request, slug: str) -> Response:
 async def signup(request: Request, slug: str) -> Response:
     """Sign up; the answer is the same whether the address was new, active or suppressed."""
     rt = runtime(request)
-    mailing_list = _list_or_404(request, slug)
+    mailing_list = list_or_404(request, slug)
     form = await request.form()
     chosen = _defaults(mailing_list) | {
         key: str(form.get(key, "")).strip()
