@@ -41,5 +41,8 @@ check: install
 bench: install
 	$(VENV)/bin/newsletter bench --subscribers 100000
 
+bench-import: install
+	$(PY) bench/import_bench.py --rows 100000
+
 clean:
 	rm -rf $(VENV) demo.db demo.db-wal demo.db-shm outbox preview .pytest_cache test-output

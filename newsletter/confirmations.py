@@ -15,10 +15,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from newsletter.compose import sender_of
-from newsletter.confirmmail import build_confirmation, render_confirmation
+from newsletter.confirmmail import (
+    build_confirmation_template,
+    personalise_confirmation,
+    render_confirmation,
+)
 from newsletter.db import session_scope
 from newsletter.delivery.mailer import Envelope, Mailer, SendOutcome
 from newsletter.delivery.replies import ReplyKind
@@ -82,14 +87,14 @@ def _plan(
         by_list: dict[int, list[dict[str, object]]] = defaultdict(list)
         for start in range(0, len(subscription_ids), 2000):
             chunk = subscription_ids[start : start + 2000]
-            rows = session.exec(
-                select(
-                    Subscription.id,
-                    Subscription.list_id,
-                    Subscription.status,
-                    Subscriber.id,
-                    Subscriber.email,
-                    Subscriber.status,
+            rows = session.execute(
+                sa_select(
+                    col(Subscription.id),
+                    col(Subscription.list_id),
+                    col(Subscription.status),
+                    col(Subscriber.id),
+                    col(Subscriber.email),
+                    col(Subscriber.status),
                 )
                 .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
                 .where(col(Subscription.id).in_(chunk))
@@ -178,6 +183,12 @@ async def send_confirmations(
         for list_id, item in lists.items()
     }
     senders = {list_id: sender_of(item) for list_id, item in lists.items()}
+    templates = {
+        list_id: build_confirmation_template(
+            rendered[list_id], senders[list_id], date=runtime.clock()
+        )
+        for list_id in lists
+    }
     ttl = timedelta(hours=settings.confirmation_ttl_hours)
     mailer: Mailer = runtime.mailer()
     if jobs and isinstance(mailer, SmtpMailer):
@@ -191,13 +202,11 @@ async def send_confirmations(
             settings.secret, Purpose.CONFIRM, job.subscriber_id, job.list_id, now=now, ttl=ttl
         )
         message_id = new_message_id(sender.address.rsplit("@", 1)[1])
-        data = build_confirmation(
-            rendered[job.list_id],
-            sender,
+        data = personalise_confirmation(
+            templates[job.list_id],
             email=job.email,
             name=job.name,
             confirm_url=confirm_url(base_url=settings.base_url, token=token),
-            date=now,
             message_id=message_id,
         )
         envelope_from = sender.address
@@ -272,11 +281,11 @@ def pending_without_confirmation(runtime: Runtime, *, list_id: int) -> list[int]
             .where(Run.kind == RunKind.CONFIRM, Delivery.status == DeliveryStatus.SENT)
         )
         return list(
-            session.exec(
-                select(Subscription.id).where(
+            session.execute(
+                select(col(Subscription.id)).where(
                     Subscription.list_id == list_id,
                     Subscription.status == SubscriptionStatus.PENDING,
                     col(Subscription.id).not_in(sent),
                 )
-            )
+            ).scalars()
         )

@@ -1,8 +1,9 @@
-"""The confirmation email: rendered once per list with markers, built per recipient (pure)."""
+"""The confirmation email: rendered and encoded once per list, personalised per recipient (pure)."""
 
 from __future__ import annotations
 
 import html
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
@@ -11,10 +12,12 @@ from email.utils import format_datetime
 
 from jinja2 import Environment
 
-from newsletter.message import SMTP_POLICY, Sender
+from newsletter.delivery.qp import encode_qp_template, encode_qp_value, join_segments
+from newsletter.message import SMTP_POLICY, MessageTemplate, Segment, Sender
 from newsletter.render import inline_css
 
 MARKERS = {"name": "@@NAME@@", "confirm_url": "@@CONFIRM_URL@@"}
+PLACEHOLDERS = ("NAME", "CONFIRM_URL")
 
 
 @dataclass(frozen=True)
@@ -54,33 +57,72 @@ def render_confirmation(
     return RenderedConfirmation(subject=subject, html=inline_css(html_part), text=text_part)
 
 
-def build_confirmation(
-    rendered: RenderedConfirmation,
-    sender: Sender,
-    *,
-    email: str,
-    name: str,
-    confirm_url: str,
-    date: datetime,
-    message_id: str,
-) -> bytes:
-    """The final bytes of one confirmation: multipart/alternative, text then HTML, QP, UTF-8."""
-    shown = name or "there"
-    text = rendered.text.replace(MARKERS["name"], shown).replace(
-        MARKERS["confirm_url"], confirm_url
-    )
-    body = rendered.html.replace(MARKERS["name"], html.escape(shown)).replace(
-        MARKERS["confirm_url"], html.escape(confirm_url)
-    )
+def _header_block(rendered: RenderedConfirmation, sender: Sender, date: datetime) -> bytes:
+    """Shared headers, encoded and folded by the email package (which refuses CR and LF)."""
     message = EmailMessage(policy=SMTP_POLICY)
     message["From"] = Address(sender.name, addr_spec=sender.address)
-    message["To"] = Address(name, addr_spec=email)
     if sender.reply_to:
         message["Reply-To"] = sender.reply_to
     message["Subject"] = rendered.subject
     message["Date"] = format_datetime(date)
-    message["Message-ID"] = f"<{message_id}>"
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    message.add_alternative(body, subtype="html", charset="utf-8", cte="quoted-printable")
-    return message.as_bytes(policy=SMTP_POLICY)
+    message["MIME-Version"] = "1.0"
+    return bytes(message).split(b"\r\n\r\n", 1)[0] + b"\r\n"
+
+
+def build_confirmation_template(
+    rendered: RenderedConfirmation, sender: Sender, *, date: datetime
+) -> MessageTemplate:
+    """The list's confirmation message once, as segments: multipart/alternative, text then
+    HTML, quoted-printable UTF-8, with the recipient's values left as placeholders."""
+    boundary = f"=_nlc_{secrets.token_hex(12)}"
+    part_header = (
+        'Content-Type: text/{kind}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    )
+    segments: list[Segment] = [
+        _header_block(rendered, sender, date),
+        b"To: ",
+        "TO",
+        b"\r\nMessage-ID: <",
+        "MESSAGE_ID",
+        b">\r\n",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
+        f"--{boundary}\r\n{part_header.format(kind='plain')}".encode(),
+    ]
+    segments += [
+        f"text:{item}" if isinstance(item, str) else item
+        for item in encode_qp_template(rendered.text, PLACEHOLDERS)
+    ]
+    segments.append(f"\r\n--{boundary}\r\n{part_header.format(kind='html')}".encode())
+    segments += [
+        f"html:{item}" if isinstance(item, str) else item
+        for item in encode_qp_template(rendered.html, PLACEHOLDERS)
+    ]
+    segments.append(f"\r\n--{boundary}--\r\n".encode())
+    return MessageTemplate(segments=tuple(segments), domain=sender.address.rsplit("@", 1)[1])
+
+
+def _to_header(name: str, email: str) -> bytes:
+    if "\r" in name or "\n" in name:
+        raise ValueError("line break in recipient name")
+    folded = SMTP_POLICY.header_factory("To", str(Address(name, addr_spec=email)))
+    return folded.fold(policy=SMTP_POLICY).encode("ascii").removeprefix(b"To: ").rstrip(b"\r\n")
+
+
+def personalise_confirmation(
+    template: MessageTemplate, *, email: str, name: str, confirm_url: str, message_id: str
+) -> bytes:
+    """The final bytes of one confirmation."""
+    if any(ch in message_id for ch in "\r\n<> ") or any(ch in confirm_url for ch in "\r\n "):
+        raise ValueError("unsafe character in Message-ID or link")
+    shown = name or "there"
+    values = {
+        "TO": _to_header(name, email),
+        "MESSAGE_ID": message_id.encode("ascii"),
+        "text:NAME": encode_qp_value(shown),
+        "text:CONFIRM_URL": encode_qp_value(confirm_url),
+        "html:NAME": encode_qp_value(html.escape(shown)),
+        "html:CONFIRM_URL": encode_qp_value(html.escape(confirm_url)),
+    }
+    return join_segments(template.segments, values)

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from subscribers.models import MailingList, Subscriber, Subscription
 from subscribers.preferences import WEEKDAYS
+from subscribers.queries import check_status
 
 EXPORT_COLUMNS = ("email", "name", "topics", "cadence", "weekday", "timezone", "send_hour")
 
@@ -31,6 +32,8 @@ def export_csv(
 
     Attributes kept from imports become extra columns, sorted by name.
     """
+    if status is not None:
+        status = check_status(status)
     keys: set[str] = set()
     attribute_query = (
         select(Subscriber.attributes)

@@ -12,14 +12,14 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
-from sqlalchemy import Table, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, column, table, update
+from sqlmodel import Session
 
+from subscribers import bulk
 from subscribers.addresses import normalise_email
 from subscribers.errors import ImportFileError, InvalidAddress, InvalidPreference
 from subscribers.models import (
@@ -76,6 +76,51 @@ class _Row:
     timezone: str | None
     send_hour: int | None
     attributes: dict[str, str]
+
+
+class _Person(NamedTuple):
+    id: int
+    email: str
+    name: str
+    status: str
+    timezone: str
+    attributes: dict[str, Any]
+
+
+class _Current(NamedTuple):
+    id: int
+    subscriber_id: int
+    status: str
+    topics: list[str]
+    cadence: str
+    weekday: int
+    send_hour: int
+    timezone: str | None
+
+
+SEEN = table("import_seen", column("email"), column("line"))
+PERSON_COLUMNS = (
+    "email",
+    "name",
+    "status",
+    "timezone",
+    "attributes",
+    "soft_bounces",
+    "created_at",
+    "updated_at",
+)
+SUBSCRIPTION_COLUMNS = (
+    "subscriber_id",
+    "list_id",
+    "status",
+    "topics",
+    "cadence",
+    "weekday",
+    "send_hour",
+    "timezone",
+    "created_at",
+    "confirmed_at",
+)
 
 
 class _Rejects:
@@ -152,8 +197,15 @@ def _open_csv(path: Path) -> tuple[IO[bytes], io.TextIOWrapper, Any, list[str]]:
     return raw, text, reader, columns
 
 
-def _split_topics(value: str) -> list[str]:
-    return [part.strip() for part in value.replace("|", ";").split(";") if part.strip()]
+@lru_cache(maxsize=1024)
+def _topics(value: str, offered: tuple[str, ...]) -> tuple[str, ...]:
+    """A topics cell (``;`` or ``|`` separated) checked against the list; few distinct values
+    repeat over a whole file, so the result is cached."""
+    parts = [part.strip() for part in value.replace("|", ";").split(";") if part.strip()]
+    chosen = check_topics(parts, offered)
+    if not chosen:
+        raise InvalidPreference("no topics left after validation")
+    return chosen
 
 
 def _parse(line: int, values: list[str], columns: list[str], offered: Sequence[str]) -> _Row:
@@ -161,9 +213,7 @@ def _parse(line: int, values: list[str], columns: list[str], offered: Sequence[s
     cells = dict(zip(columns, values, strict=True))
     email = normalise_email(cells["email"])
     topics_text = cells.get("topics", "").strip()
-    topics = check_topics(_split_topics(topics_text), offered) if topics_text else None
-    if topics_text and not topics:
-        raise InvalidPreference("no topics left after validation")
+    topics = _topics(topics_text, tuple(offered)) if topics_text else None
     cadence = cells.get("cadence", "").strip()
     weekday = cells.get("weekday", "").strip()
     timezone = cells.get("timezone", "").strip()
@@ -184,18 +234,6 @@ def _parse(line: int, values: list[str], columns: list[str], offered: Sequence[s
             if key not in KNOWN_COLUMNS and key and value.strip()
         },
     )
-
-
-def _insert_ignore(
-    session: Session, table: Table, rows: list[dict[str, Any]], keys: list[str]
-) -> None:
-    if not rows:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        statement: Any = pg_insert(table).on_conflict_do_nothing(index_elements=keys)
-    else:
-        statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
-    session.execute(statement, rows)
 
 
 class _Importer:
@@ -221,6 +259,11 @@ class _Importer:
         self.report = ImportReport()
         self.subscribers: Table = Subscriber.__table__  # type: ignore[attr-defined]
         self.subscriptions: Table = Subscription.__table__  # type: ignore[attr-defined]
+        self.connection = session.connection()
+        self.now_bound = bulk.bind(self.connection, self.subscribers, "created_at", now)
+        self._attrs: dict[Any, Any] = {}
+        self._topics: dict[Any, Any] = {}
+        self._open_seen()
 
     def reject(self, row: _Row | None, line: int, raw: list[str], reason: str) -> None:
         self.report.rejected += 1
@@ -230,42 +273,88 @@ class _Importer:
         self.report.suppressed += 1
         self.rejects.add(line, f"suppressed: {reason}", raw)
 
+    def _json(self, table: Table, column: str, value: Any, cache: dict[Any, Any]) -> Any:
+        key = tuple(sorted(value.items())) if isinstance(value, dict) else tuple(value)
+        if key not in cache:
+            cache[key] = bulk.bind(self.connection, table, column, value)
+        return cache[key]
+
+    def _open_seen(self) -> None:
+        """A temporary table of the addresses already read, so memory stays flat."""
+        suffix = " ON COMMIT DROP" if self.connection.dialect.name == "postgresql" else ""
+        if self.connection.dialect.name == "sqlite":
+            # a bounded page cache (32 MB) for the indexes the batches update
+            self.connection.exec_driver_sql("PRAGMA cache_size=-32000")
+        self.connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {SEEN.name} "
+            f"(email VARCHAR(320) PRIMARY KEY, line INTEGER NOT NULL){suffix}"
+        )
+        self.connection.exec_driver_sql(f"DELETE FROM {SEEN.name}")
+
+    def close(self) -> None:
+        """Drop the temporary table (and give SQLite back its default page cache)."""
+        self.connection.exec_driver_sql(f"DROP TABLE IF EXISTS {SEEN.name}")
+        if self.connection.dialect.name == "sqlite":
+            self.connection.exec_driver_sql("PRAGMA cache_size=-2000")
+
+    def _first_sightings(self, batch: list[_Row]) -> list[_Row]:
+        """Reject rows whose address an earlier batch had; drop suppressed ones; remember."""
+        earlier = dict(
+            bulk.select_in(
+                self.connection, SEEN, ["email", "line"], "email", [r.email for r in batch]
+            )
+        )
+        fresh = []
+        for row in batch:
+            if row.email in earlier:
+                self.reject(row, row.line, row.raw, f"duplicate of line {earlier[row.email]}")
+            else:
+                fresh.append(row)
+        bulk.insert_ignore(
+            self.connection, SEEN, ["email", "line"], [(r.email, r.line) for r in fresh], ["email"]
+        )
+        kept = []
+        for row in fresh:
+            if self.is_suppressed(row.email):
+                self.skip_suppressed(row.line, row.raw, "on the suppression list")
+            else:
+                kept.append(row)
+        return kept
+
     def flush(self, batch: list[_Row]) -> None:
         """Upsert one batch: one query per table to load, bulk inserts and updates to write."""
+        batch = self._first_sightings(batch)
         if not batch:
             return
-        session, now = self.session, self.now
+        session, now, connection = self.session, self.now, self.connection
         existing = {
-            row.email: row
-            for row in session.execute(
-                select(
-                    Subscriber.id,
-                    Subscriber.email,
-                    Subscriber.name,
-                    Subscriber.status,
-                    Subscriber.timezone,
-                    Subscriber.attributes,
-                ).where(col(Subscriber.email).in_([r.email for r in batch]))
+            email: _Person(person_id, email, name, status, zone, bulk.json_value(attributes))
+            for person_id, email, name, status, zone, attributes in bulk.select_in(
+                connection,
+                self.subscribers,
+                ["id", "email", "name", "status", "timezone", "attributes"],
+                "email",
+                [r.email for r in batch],
             )
         }
         kept: list[_Row] = []
-        new_people: list[dict[str, Any]] = []
+        new_people: list[tuple[Any, ...]] = []
         person_updates: list[dict[str, Any]] = []
         changed_people: set[str] = set()
         for row in batch:
             found = existing.get(row.email)
             if found is None:
                 new_people.append(
-                    {
-                        "email": row.email,
-                        "name": row.name,
-                        "status": SubscriberStatus.ACTIVE.value,
-                        "timezone": row.timezone or self.mailing_list.default_timezone,
-                        "attributes": row.attributes,
-                        "soft_bounces": 0,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
+                    (
+                        row.email,
+                        row.name,
+                        SubscriberStatus.ACTIVE.value,
+                        row.timezone or self.mailing_list.default_timezone,
+                        self._json(self.subscribers, "attributes", row.attributes, self._attrs),
+                        0,
+                        self.now_bound,
+                        self.now_bound,
+                    )
                 )
                 kept.append(row)
                 continue
@@ -290,32 +379,27 @@ class _Importer:
                 person_updates.append({"id": found.id, **values, "updated_at": now})
                 changed_people.add(row.email)
             kept.append(row)
-        _insert_ignore(session, self.subscribers, new_people, ["email"])
+        bulk.insert_ignore(
+            connection, self.subscribers, PERSON_COLUMNS, new_people, conflict=["email"]
+        )
         if person_updates:
             session.execute(update(Subscriber), person_updates)
         ids = dict(
-            session.execute(
-                select(Subscriber.email, Subscriber.id).where(
-                    col(Subscriber.email).in_([r.email for r in kept])
-                )
-            ).all()
+            bulk.select_in(
+                connection, self.subscribers, ["email", "id"], "email", [r.email for r in kept]
+            )
         )
         current = {
-            sub.subscriber_id: sub
-            for sub in session.execute(
-                select(
-                    Subscription.id,
-                    Subscription.subscriber_id,
-                    Subscription.status,
-                    Subscription.topics,
-                    Subscription.cadence,
-                    Subscription.weekday,
-                    Subscription.send_hour,
-                    Subscription.timezone,
-                ).where(
-                    Subscription.list_id == self.list_id,
-                    col(Subscription.subscriber_id).in_(list(ids.values())),
-                )
+            values[1]: _Current._make((*values[:3], bulk.json_value(values[3]), *values[4:]))
+            for values in bulk.select_in(
+                connection,
+                self.subscriptions,
+                ["id", "subscriber_id", "status", "topics", "cadence", "weekday", "send_hour"]
+                + ["timezone"],
+                "subscriber_id",
+                list(ids.values()),
+                where="list_id = ?",
+                where_params=[self.list_id],
             )
         }
         self.write_subscriptions(kept, ids, current, changed_people)
@@ -324,32 +408,37 @@ class _Importer:
         self,
         kept: list[_Row],
         ids: dict[str, int],
-        current: dict[int, Any],
+        current: dict[int, _Current],
         changed_people: set[str],
     ) -> None:
+        """Insert new subscriptions and update changed ones; count added/updated/unchanged."""
         session, now, ml = self.session, self.now, self.mailing_list
-        new_rows: list[dict[str, Any]] = []
+        new_rows: list[tuple[Any, ...]] = []
         updates: list[dict[str, Any]] = []
         status = SubscriptionStatus.ACTIVE if self.activate else SubscriptionStatus.PENDING
+        confirmed_at = self.now_bound if self.activate else None
         for row in kept:
             subscriber_id = ids[row.email]
             found = current.get(subscriber_id)
             if found is None:
                 new_rows.append(
-                    {
-                        "subscriber_id": subscriber_id,
-                        "list_id": self.list_id,
-                        "status": status.value,
-                        "topics": list(row.topics or ml.topics),
-                        "cadence": row.cadence or ml.default_cadence,
-                        "weekday": row.weekday if row.weekday is not None else ml.default_weekday,
-                        "send_hour": (
-                            row.send_hour if row.send_hour is not None else ml.default_send_hour
+                    (
+                        subscriber_id,
+                        self.list_id,
+                        status.value,
+                        self._json(
+                            self.subscriptions,
+                            "topics",
+                            list(row.topics or ml.topics),
+                            self._topics,
                         ),
-                        "timezone": row.timezone or ml.default_timezone,
-                        "created_at": now,
-                        "confirmed_at": now if self.activate else None,
-                    }
+                        row.cadence or ml.default_cadence,
+                        row.weekday if row.weekday is not None else ml.default_weekday,
+                        row.send_hour if row.send_hour is not None else ml.default_send_hour,
+                        row.timezone or ml.default_timezone,
+                        self.now_bound,
+                        confirmed_at,
+                    )
                 )
                 self.report.added += 1
                 continue
@@ -375,7 +464,13 @@ class _Importer:
                 self.report.updated += 1
             else:
                 self.report.unchanged += 1
-        _insert_ignore(session, self.subscriptions, new_rows, ["subscriber_id", "list_id"])
+        bulk.insert_ignore(
+            self.connection,
+            self.subscriptions,
+            SUBSCRIPTION_COLUMNS,
+            new_rows,
+            conflict=["subscriber_id", "list_id"],
+        )
         if updates:
             # one UPDATE statement per distinct key set
             by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -385,13 +480,16 @@ class _Importer:
                 session.execute(update(Subscription), items)
         if new_rows and not self.activate:
             self.report.pending_subscription_ids.extend(
-                session.execute(
-                    select(Subscription.id).where(
-                        Subscription.list_id == self.list_id,
-                        col(Subscription.subscriber_id).in_([r["subscriber_id"] for r in new_rows]),
-                        Subscription.status == SubscriptionStatus.PENDING,
-                    )
-                ).scalars()
+                row[0]
+                for row in bulk.select_in(
+                    self.connection,
+                    self.subscriptions,
+                    ["id"],
+                    "subscriber_id",
+                    [values[0] for values in new_rows],
+                    where="list_id = ? AND status = ?",
+                    where_params=[self.list_id, SubscriptionStatus.PENDING.value],
+                )
             )
 
 
@@ -428,6 +526,8 @@ def import_csv(
     subscription ids are in the report, for confirmation emails) unless ``confirmed`` or the
     list does not use double opt-in.
     """
+    if rejects_path is not None and not rejects_path.parent.is_dir():
+        raise ImportFileError(f"{rejects_path}: the folder for the rejects file does not exist")
     raw, text, reader, columns = _open_csv(path)
     total = path.stat().st_size
     rejects = _Rejects(rejects_path, columns)
@@ -440,7 +540,7 @@ def import_csv(
         rejects=rejects,
     )
     report = importer.report
-    seen: dict[int, int] = {}
+    seen: dict[str, int] = {}  # this batch only; earlier batches are in a temporary table
     batch: list[_Row] = []
     try:
         with text:
@@ -462,21 +562,18 @@ def import_csv(
                     reason = exc.reason if isinstance(exc, InvalidAddress) else str(exc)
                     importer.reject(None, line, values, reason)
                     continue
-                key = hash(row.email)
-                if key in seen:
-                    importer.reject(row, line, values, f"duplicate of line {seen[key]}")
+                if row.email in seen:
+                    importer.reject(row, line, values, f"duplicate of line {seen[row.email]}")
                     continue
-                seen[key] = line
-                if importer.is_suppressed(row.email):
-                    importer.skip_suppressed(line, values, "on the suppression list")
-                    continue
+                seen[row.email] = line
                 batch.append(row)
                 if len(batch) >= batch_size:
                     importer.flush(batch)
-                    batch = []
+                    batch, seen = [], {}
                     if progress is not None:
                         progress(raw.tell(), total)
             importer.flush(batch)
+            importer.close()
             session.flush()
     except BaseException:
         rejects.abandon()

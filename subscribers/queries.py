@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from subscribers.models import MailingList, Subscriber, Subscription
+from subscribers.errors import InvalidPreference
+from subscribers.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def list_members(
         .order_by(col(Subscriber.email))
     )
     if status is not None:
-        query = query.where(Subscription.status == status)
+        query = query.where(Subscription.status == check_status(status))
     if search:
         pattern = f"%{search.strip().lower()}%"
         query = query.where(
@@ -71,6 +72,15 @@ def list_members(
         shown += 1
         if limit is not None and shown >= limit:
             return
+
+
+def check_status(value: str) -> SubscriptionStatus:
+    """Parse a subscription status name."""
+    try:
+        return SubscriptionStatus(value.strip().lower())
+    except ValueError:
+        names = ", ".join(status.value for status in SubscriptionStatus)
+        raise InvalidPreference(f"status must be one of {names}, not {value!r}") from None
 
 
 def status_counts(session: Session, *, list_id: int) -> dict[str, int]:

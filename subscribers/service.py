@@ -274,7 +274,7 @@ def unsubscribe(
     """Unsubscribe from one list (or all with ``list_id=None``); returns subscriptions ended.
 
     Recorded as an UnsubscribeEvent when anything changed; a repeat changes nothing. A complaint
-    also marks the subscriber complained and suppresses the address.
+    or a bounce also marks the subscriber complained or bounced and suppresses the address.
     """
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
@@ -292,11 +292,14 @@ def unsubscribe(
         subscription.unsubscribe_source = source
         ended += 1
     changed_person = False
-    if source == UnsubscribeSource.COMPLAINT:
-        if subscriber.status != SubscriberStatus.COMPLAINED:
-            subscriber.status = SubscriberStatus.COMPLAINED
+    if source in (UnsubscribeSource.COMPLAINT, UnsubscribeSource.BOUNCE):
+        complaint = source == UnsubscribeSource.COMPLAINT
+        status = SubscriberStatus.COMPLAINED if complaint else SubscriberStatus.BOUNCED
+        if subscriber.status != status:
+            subscriber.status = status
             changed_person = True
-        suppress(session, value=subscriber.email, reason=SuppressionReason.COMPLAINT, now=now)
+        reason = SuppressionReason.COMPLAINT if complaint else SuppressionReason.HARD_BOUNCE
+        suppress(session, value=subscriber.email, reason=reason, now=now)
     elif list_id is None and subscriber.status == SubscriberStatus.ACTIVE:
         subscriber.status = SubscriberStatus.UNSUBSCRIBED
         changed_person = True

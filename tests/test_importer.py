@@ -188,3 +188,32 @@ def test_export_then_import_round_trips(
         assert again.getvalue() == first
     finally:
         fresh.dispose()
+
+
+def test_semicolons_bom_blank_lines_and_short_rows(engine: Engine, tmp_path: Path) -> None:
+    _seed(engine)
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        "\ufeffEmail;Name;Topics;Weekday\r\n"
+        "zoe@example.com;Zoë;world|tech;fri\r\n"
+        "\r\n"
+        "yan@example.com;Yan\r\n".encode()
+    )
+    rejects = tmp_path / "rejects.csv"
+    seen: list[tuple[int, int]] = []
+    report = _import(
+        engine, path, rejects_path=rejects, progress=lambda done, total: seen.append((done, total))
+    )
+    assert (report.rows, report.added, report.rejected) == (2, 1, 1)
+    assert "2 field(s) where the header has 4" in rejects.read_text(encoding="utf-8")
+    assert seen[-1][0] == seen[-1][1] == path.stat().st_size
+    with session_scope(engine) as session:
+        zoe = service.get_subscription(session, email="zoe@example.com", slug="daily")
+        assert (zoe.topics, zoe.weekday) == (["tech", "world"], 4)
+        assert service.find_subscriber(session, email="zoe@example.com").name == "Zoë"
+
+
+def test_rejects_folder_must_exist(engine: Engine, tmp_path: Path) -> None:
+    _seed(engine)
+    with pytest.raises(ImportFileError, match="does not exist"):
+        _import(engine, MIXED, rejects_path=tmp_path / "missing" / "rejects.csv")

@@ -299,3 +299,22 @@ def test_preferences_are_validated_with_precise_messages(engine: Engine) -> None
             6,
             "Asia/Tokyo",
         )
+
+
+def test_bounce_unsubscribe_suppresses_and_listing_checks_status(engine: Engine) -> None:
+    seed_list(engine, NOW, TOPICS)
+    subscriber_id, _ = _signup(engine, email="gone@example.com")
+    with session_scope(engine) as session:
+        service.unsubscribe(
+            session,
+            subscriber_id=subscriber_id,
+            list_id=None,
+            source=UnsubscribeSource.BOUNCE,
+            now=NOW,
+        )
+        assert is_suppressed(session, email="gone@example.com")
+        assert session.get(Subscriber, subscriber_id).status == SubscriberStatus.BOUNCED  # type: ignore[union-attr]
+    from subscribers.queries import list_members
+
+    with session_scope(engine) as session, pytest.raises(InvalidPreference, match="status must be"):
+        list(list_members(session, mailing_list=_list(session), status="gone"))

@@ -290,6 +290,8 @@ def export_subscribers(
     rt = runtime(ctx)
     with session_scope(rt.engine) as session:
         mailing_list = service.get_list(session, slug=list_slug)
+        if out is not None and not out.parent.is_dir():
+            raise typer.BadParameter(f"folder {out.parent} does not exist", param_hint="--out")
         if out is None:
             written = export_csv(session, mailing_list=mailing_list, out=sys.stdout, status=status)
         else:
