@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast check bench bench-import clean system-deps
+.PHONY: install demo demo-web test test-fast check bench bench-import clean system-deps
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(STAMP)
 
 demo: install
 	$(VENV)/bin/newsletter demo
+
+# The demo, then its web app on http://127.0.0.1:8000 until Ctrl-C (prints an admin login).
+demo-web: install
+	$(VENV)/bin/newsletter demo --serve
 
 # Browser tests drive Debian's Chromium; install it from Debian when it is missing.
 system-deps:

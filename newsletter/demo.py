@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
+import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from newsletter import runs
+from newsletter.accounts import create_user
 from newsletter.config import Settings
 from newsletter.db import make_engine, session_scope, upgrade
 from newsletter.delivery.capture import start_capture_server
@@ -24,6 +27,7 @@ from subscribers.importer import import_csv
 
 SAMPLES = Path(__file__).parent / "samples"
 TOPICS = {"tech": "Technology", "science": "Science", "world": "World"}
+DEMO_ADMIN = "admin@example.org"
 FEEDS = (("tech.xml", "tech"), ("science.atom", "science"), ("world.json", "world"))
 
 
@@ -114,6 +118,59 @@ def run_demo(settings: Settings, *, workdir: Path) -> DemoResult:
         preview=preview_dir / "digest.html",
         smtp_address=smtp_url,
     )
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """Where the served demo is and how to sign in to its console."""
+
+    url: str
+    email: str
+    password: str
+    smtp_address: str
+
+
+def serve_demo(
+    settings: Settings,
+    *,
+    workdir: Path,
+    host: str,
+    port: int,
+    announce: Callable[[DemoLogin], None],
+) -> None:
+    """Serve the demo database's web app until interrupted; mail goes on into ./outbox."""
+    import uvicorn
+
+    from newsletter.web.app import create_app
+
+    controller, _handler = start_capture_server(workdir / "outbox")
+    try:
+        web_settings = settings.model_copy(
+            update={
+                "database_url": f"sqlite:///{workdir / 'demo.db'}",
+                "smtp_url": f"smtp://{controller.hostname}:{controller.port}",
+                "base_url": f"http://{host}:{port}",
+                "first_digest_lookback_days": 3650,
+            }
+        )
+        runtime = Runtime.create(web_settings)
+        password = secrets.token_urlsafe(12)
+        with session_scope(runtime.engine) as session:
+            create_user(
+                session, email=DEMO_ADMIN, password=password, role="admin", now=runtime.clock()
+            )
+        announce(
+            DemoLogin(
+                url=f"http://{host}:{port}",
+                email=DEMO_ADMIN,
+                password=password,
+                smtp_address=f"{controller.hostname}:{controller.port}",
+            )
+        )
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+        runtime.dispose()
+    finally:
+        controller.stop()
 
 
 _ = timedelta, select

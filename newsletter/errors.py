@@ -6,6 +6,7 @@ NewsletterError (root)
  +-- UnknownTopic (LookupError)
  +-- RunNotFound (LookupError)
  +-- RunStateError (ValueError)         an operation the run's state does not allow
+ +-- AccountError (ValueError)          a console account that cannot be created or used
  +-- DeliveryError                      the SMTP server as a whole cannot be used
       +-- SmtpUnavailable (ConnectionError)
       +-- SmtpAuthError (PermissionError)
@@ -52,6 +53,10 @@ class RunNotFound(NewsletterError, LookupError):
 
 class RunStateError(NewsletterError, ValueError):
     """The run is in a state that does not allow the operation."""
+
+
+class AccountError(NewsletterError, ValueError):
+    """A console account that cannot be created, or a role that does not exist."""
 
 
 class DeliveryError(NewsletterError):

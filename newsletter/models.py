@@ -205,3 +205,23 @@ class SentArticle(SQLModel, table=True):
     article_id: int = Field(foreign_key="articles.id", index=True, ondelete="CASCADE")
     delivery_id: int | None = Field(default=None, foreign_key="deliveries.id", ondelete="SET NULL")
     sent_at: datetime = _created()
+
+
+class UserRole(StrEnum):
+    """What a console account may do: editors handle content and sends, admins everything."""
+
+    ADMIN = "admin"
+    EDITOR = "editor"
+
+
+class User(SQLModel, table=True):
+    """An account of the admin and editor console."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
+    password_hash: str = Field(max_length=200)
+    role: str = Field(default=UserRole.EDITOR, sa_type=String(20))
+    created_at: datetime = _created()
+    last_login_at: datetime | None = _ts()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from newsletter.compose import LinkSettings, digest_view, sender_of
 from newsletter.db import session_scope
 from newsletter.delivery.mailer import Envelope
 from newsletter.delivery.smtp import SmtpMailer
+from newsletter.errors import RunNotFound, RunStateError
 from newsletter.links import personal_links
 from newsletter.message import Recipient, build_template, new_message_id, personalise
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
@@ -207,6 +208,71 @@ async def send_test(runtime: Runtime, *, slug: str, to: str) -> str:
 
         raise DeliveryError(f"test message to {address} refused: {outcome.describe}")
     return message_id
+
+
+def plan_list(runtime: Runtime, *, slug: str) -> Plan:
+    """Plan a manual run of the list now; ``resume_run`` then sends it (used by the web app)."""
+    with session_scope(runtime.engine) as session:
+        mailing_list = get_list(session, slug=slug)
+        return plan_run(
+            session,
+            mailing_list=mailing_list,
+            now=runtime.clock(),
+            limits=runtime.limits,
+            lookback=runtime.lookback,
+        )
+
+
+def _run(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise RunNotFound(run_id)
+    return run
+
+
+def pause_run(runtime: Runtime, *, run_id: int, reason: str = "paused by an operator") -> None:
+    """Stop a sending run after its current batch; rows stay queued."""
+    with session_scope(runtime.engine) as session:
+        run = _run(session, run_id)
+        if run.status != RunStatus.SENDING:
+            raise RunStateError(f"run {run_id} is {run.status}, only a sending run can be paused")
+        run.status = RunStatus.PAUSED
+        run.pause_reason = reason
+
+
+def reopen_run(runtime: Runtime, *, run_id: int) -> None:
+    """Mark a paused run as sending again (``resume_run`` then sends what is due)."""
+    with session_scope(runtime.engine) as session:
+        run = _run(session, run_id)
+        if run.status != RunStatus.PAUSED:
+            raise RunStateError(f"run {run_id} is {run.status}, only a paused run can be resumed")
+        run.status = RunStatus.SENDING
+        run.pause_reason = None
+
+
+def retry_failed(runtime: Runtime, *, run_id: int) -> int:
+    """Queue the run's failed rows again and reopen the run; returns how many were queued."""
+    with session_scope(runtime.engine) as session:
+        run = _run(session, run_id)
+        if run.kind not in (RunKind.MANUAL, RunKind.SCHEDULED):
+            raise RunStateError(f"run {run_id} is a {run.kind} run; only digest runs are retried")
+        rows = list(
+            session.exec(
+                select(Delivery).where(
+                    Delivery.run_id == run_id, Delivery.status == DeliveryStatus.FAILED
+                )
+            )
+        )
+        for row in rows:
+            row.status = DeliveryStatus.QUEUED
+            row.next_attempt_at = None
+            row.lease_until = None
+            row.claimed_by = None
+        if rows and run.status in (RunStatus.DONE, RunStatus.PAUSED):
+            run.status = RunStatus.SENDING
+            run.finished_at = None
+            run.pause_reason = None
+        return len(rows)
 
 
 _ = LinkSettings  # re-exported for callers that build templates themselves

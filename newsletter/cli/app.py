@@ -15,6 +15,7 @@ from newsletter.cli import (
     sending,
     subscribers,
     suppressions,
+    web,
 )
 from newsletter.cli.context import err_console
 from newsletter.errors import NewsletterError
@@ -38,6 +39,8 @@ app.command("ingest")(content.ingest)
 app.command("preview")(sending.preview)
 app.command("send")(sending.send)
 app.command("demo")(demo.demo)
+app.command("web")(web.web)
+app.add_typer(web.users_app, name="users")
 
 
 def main() -> None:

@@ -1,0 +1,89 @@
+"""Articles in the console: search and filter, edit topics, pin and exclude."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlmodel import col, select
+
+from newsletter import editorial
+from newsletter.db import session_scope
+from newsletter.errors import NewsletterError
+from newsletter.models import Topic
+from newsletter.web.deps import (
+    Account,
+    PageError,
+    form_with_csrf,
+    redirect_to,
+    render,
+    require_editor,
+    runtime,
+)
+
+router = APIRouter(prefix="/admin")
+
+
+@router.get("/articles")
+def articles_page(
+    request: Request,
+    account: Account = Depends(require_editor),
+    q: str = "",
+    topic: str = "",
+    flag: str = "",
+    page: int = 1,
+) -> Response:
+    """Search articles by title or source, filter by topic or flag, 25 per page."""
+    with session_scope(runtime(request).engine) as session:
+        found = editorial.search_articles(session, query=q, topic=topic, flag=flag, page=page)
+        topics = list(session.exec(select(Topic).order_by(col(Topic.slug))))
+    return render(
+        request,
+        "articles.html.j2",
+        {
+            "title": "Articles",
+            "found": found,
+            "topics": topics,
+            "q": q,
+            "topic": topic,
+            "flag": flag,
+        },
+    )
+
+
+@router.post("/articles/{article_id}")
+async def update_article(
+    request: Request, article_id: int, account: Account = Depends(require_editor)
+) -> Response:
+    """Save an article's topics, or pin, unpin, exclude or include it."""
+    form = await form_with_csrf(request, account)
+    action = form.get("action", "")
+    topics = (await request.form()).getlist("topics")
+    try:
+        with session_scope(runtime(request).engine) as session:
+            if action == "topics":
+                editorial.set_article_topics(
+                    session, article_id=article_id, topics=[str(t) for t in topics]
+                )
+                notice = "Topics saved"
+            elif action in ("pin", "unpin"):
+                editorial.set_article_flags(session, article_id=article_id, pinned=action == "pin")
+                notice = "Pinned" if action == "pin" else "Unpinned"
+            elif action in ("exclude", "include"):
+                editorial.set_article_flags(
+                    session, article_id=article_id, excluded=action == "exclude"
+                )
+                notice = "Excluded from digests" if action == "exclude" else "Included again"
+            else:
+                raise PageError(400, "Unknown action")
+    except NewsletterError as exc:
+        notice = str(exc)
+    except LookupError as exc:
+        raise PageError(404, "No such article", str(exc)) from None
+    return redirect_to(
+        "/admin/articles",
+        q=form.get("q", ""),
+        topic=form.get("topic", ""),
+        flag=form.get("flag", ""),
+        page=form.get("page", ""),
+        notice=notice,
+    )

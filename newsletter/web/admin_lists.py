@@ -1,0 +1,128 @@
+"""Lists, for admins: create them and edit their sender, topics and defaults."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlmodel import col, select
+
+from newsletter.db import session_scope
+from newsletter.models import Topic
+from newsletter.web.choices import WEEKDAYS, timezones
+from newsletter.web.deps import (
+    Account,
+    form_with_csrf,
+    list_or_404,
+    redirect_to,
+    render,
+    require_admin,
+    runtime,
+)
+from subscribers import lists as list_service
+from subscribers import service
+from subscribers.errors import SubscriberError
+from subscribers.queries import status_counts
+
+router = APIRouter(prefix="/admin")
+log = logging.getLogger(__name__)
+PER_PAGE = 50
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+LIST_FIELDS = ("name", "from_name", "from_address", "reply_to", "default_timezone")
+
+
+def _known_topics(request: Request) -> list[Topic]:
+    with session_scope(runtime(request).engine) as session:
+        return list(session.exec(select(Topic).order_by(col(Topic.slug))))
+
+
+@router.get("/lists")
+def lists_page(request: Request, account: Account = Depends(require_admin)) -> Response:
+    """Every list with its subscription counts, and a form to create one."""
+    with session_scope(runtime(request).engine) as session:
+        lists = service.all_lists(session)
+        counts = {ml.id: status_counts(session, list_id=ml.id or 0) for ml in lists}
+    return render(
+        request,
+        "lists.html.j2",
+        {
+            "title": "Lists",
+            "lists": lists,
+            "counts": counts,
+            "topics": _known_topics(request),
+            "weekdays": WEEKDAYS,
+            "timezones": timezones(),
+            "edit": None,
+        },
+    )
+
+
+def _list_values(form: dict[str, str], topics: list[str]) -> dict[str, Any]:
+    return {key: form.get(key, "").strip() for key in LIST_FIELDS} | {
+        "topics": topics,
+        "default_cadence": form.get("default_cadence", "daily"),
+        "default_weekday": form.get("default_weekday", "0"),
+        "default_send_hour": int(form.get("default_send_hour", "8") or 8),
+        "double_opt_in": form.get("double_opt_in") == "yes",
+    }
+
+
+@router.post("/lists")
+async def create_list(request: Request, account: Account = Depends(require_admin)) -> Response:
+    """Create a list."""
+    form = await form_with_csrf(request, account)
+    topics = [str(t) for t in (await request.form()).getlist("topics")]
+    values = _list_values(form, topics)
+    try:
+        with session_scope(runtime(request).engine) as session:
+            known = set(session.exec(select(Topic.slug)))
+            created = service.create_list(
+                session,
+                slug=form.get("slug", ""),
+                known_topics=known,
+                **values | {"reply_to": values["reply_to"] or None},
+            )
+            notice = f"List {created.slug} created"
+    except SubscriberError as exc:
+        notice = str(exc)
+    return redirect_to("/admin/lists", notice=notice)
+
+
+@router.get("/lists/{slug}")
+def edit_list_page(
+    request: Request, slug: str, account: Account = Depends(require_admin)
+) -> Response:
+    """The edit form of one list."""
+    mailing_list = list_or_404(request, slug)
+    return render(
+        request,
+        "list_edit.html.j2",
+        {
+            "title": f"Edit {mailing_list.name}",
+            "edit": mailing_list,
+            "topics": _known_topics(request),
+            "weekdays": WEEKDAYS,
+            "timezones": timezones(),
+        },
+    )
+
+
+@router.post("/lists/{slug}")
+async def edit_list(
+    request: Request, slug: str, account: Account = Depends(require_admin)
+) -> Response:
+    """Save a list's settings; topics it stops offering leave its subscriptions."""
+    form = await form_with_csrf(request, account)
+    topics = [str(t) for t in (await request.form()).getlist("topics")]
+    try:
+        with session_scope(runtime(request).engine) as session:
+            known = set(session.exec(select(Topic.slug)))
+            result = list_service.update_list(
+                session, slug=slug, known_topics=known, **_list_values(form, topics)
+            )
+            notice = f"Saved ({', '.join(result.changed)})" if result.changed else "Nothing changed"
+    except SubscriberError as exc:
+        return redirect_to(f"/admin/lists/{slug}", notice=str(exc))
+    return redirect_to("/admin/lists", notice=notice)

@@ -1,0 +1,326 @@
+"""Subscribers, for admins: find, add, edit, unsubscribe, suppress and erase people; import a
+CSV and download an export."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import itertools
+import logging
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlmodel import select
+from starlette.datastructures import UploadFile
+
+from newsletter.confirmations import send_confirmations
+from newsletter.db import session_scope
+from newsletter.privacy import erase_person
+from newsletter.web.choices import WEEKDAYS, timezones
+from newsletter.web.deps import (
+    Account,
+    PageError,
+    form_with_csrf,
+    in_background,
+    list_or_404,
+    redirect_to,
+    render,
+    require_admin,
+    runtime,
+    state,
+)
+from subscribers import service
+from subscribers.errors import SubscriberError
+from subscribers.exporter import export_csv
+from subscribers.importer import import_csv
+from subscribers.models import (
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    SuppressionReason,
+    UnsubscribeSource,
+)
+from subscribers.queries import list_members, status_counts
+from subscribers.suppression import add_suppression
+
+router = APIRouter(prefix="/admin")
+log = logging.getLogger(__name__)
+PER_PAGE = 50
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+@router.get("/subscribers")
+def subscribers_page(
+    request: Request,
+    account: Account = Depends(require_admin),
+    list: str = "",
+    status: str = "",
+    topic: str = "",
+    q: str = "",
+    page: int = 1,
+) -> Response:
+    """Members of a list, filtered by status, topic and text, 50 per page."""
+    with session_scope(runtime(request).engine) as session:
+        lists = service.all_lists(session)
+        if not lists:
+            return render(request, "subscribers.html.j2", {"title": "Subscribers", "lists": []})
+        chosen = next((ml for ml in lists if ml.slug == list), lists[0])
+        page = max(1, page)
+        members = itertools.islice(
+            list_members(
+                session,
+                mailing_list=chosen,
+                status=status or None,
+                topic=topic or None,
+                search=q or None,
+            ),
+            (page - 1) * PER_PAGE,
+            page * PER_PAGE + 1,
+        )
+        rows = [*members]
+        counts = status_counts(session, list_id=chosen.id or 0)
+    return render(
+        request,
+        "subscribers.html.j2",
+        {
+            "title": "Subscribers",
+            "lists": lists,
+            "mailing_list": chosen,
+            "members": rows[:PER_PAGE],
+            "has_next": len(rows) > PER_PAGE,
+            "page": page,
+            "status": status,
+            "topic": topic,
+            "q": q,
+            "counts": counts,
+            "statuses": [s.value for s in SubscriptionStatus],
+            "weekdays": WEEKDAYS,
+            "timezones": timezones(),
+        },
+    )
+
+
+@router.post("/subscribers/add")
+async def add_subscriber(request: Request, account: Account = Depends(require_admin)) -> Response:
+    """Add (or re-add) a person to a list, confirmed at once when the admin says so."""
+    form = await form_with_csrf(request, account)
+    slug = form.get("list", "")
+    mailing_list = list_or_404(request, slug)
+    topics = [str(t) for t in (await request.form()).getlist("topics")]
+    rt = runtime(request)
+    try:
+        with session_scope(rt.engine) as session:
+            subscription = service.add_subscriber(
+                session,
+                mailing_list=mailing_list,
+                email=form.get("email", ""),
+                now=rt.clock(),
+                name=form.get("name", ""),
+                topics=topics or None,
+                confirmed=form.get("confirmed") == "yes",
+                by_admin=True,
+                secret=rt.settings.secret,
+            )
+            notice = f"Added ({subscription.status})"
+    except SubscriberError as exc:
+        notice = str(exc)
+    return redirect_to("/admin/subscribers", list=slug, notice=notice)
+
+
+def _membership(request: Request, slug: str, email: str) -> tuple[Subscriber, Subscription]:
+    with session_scope(runtime(request).engine) as session:
+        try:
+            mailing_list = service.get_list(session, slug=slug)
+            subscriber = service.find_subscriber(session, email=email)
+        except SubscriberError as exc:
+            raise PageError(404, "Not found", str(exc)) from None
+        subscription = session.exec(
+            select(Subscription).where(
+                Subscription.subscriber_id == subscriber.id,
+                Subscription.list_id == mailing_list.id,
+            )
+        ).first()
+    if subscription is None:
+        raise PageError(404, "Not found", f"{email} is not on {slug}.")
+    return subscriber, subscription
+
+
+@router.get("/subscribers/edit")
+def edit_subscriber_page(
+    request: Request, list: str, email: str, account: Account = Depends(require_admin)
+) -> Response:
+    """One person's subscription: preferences and the unsubscribe, suppress, erase buttons."""
+    mailing_list = list_or_404(request, list)
+    subscriber, subscription = _membership(request, list, email)
+    return render(
+        request,
+        "subscriber_edit.html.j2",
+        {
+            "title": subscriber.email,
+            "mailing_list": mailing_list,
+            "subscriber": subscriber,
+            "subscription": subscription,
+            "weekdays": WEEKDAYS,
+            "timezones": timezones(),
+            "chosen": {
+                "topics": subscription.topics,
+                "cadence": subscription.cadence,
+                "weekday": subscription.weekday,
+                "send_hour": subscription.send_hour,
+                "timezone": subscription.timezone or subscriber.timezone,
+            },
+        },
+    )
+
+
+@router.post("/subscribers/edit")
+async def edit_subscriber(request: Request, account: Account = Depends(require_admin)) -> Response:
+    """Save a person's preferences, or unsubscribe, suppress or erase them."""
+    form = await form_with_csrf(request, account)
+    slug, email, action = form.get("list", ""), form.get("email", ""), form.get("action", "")
+    subscriber, subscription = _membership(request, slug, email)
+    rt = runtime(request)
+    back = {"list": slug, "email": email}
+    try:
+        with session_scope(rt.engine) as session:
+            if action == "save":
+                current = session.merge(subscription)
+                service.update_preferences(
+                    session,
+                    subscription=current,
+                    now=rt.clock(),
+                    topics=[str(t) for t in (await request.form()).getlist("topics")] or None,
+                    cadence=form.get("cadence") or None,
+                    weekday=form.get("weekday") or None,
+                    send_hour=form.get("send_hour") or None,
+                    timezone=form.get("timezone") or None,
+                )
+                person = session.merge(subscriber)
+                person.name = form.get("name", person.name).strip()[:200]
+                return redirect_to("/admin/subscribers/edit", **back, notice="Saved")
+            if action == "unsubscribe":
+                service.unsubscribe(
+                    session,
+                    subscriber_id=subscriber.id or 0,
+                    list_id=subscription.list_id,
+                    source=UnsubscribeSource.ADMIN,
+                    now=rt.clock(),
+                )
+                return redirect_to("/admin/subscribers/edit", **back, notice="Unsubscribed")
+            if action == "suppress":
+                add_suppression(
+                    session,
+                    value=subscriber.email,
+                    now=rt.clock(),
+                    reason=SuppressionReason.MANUAL,
+                    note=f"by {account.email}",
+                )
+                return redirect_to("/admin/subscribers/edit", **back, notice="Suppressed")
+            if action == "erase":
+                if form.get("confirm_erase") != subscriber.email:
+                    return redirect_to(
+                        "/admin/subscribers/edit",
+                        **back,
+                        notice="Type the address to confirm the erasure",
+                    )
+                erase_person(
+                    session, email=subscriber.email, secret=rt.settings.secret, now=rt.clock()
+                )
+                return redirect_to("/admin/subscribers", list=slug, notice="Erased")
+    except SubscriberError as exc:
+        return redirect_to("/admin/subscribers/edit", **back, notice=str(exc))
+    raise PageError(400, "Unknown action")
+
+
+async def _save_upload(upload: UploadFile, folder: Path) -> Path:
+    target = folder / "upload.csv"
+    size = 0
+    with target.open("wb") as handle:
+        while chunk := await upload.read(1024 * 1024):
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                raise PageError(413, "File too large", "Upload at most 50 MB at a time.")
+            handle.write(chunk)
+    return target
+
+
+@router.post("/subscribers/import")
+async def import_page(request: Request, account: Account = Depends(require_admin)) -> Response:
+    """Import an uploaded CSV into a list; show the counts and the rejected rows."""
+    try:
+        return await _import(request, account)
+    finally:
+        await request.close()  # closes the uploaded file's spool
+
+
+async def _import(request: Request, account: Account) -> Response:
+    form = await form_with_csrf(request, account)
+    upload = (await request.form()).get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return redirect_to("/admin/subscribers", list=form.get("list", ""), notice="Choose a file")
+    mailing_list = list_or_404(request, form.get("list", ""))
+    rt = runtime(request)
+    rejected: list[list[str]] = []
+    with tempfile.TemporaryDirectory(prefix="newsletter-import-") as folder:
+        path = await _save_upload(upload, Path(folder))
+        rejects = Path(folder) / "rejects.csv"
+        try:
+            with session_scope(rt.engine) as session:
+                report = await asyncio.to_thread(
+                    import_csv,
+                    session,
+                    path=path,
+                    mailing_list=mailing_list,
+                    now=rt.clock(),
+                    confirmed=form.get("confirmed") == "yes",
+                    secret=rt.settings.secret,
+                    rejects_path=rejects,
+                )
+        except SubscriberError as exc:
+            return render(
+                request,
+                "import_result.html.j2",
+                {"title": "Import failed", "mailing_list": mailing_list, "error": str(exc)},
+                status=400,
+            )
+        if rejects.exists():
+            with rejects.open(encoding="utf-8", newline="") as handle:
+                rejected = [*itertools.islice(csv.reader(handle), 201)]
+    if report.pending_subscription_ids:
+        in_background(
+            state(request),
+            send_confirmations(rt, subscription_ids=report.pending_subscription_ids),
+            "confirmations after an import",
+        )
+    return render(
+        request,
+        "import_result.html.j2",
+        {
+            "title": "Import",
+            "mailing_list": mailing_list,
+            "error": "",
+            "report": report,
+            "rejected": rejected,
+            "filename": upload.filename,
+        },
+    )
+
+
+@router.get("/subscribers/export")
+def export(
+    request: Request, list: str, status: str = "", account: Account = Depends(require_admin)
+) -> Response:
+    """Download the list's subscribers (optionally one status) as CSV."""
+    mailing_list = list_or_404(request, list)
+    out = io.StringIO()
+    with session_scope(runtime(request).engine) as session:
+        export_csv(session, mailing_list=mailing_list, out=out, status=status or None)
+    name = f"{mailing_list.slug}-{status or 'all'}.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,100 @@
+"""Console sign-in and sign-out: session cookie, form token, rate-limited attempts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from newsletter.accounts import authenticate
+from newsletter.db import session_scope
+from newsletter.web.deps import (
+    Account,
+    client_ip,
+    form_with_csrf,
+    render,
+    require_editor,
+    runtime,
+    state,
+)
+from newsletter.web.security import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    check_form_token,
+    make_form_token,
+    make_session_cookie,
+)
+
+router = APIRouter(prefix="/admin")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local console paths are followed after sign-in (no open redirect)."""
+    if target and target.startswith("/admin") and not target.startswith("//"):
+        return target
+    return "/admin"
+
+
+def _login_page(
+    request: Request, *, error: str = "", email: str = "", status: int = 200
+) -> Response:
+    rt = runtime(request)
+    token = make_form_token(rt.settings.secret, purpose="login", now=rt.clock())
+    return render(
+        request,
+        "login.html.j2",
+        {
+            "title": "Sign in",
+            "form_token": token,
+            "error": error,
+            "email": email,
+            "next": _safe_next(request.query_params.get("next")),
+        },
+        status=status,
+    )
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    """The sign-in form."""
+    return _login_page(request)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Check the form token, the rate limit and the password; set the session cookie."""
+    rt = runtime(request)
+    form = await request.form()
+    email = str(form.get("email", "")).strip()
+    password = str(form.get("password", ""))
+    token = str(form.get("form_token", ""))
+    if not check_form_token(rt.settings.secret, token, purpose="login", now=rt.clock()):
+        return _login_page(request, error="The form expired; please try again.", status=403)
+    if not state(request).login_limiter.hit(f"ip:{client_ip(request)}", f"email:{email.lower()}"):
+        return _login_page(
+            request, error="Too many attempts; wait a few minutes.", email=email, status=429
+        )
+    with session_scope(rt.engine) as session:
+        user = authenticate(session, email=email, password=password, now=rt.clock())
+        user_id = user.id if user else None
+    if user_id is None:
+        return _login_page(request, error="Wrong email or password.", email=email, status=401)
+    response = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        make_session_cookie(rt.settings.secret, user_id=user_id, now=rt.clock()),
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=rt.settings.base_url.startswith("https://"),
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, account: Account = Depends(require_editor)) -> Response:
+    """Forget the session cookie."""
+    await form_with_csrf(request, account)
+    response = RedirectResponse("/admin/login?notice=Signed+out", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
