@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from newsletter.cli import audience, content, database, demo, sending
+from newsletter.cli import articles, audience, content, database, demo, feeds, sending
 from newsletter.cli.context import err_console
 from newsletter.errors import NewsletterError
 from subscribers.errors import SubscriberError
@@ -19,7 +19,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(database.app, name="db")
-app.add_typer(content.articles_app, name="articles")
+app.add_typer(articles.app, name="articles")
+app.add_typer(feeds.app, name="feeds")
 app.add_typer(content.topics_app, name="topics")
 app.add_typer(audience.lists_app, name="lists")
 app.add_typer(audience.subscribers_app, name="subscribers")
