@@ -12,13 +12,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from newsletter.articles import ArticleDraft
 from newsletter.db import session_scope
 from newsletter.errors import FeedNotFound, IngestError
 from newsletter.ingest.feeds import parse_feed
 from newsletter.ingest.http import Fetched, fetch
-from newsletter.ingest.store import check_topics, store_drafts
+from newsletter.ingest.store import IngestResult, check_topics, store_drafts
 from newsletter.ingest.tagging import Tagging
 from newsletter.ingest.urls import canonical_url
 from newsletter.models import Feed
@@ -123,10 +125,7 @@ def fetch_feed(
             _record_success(runtime, feed_id, fetched, added=0, title=None)
             return FeedResult(feed_id, url, FetchStatus.NOT_MODIFIED)
         drafts = parse_feed(fetched.content, source=url, base_url=fetched.url, allow_empty=True)
-        with session_scope(runtime.engine) as session:
-            result = store_drafts(
-                session, drafts, topics=topics, now=runtime.clock(), source=url, tagging=tagging
-            )
+        result = _store(runtime, drafts, topics=topics, source=url, tagging=tagging)
     # One feed's failure, whatever it is, must not stop the others: it becomes data.
     except Exception as exc:  # noqa: BLE001
         return _record_failure(runtime, feed_id, url, exc)
@@ -140,6 +139,32 @@ def fetch_feed(
         duplicates=result.duplicates,
         classified=result.classified,
     )
+
+
+def _store(
+    runtime: Runtime,
+    drafts: list[ArticleDraft],
+    *,
+    topics: list[str],
+    source: str,
+    tagging: Tagging,
+) -> IngestResult:
+    """Store in one transaction; retry once when a concurrent fetch stored the same story."""
+    for attempt in (1, 2):
+        try:
+            with session_scope(runtime.engine) as session:
+                return store_drafts(
+                    session,
+                    drafts,
+                    topics=topics,
+                    now=runtime.clock(),
+                    source=source,
+                    tagging=tagging,
+                )
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise RuntimeError("unreachable")
 
 
 def fetch_all(runtime: Runtime, *, fetcher: Fetcher = http_fetcher) -> list[FeedResult]:

@@ -16,7 +16,8 @@ from newsletter.ingest.urls import absolute_url
 
 def _entry_time(entry: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        # dict.get skips FeedParserDict's deprecated updated/published aliasing (a warning).
+        value = dict.get(entry, key)
         if value:
             try:
                 return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
