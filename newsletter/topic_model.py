@@ -5,21 +5,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
 from newsletter.errors import TopicModelError
-from newsletter.ingest.classifier import (
-    Evaluation,
-    TopicModel,
-    evaluate,
-    load_model,
-    read_labelled_csv,
-    train_classifier,
-)
 from newsletter.ingest.tagging import Tagging, classifier_text
 from newsletter.models import Article, ArticleTopic, TopicOrigin
+
+if TYPE_CHECKING:  # scikit-learn takes seconds to import: only when a model is used
+    from newsletter.ingest.classifier import Evaluation, TopicModel
 
 # Topics the classifier gave are not evidence: training on them would feed its own guesses back.
 TRAINING_ORIGINS = (TopicOrigin.FEED, TopicOrigin.CATEGORY, TopicOrigin.MANUAL)
@@ -39,6 +35,8 @@ def load_tagging(settings: Settings) -> Tagging:
     path = settings.topic_model_file
     model = None
     if path.exists():
+        from newsletter.ingest.classifier import load_model
+
         try:
             model = load_model(path)
         except ValueError as exc:
@@ -71,6 +69,8 @@ def read_csv(path: Path) -> tuple[list[str], list[str]]:
     """Read a labelled CSV, turning its problems into one-line errors."""
     if not path.is_file():
         raise TopicModelError(f"{path}: no such file")
+    from newsletter.ingest.classifier import read_labelled_csv
+
     try:
         return read_labelled_csv(path)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -79,6 +79,8 @@ def read_csv(path: Path) -> tuple[list[str], list[str]]:
 
 def train(texts: list[str], labels: list[str], *, path: Path) -> TrainingReport:
     """Train on ``texts`` and save the model to ``path`` (written whole, then renamed)."""
+    from newsletter.ingest.classifier import train_classifier
+
     try:
         model = train_classifier(texts, labels)
     except ValueError as exc:
@@ -102,8 +104,10 @@ def current_model(settings: Settings) -> TopicModel:
 
 def evaluate_csv(settings: Settings, path: Path) -> Evaluation:
     """Score the current model on a labelled CSV."""
-    model = current_model(settings)
+    from newsletter.ingest.classifier import evaluate
+
     texts, labels = read_csv(path)
     if not texts:
         raise TopicModelError(f"{path}: no labelled rows")
+    model = current_model(settings)
     return evaluate(model, texts, labels)

@@ -69,7 +69,8 @@ def ingest(
     console.print(
         f"{target}: {result.added} added, {result.duplicates} already stored "
         f"({len(drafts)} in input){classified}",
-        markup=False, soft_wrap=True,
+        markup=False,
+        soft_wrap=True,
     )
 
 
@@ -132,7 +133,8 @@ def train_command(
     counts = ", ".join(f"{topic} {n}" for topic, n in sorted(report.per_topic.items()))
     console.print(
         f"trained on {report.examples} examples from {origin} ({counts}); saved {report.path}",
-        markup=False, soft_wrap=True,
+        markup=False,
+        soft_wrap=True,
     )
 
 

@@ -103,7 +103,8 @@ def fetch_command(
             console.print(
                 f"{result.url}: {result.added} added, {result.duplicates} already stored"
                 f"{classified}",
-                markup=False, soft_wrap=True,
+                markup=False,
+                soft_wrap=True,
             )
     failed = sum(r.status is FetchStatus.FAILED for r in results)
     if not results:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from newsletter.ingest.classifier import TopicModel, suggest_topics
+if TYPE_CHECKING:  # scikit-learn takes seconds to import: only when a model is used
+    from newsletter.ingest.classifier import TopicModel
 
 DEFAULT_CLASSIFIER_THRESHOLD = 0.6
 
@@ -45,6 +47,8 @@ def topics_from_classifier(
     model: TopicModel, text: str, *, threshold: float, known: set[str]
 ) -> list[tuple[str, float]]:
     """Return the existing topics the model is confident about, best first."""
+    from newsletter.ingest.classifier import suggest_topics
+
     return [
         (topic, confidence)
         for topic, confidence in suggest_topics(model, text, threshold)
