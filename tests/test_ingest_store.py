@@ -133,7 +133,10 @@ def test_article_files_without_an_article_are_refused(
 
 
 def test_declared_html_charset_is_honoured() -> None:
-    page = '<html><head><meta charset="windows-1252"></head><body>Caf\u00e9 \u201cquoted\u201d</body></html>'
+    page = (
+        '<html><head><meta charset="windows-1252"></head>'
+        "<body>Caf\u00e9 \u201cquoted\u201d</body></html>"
+    )
     assert "Caf\u00e9 \u201cquoted\u201d" in decode_text(
         page.encode("cp1252"), source="p", html=True
     )
@@ -215,7 +218,8 @@ def test_classifier_tags_only_articles_without_topics(db: Engine) -> None:
     tagging = Tagging(model=train_classifier(texts, labels), threshold=0.6)
     derby = ArticleDraft(
         title="Striker scores twice as United win the derby",
-        body_html="<p>The striker scored twice and the goalkeeper saved a penalty in the league match.</p>",
+        body_html="<p>The striker scored twice and the goalkeeper saved a penalty in the "
+        "league match.</p>",
         published_at=NOW,
     )
     vague = ArticleDraft(

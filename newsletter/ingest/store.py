@@ -14,7 +14,7 @@ from newsletter.articles import ArticleDraft
 from newsletter.errors import IngestError, UnknownTopic
 from newsletter.ingest.fingerprint import normalise_words, similar_stories, story_fingerprint
 from newsletter.ingest.sanitize import html_to_text, sanitize_html
-from newsletter.ingest.summary import summarise
+from newsletter.ingest.summary import plain_text, summarise
 from newsletter.ingest.tagging import (
     Tagging,
     classifier_text,
@@ -70,8 +70,7 @@ def clean_draft(draft: ArticleDraft, *, now: datetime) -> CleanArticle:
     """Sanitise, summarise and identify a draft (pure)."""
     body_html = sanitize_html(draft.body_html, base_url=draft.url)
     body_text = html_to_text(body_html)
-    title = html_to_text(sanitize_html(draft.title)) or draft.title
-    title = " ".join(title.split())
+    title = plain_text(sanitize_html(draft.title))
     if not title and body_text:
         # RSS allows items with a description only: their first words stand in.
         title = summarise(body_text, limit=100)
