@@ -206,3 +206,17 @@ def test_feed_commands_errors(sqlite_url: str, server: FeedServer) -> None:
     assert "feed 1 removed" in ok(sqlite_url, "feeds", "remove", "1")
     assert "feed 2 removed" in ok(sqlite_url, "feeds", "remove", server.url("/ok.rss"))
     assert article_count(sqlite_url) == 2
+
+
+def test_content_commands_have_help(sqlite_url: str) -> None:
+    for args in (
+        ["feeds"],
+        ["feeds", "fetch"],
+        ["articles", "show"],
+        ["articles", "tag"],
+        ["topics", "train"],
+        ["topics", "evaluate"],
+    ):
+        result = cli(sqlite_url, *args, "--help")
+        assert result.returncode == 0, (args, result.stderr)
+        assert "Usage" in result.stdout

@@ -24,6 +24,7 @@ from newsletter.feeds import (
     remove_feed,
 )
 from newsletter.ingest.classifier import read_labelled_csv, train_classifier
+from newsletter.ingest.sources import load_drafts
 from newsletter.models import Article, ArticleTopic, Feed
 from newsletter.runtime import Runtime
 from tests.conftest import FIXTURES, NOW, make_runtime, make_settings
@@ -256,3 +257,19 @@ def test_fetch_all_runs_from_another_thread(rt: Runtime, server: FeedServer) -> 
     assert len(outcome) == 2
     with Session(rt.engine) as session:
         assert len(session.exec(select(Article)).all()) == 6
+
+
+def test_ingest_by_url_takes_a_feed_or_an_article_page(server: FeedServer) -> None:
+    page = (FIXTURES / "articles" / "harbour-wind-farm.html").read_bytes()
+    server.pages["/story.html"] = Page(page, content_type="text/html; charset=utf-8")
+    server.pages["/feed"] = Page((FEEDS / "rss091.xml").read_bytes())
+    server.pages["/data.bin"] = Page(b"\x00\x01\x02", content_type="application/octet-stream")
+    (article,) = load_drafts(server.url("/story.html"))
+    assert article.title == "Offshore wind farm gets green light despite fishing fears"
+    assert [d.url for d in load_drafts(server.url("/feed"))][0] == server.url(
+        "/news/lifeboat-kayakers.html"
+    )
+    with pytest.raises(IngestError, match="neither an RSS or Atom feed nor an HTML page"):
+        load_drafts(server.url("/data.bin"))
+    with pytest.raises(IngestError, match="HTTP 404"):
+        load_drafts(server.url("/nothing"))

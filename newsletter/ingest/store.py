@@ -110,9 +110,12 @@ def find_duplicate(
     session: Session, article: CleanArticle, *, window: timedelta = DEDUP_WINDOW
 ) -> Article | None:
     """Return the stored article that is the same story: GUID, URL, fingerprint or near-copy."""
-    conditions = [Article.guid == article.guid, Article.fingerprint == article.fingerprint]
+    conditions = [
+        col(Article.guid) == article.guid,
+        col(Article.fingerprint) == article.fingerprint,
+    ]
     if article.canonical_url:
-        conditions.append(Article.canonical_url == article.canonical_url)
+        conditions.append(col(Article.canonical_url) == article.canonical_url)
     same = session.exec(select(Article).where(or_(*conditions))).first()
     if same is not None:
         return same
