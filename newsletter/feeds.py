@@ -172,7 +172,13 @@ def fetch_all(runtime: Runtime, *, fetcher: Fetcher = http_fetcher) -> list[Feed
     tagging = load_tagging(runtime.settings)
     with session_scope(runtime.engine) as session:
         feed_ids = [feed.id for feed in list_feeds(session) if feed.id is not None]
-    return [fetch_feed(runtime, feed_id, fetcher=fetcher, tagging=tagging) for feed_id in feed_ids]
+    results = []
+    for feed_id in feed_ids:
+        try:
+            results.append(fetch_feed(runtime, feed_id, fetcher=fetcher, tagging=tagging))
+        except FeedNotFound:
+            continue  # removed since the list was read
+    return results
 
 
 def _record_success(

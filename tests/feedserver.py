@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +19,7 @@ class Page:
     status: int = 200
     last_modified: str | None = "Tue, 24 Nov 2026 12:00:00 GMT"
     etag: bool = True
+    delay: float = 0.0  # seconds to wait before answering (timeouts)
 
 
 @dataclass
@@ -74,6 +76,8 @@ class FeedServer:
         """Answer one GET, honouring If-None-Match and If-Modified-Since."""
         headers = {name.lower(): value for name, value in request.headers.items()}
         page = self.pages.get(request.path.split("?")[0])
+        if page is not None and page.delay:
+            time.sleep(page.delay)
         if page is None:
             status, body, extra = 404, b"not found", {"Content-Type": "text/plain"}
         else:
