@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,14 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from newsletter.errors import ConfigError
 
 DEV_SECRET = "insecure-development-secret-change-me"
+MODEL_FILE_NAME = "newsletter-topics.model"
 SMTP_SCHEMES = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
 
 
@@ -103,6 +106,12 @@ class Settings(BaseSettings):
     fake_now: datetime | None = None
     clock_speed: float = Field(default=1.0, gt=0, le=100_000)
 
+    # Content ingest.
+    feed_timeout: float = Field(default=20.0, gt=0)
+    category_map: dict[str, str] = Field(default_factory=dict)
+    classifier_threshold: float = Field(default=0.6, gt=0, le=1)
+    topic_model_path: Path | None = None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -149,6 +158,17 @@ class Settings(BaseSettings):
             raise ValueError("must be an absolute http:// or https:// URL")
         return value.rstrip("/")
 
+    @field_validator("category_map")
+    @classmethod
+    def _check_category_map(cls, value: dict[str, str]) -> dict[str, str]:
+        mapping = {}
+        for category, topic in value.items():
+            slug = topic.strip().lower()
+            if not slug or not all(ch.isalnum() or ch in "-_" for ch in slug):
+                raise ValueError(f"category {category!r} maps to {topic!r}, not a topic slug")
+            mapping[" ".join(category.split()).casefold()] = slug
+        return mapping
+
     @field_validator("smtp_ca_file")
     @classmethod
     def _check_ca_file(cls, value: Path | None) -> Path | None:
@@ -178,6 +198,16 @@ class Settings(BaseSettings):
         return parse_smtp_url(self.smtp_url)
 
     @property
+    def topic_model_file(self) -> Path:
+        """Where the topic model lives: the setting, or next to a SQLite database file."""
+        if self.topic_model_path is not None:
+            return self.topic_model_path
+        if self.database_url.startswith("sqlite:///") and ":memory:" not in self.database_url:
+            database = Path(unquote(self.database_url.removeprefix("sqlite:///").split("?")[0]))
+            return database.parent / MODEL_FILE_NAME
+        return Path(MODEL_FILE_NAME)
+
+    @property
     def secret(self) -> bytes:
         """The signing secret as bytes."""
         return self.secret_key.get_secret_value().encode()
@@ -195,5 +225,11 @@ def load_settings(**overrides: Any) -> Settings:
             # cross-field checks name their setting themselves: "secret_key: ..."
             field, _, message = message.partition(": ")
         raise ConfigError(f"NEWSLETTER_{field.upper()}: {message}") from None
+    except SettingsError as exc:
+        # pydantic-settings fails this way when a JSON-valued variable is not JSON.
+        named = re.search(r'field "(\w+)" from source "EnvSettingsSource"', str(exc))
+        if named:
+            raise ConfigError(f"NEWSLETTER_{named.group(1).upper()}: not valid JSON") from None
+        raise ConfigError(f"NEWSLETTER_CONFIG: {exc}") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"NEWSLETTER_CONFIG: {exc}") from None

@@ -4,6 +4,9 @@ NewsletterError (root)
  +-- ConfigError (ValueError)           a setting that cannot be used
  +-- IngestError (ValueError)           input that cannot be ingested (names the input)
  +-- UnknownTopic (LookupError)
+ +-- FeedNotFound (LookupError)
+ +-- ArticleNotFound (LookupError)
+ +-- TopicModelError (ValueError)       no usable topic model, or nothing to train it on
  +-- RunNotFound (LookupError)
  +-- RunStateError (ValueError)         an operation the run's state does not allow
  +-- AccountError (ValueError)          a console account that cannot be created or used
@@ -41,6 +44,26 @@ class UnknownTopic(NewsletterError, LookupError):
         hint = f" (known: {', '.join(known)})" if known else ""
         super().__init__(f"unknown topic {topic!r}{hint}")
         self.topic = topic
+
+
+class FeedNotFound(NewsletterError, LookupError):
+    """No feed has this id or URL."""
+
+    def __init__(self, feed: str) -> None:
+        super().__init__(f"unknown feed {feed!r} (see: newsletter feeds ls)")
+        self.feed = feed
+
+
+class ArticleNotFound(NewsletterError, LookupError):
+    """No article has this id."""
+
+    def __init__(self, article_id: int) -> None:
+        super().__init__(f"unknown article {article_id}")
+        self.article_id = article_id
+
+
+class TopicModelError(NewsletterError, ValueError):
+    """The topic model cannot be trained, read or used."""
 
 
 class RunNotFound(NewsletterError, LookupError):

@@ -7,9 +7,11 @@ import sys
 import typer
 
 from newsletter.cli import (
+    articles,
     content,
     database,
     demo,
+    feeds,
     lists,
     schedule,
     sending,
@@ -29,7 +31,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(database.app, name="db")
-app.add_typer(content.articles_app, name="articles")
+app.add_typer(articles.app, name="articles")
+app.add_typer(feeds.app, name="feeds")
 app.add_typer(content.topics_app, name="topics")
 app.add_typer(lists.lists_app, name="lists")
 app.add_typer(subscribers.subscribers_app, name="subscribers")

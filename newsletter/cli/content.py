@@ -1,84 +1,77 @@
-"""``newsletter ingest``, ``articles`` and ``topics``: content in, content listed."""
+"""``newsletter ingest`` and ``topics``: content in, topics managed and learnt."""
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from newsletter.cli.context import console, runtime
 from newsletter.db import session_scope
+from newsletter.errors import IngestError
+from newsletter.ingest.articlefile import Overrides
+from newsletter.ingest.parsed import parse_published
 from newsletter.ingest.sources import load_drafts
-from newsletter.ingest.store import store_drafts, topics_of
-from newsletter.models import Article, ArticleTopic, Topic
+from newsletter.ingest.store import store_drafts
+from newsletter.models import ArticleTopic, Topic, TopicOrigin
+from newsletter.topic_model import evaluate_csv, load_tagging, read_csv, stored_examples, train
 
-articles_app = typer.Typer(help="Stored articles.", no_args_is_help=True)
 topics_app = typer.Typer(help="Topics articles are tagged with.", no_args_is_help=True)
+
+
+def _published(target: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = parse_published(value)
+    if moment is None:
+        raise IngestError(target, f"--published {value!r} is not a date (use 2026-11-25T08:00Z)")
+    return moment
 
 
 def ingest(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="Feed URL or file (RSS, Atom, JSON).")],
+    target: Annotated[
+        str, typer.Argument(help="Feed URL or file: RSS, Atom, JSON, .txt, .html or .md.")
+    ],
     topic: Annotated[
         list[str] | None, typer.Option("--topic", "-t", help="Topic to tag with.")
     ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="The article's URL (article files; wins over the page's).")
+    ] = None,
+    published: Annotated[
+        str | None, typer.Option(help="Publication time, ISO 8601 (article files).")
+    ] = None,
 ) -> None:
-    """Ingest a feed or a JSON file of articles; re-ingesting adds nothing."""
+    """Ingest a feed, a JSON file or one article file; re-ingesting adds nothing."""
     rt = runtime(ctx)
-    drafts = load_drafts(target)
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise IngestError(target, f"--url {url!r} must start with http:// or https://")
+    overrides = Overrides(url=url, published_at=_published(target, published))
+    drafts = load_drafts(target, overrides=overrides)
+    tagging = load_tagging(rt.settings)
     with session_scope(rt.engine) as session:
-        result = store_drafts(session, drafts, topics=topic or [], now=rt.clock(), source=target)
+        result = store_drafts(
+            session,
+            drafts,
+            topics=topic or [],
+            now=rt.clock(),
+            source=target,
+            tagging=tagging,
+            origin=TopicOrigin.MANUAL if len(drafts) == 1 and topic else TopicOrigin.FEED,
+        )
+    classified = f", {result.classified} tagged by the classifier" if result.classified else ""
     console.print(
         f"{target}: {result.added} added, {result.duplicates} already stored "
-        f"({len(drafts)} in input)"
+        f"({len(drafts)} in input){classified}",
+        markup=False,
+        soft_wrap=True,
     )
-
-
-@articles_app.command("ls")
-def list_articles(
-    ctx: typer.Context,
-    topic: Annotated[str | None, typer.Option(help="Only this topic.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
-) -> None:
-    """List stored articles, newest first."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        query = select(Article).order_by(col(Article.published_at).desc()).limit(limit)
-        if topic:
-            query = query.join(ArticleTopic).where(ArticleTopic.topic == topic.lower())
-        articles = list(session.exec(query))
-        topics = topics_of(session, [a.id for a in articles if a.id is not None])
-    if as_json:
-        rows = [
-            {
-                "id": a.id,
-                "title": a.title,
-                "url": a.url,
-                "summary": a.summary,
-                "body_text": a.body_text,
-                "topics": sorted(topics.get(a.id or 0, [])),
-                "published_at": a.published_at.isoformat(),
-                "source": a.source,
-            }
-            for a in articles
-        ]
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    table = Table("id", "published", "topics", "title", "source")
-    for a in articles:
-        table.add_row(
-            str(a.id),
-            f"{a.published_at:%Y-%m-%d %H:%M}",
-            ", ".join(sorted(topics.get(a.id or 0, []))),
-            a.title,
-            a.source,
-        )
-    console.print(table)
-    console.print(f"{len(articles)} article(s)")
 
 
 @topics_app.command("add")
@@ -105,8 +98,6 @@ def add_topic(
 @topics_app.command("ls")
 def list_topics(ctx: typer.Context) -> None:
     """List topics with their article counts."""
-    from sqlalchemy import func
-
     rt = runtime(ctx)
     with session_scope(rt.engine) as session:
         counts = dict(
@@ -119,3 +110,51 @@ def list_topics(ctx: typer.Context) -> None:
     for t in topics:
         table.add_row(t.slug, t.name, str(counts.get(t.slug, 0)))
     console.print(table)
+
+
+@topics_app.command("train")
+def train_command(
+    ctx: typer.Context,
+    labelled: Annotated[
+        Path | None,
+        typer.Option(help="CSV with 'topic' and 'text' columns (default: stored articles)."),
+    ] = None,
+) -> None:
+    """Train the topic classifier and save it where ingest looks for it."""
+    rt = runtime(ctx)
+    if labelled is not None:
+        texts, labels = read_csv(labelled)
+        origin = str(labelled)
+    else:
+        with session_scope(rt.engine) as session:
+            texts, labels = stored_examples(session)
+        origin = "stored articles"
+    report = train(texts, labels, path=rt.settings.topic_model_file)
+    counts = ", ".join(f"{topic} {n}" for topic, n in sorted(report.per_topic.items()))
+    console.print(
+        f"trained on {report.examples} examples from {origin} ({counts}); saved {report.path}",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@topics_app.command("evaluate")
+def evaluate_command(
+    ctx: typer.Context,
+    labelled: Annotated[Path, typer.Argument(help="CSV with 'topic' and 'text' columns.")],
+) -> None:
+    """Print per-topic precision and recall and the macro-F1 of the current model."""
+    rt = runtime(ctx)
+    evaluation = evaluate_csv(rt.settings, labelled)
+    table = Table("topic", "precision", "recall", "f1", "support")
+    for score in evaluation.per_topic:
+        table.add_row(
+            score.topic,
+            f"{score.precision:.3f}",
+            f"{score.recall:.3f}",
+            f"{score.f1:.3f}",
+            str(score.support),
+        )
+    console.print(table)
+    console.print(f"accuracy {evaluation.accuracy:.3f} on {evaluation.support} articles")
+    console.print(f"macro-F1 {evaluation.macro_f1:.3f}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import xml.sax
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,8 @@ from newsletter.ingest.urls import absolute_url
 
 def _entry_time(entry: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        # dict.get skips FeedParserDict's deprecated updated/published aliasing (a warning).
+        value = dict.get(entry, key)
         if value:
             try:
                 return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
@@ -34,17 +36,24 @@ def _entry_body(entry: Any) -> str:
     return str(entry.get("summary", "") or entry.get("description", ""))
 
 
-def parse_feed(data: bytes, *, source: str, base_url: str | None = None) -> list[ArticleDraft]:
-    """Parse feed bytes; refuse input that is not a feed or has no usable entries."""
+def parse_feed(
+    data: bytes, *, source: str, base_url: str | None = None, allow_empty: bool = False
+) -> list[ArticleDraft]:
+    """Parse feed bytes; refuse input that is not a feed or has no usable entries.
+
+    ``allow_empty`` accepts a well-formed feed with no entries yet (a feed we follow);
+    a single input given by hand must hold at least one article.
+    """
     parsed = feedparser.parse(data, response_headers={"content-location": base_url or ""})
     entries = parsed.get("entries", [])
     if not entries:
-        if parsed.get("bozo"):
-            reason = parsed.get("bozo_exception")
-            raise IngestError(source, f"not a valid feed ({reason})")
-        if not parsed.get("version"):
-            raise IngestError(source, "not an RSS or Atom feed")
-        return []
+        problem = parsed.get("bozo_exception")
+        if isinstance(problem, xml.sax.SAXException) or not parsed.get("version"):
+            detail = f" ({problem})" if isinstance(problem, xml.sax.SAXException) else ""
+            raise IngestError(source, f"not a valid RSS or Atom feed{detail}")
+        if allow_empty:
+            return []
+        raise IngestError(source, "the feed has no entries")
     feed_title = str(parsed.feed.get("title", "")) or source
     feed_link = str(parsed.feed.get("link", "")) or base_url
     drafts = []

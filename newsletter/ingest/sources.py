@@ -4,43 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-
 from newsletter.articles import ArticleDraft
 from newsletter.errors import IngestError
+from newsletter.ingest.articlefile import ARTICLE_SUFFIXES, Overrides, parse_article_file
 from newsletter.ingest.feeds import parse_feed
+from newsletter.ingest.http import MAX_INPUT_BYTES, USER_AGENT, fetch
 from newsletter.ingest.jsonfile import parse_json_articles
 
-MAX_INPUT_BYTES = 5 * 1024 * 1024
-USER_AGENT = "newsletter/0.1 (+https://github.com/newsletter; digest engine)"
+__all__ = ["MAX_INPUT_BYTES", "USER_AGENT", "fetch_url", "load_drafts", "read_file"]
+
 FEED_SUFFIXES = {".xml", ".rss", ".atom", ".rdf", ".feed"}
+# Control characters other than tab, newline, form feed and carriage return betray binary data.
+_BINARY_BYTES = bytes(range(0, 9)) + b"\x0b" + bytes(range(0x0E, 0x20))
 
 
 def fetch_url(url: str, *, timeout: float = 20.0) -> bytes:
     """Download ``url`` with a timeout, a user agent and a size limit."""
-    try:
-        with (
-            httpx.Client(
-                timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
-            ) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code >= 400:
-                raise IngestError(url, f"HTTP {response.status_code}")
-            chunks = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_INPUT_BYTES:
-                    raise IngestError(url, "larger than 5 MB")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.HTTPError as exc:
-        raise IngestError(url, f"cannot fetch ({exc})") from None
+    return fetch(url, timeout=timeout).content
 
 
 def read_file(path: Path) -> bytes:
-    """Read a local input, refusing missing, huge and binary files."""
+    """Read a local input, refusing missing, huge, empty and binary files."""
     source = str(path)
     if not path.exists():
         raise IngestError(source, "no such file")
@@ -51,9 +35,20 @@ def read_file(path: Path) -> bytes:
     data = path.read_bytes()
     if not data.strip():
         raise IngestError(source, "empty file")
-    if b"\x00" in data[:8192]:
+    if looks_binary(data):
         raise IngestError(source, "binary file, not text")
     return data
+
+
+def looks_binary(data: bytes) -> bool:
+    """Whether the start of ``data`` holds NUL or many control bytes (UTF-16 aside)."""
+    head = data[:8192]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    if b"\x00" in head:
+        return True
+    controls = sum(head.count(bytes([b])) for b in _BINARY_BYTES)
+    return controls > max(8, len(head) // 100)
 
 
 def looks_like_feed(data: bytes) -> bool:
@@ -62,18 +57,26 @@ def looks_like_feed(data: bytes) -> bool:
     return b"<rss" in head or b"<feed" in head or b"<rdf:rdf" in head
 
 
-def load_drafts(target: str) -> list[ArticleDraft]:
+def load_drafts(target: str, *, overrides: Overrides | None = None) -> list[ArticleDraft]:
     """Drafts from a URL or a path; the format is chosen by suffix, then by content."""
+    overrides = overrides or Overrides()
     if target.startswith(("http://", "https://")):
-        data = fetch_url(target)
-        if looks_like_feed(data):
-            return parse_feed(data, source=target, base_url=target)
-        raise IngestError(target, "not an RSS or Atom feed")
+        fetched = fetch(target)
+        if looks_like_feed(fetched.content):
+            return parse_feed(fetched.content, source=target, base_url=fetched.url)
+        if "html" in (fetched.content_type or "") or b"<html" in fetched.content[:4096].lower():
+            page = Overrides(url=overrides.url or fetched.url, published_at=overrides.published_at)
+            return [
+                parse_article_file(fetched.content, source=target, suffix=".html", overrides=page)
+            ]
+        raise IngestError(target, "neither an RSS or Atom feed nor an HTML page")
     path = Path(target)
     data = read_file(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
         return parse_json_articles(data, source=target)
+    if suffix in ARTICLE_SUFFIXES:
+        return [parse_article_file(data, source=target, suffix=suffix, overrides=overrides)]
     if suffix in FEED_SUFFIXES or looks_like_feed(data):
         return parse_feed(data, source=target)
     raise IngestError(target, f"unsupported input type {suffix or '(no suffix)'}")

@@ -5,16 +5,28 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from newsletter.articles import ArticleDraft
 from newsletter.errors import IngestError, UnknownTopic
+from newsletter.ingest.fingerprint import normalise_words, similar_stories, story_fingerprint
 from newsletter.ingest.sanitize import html_to_text, sanitize_html
-from newsletter.ingest.summary import summarise
+from newsletter.ingest.summary import plain_text, summarise
+from newsletter.ingest.tagging import (
+    Tagging,
+    classifier_text,
+    topics_from_categories,
+    topics_from_classifier,
+)
 from newsletter.ingest.urls import canonical_url
 from newsletter.models import Article, ArticleTopic, Topic, TopicOrigin
+
+DEDUP_WINDOW = timedelta(days=3)  # near-duplicates are looked for among stories this close
+TITLE_PREFILTER = 0.4  # title word overlap below which bodies are not even compared
+MAX_CANDIDATES = 2000
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,7 @@ class IngestResult:
     added: int
     duplicates: int
     article_ids: tuple[int, ...]
+    classified: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,31 +54,45 @@ class CleanArticle:
     author: str | None
     image_url: str | None
     published_at: datetime
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One topic for an article, and how it was found."""
+
+    topic: str
+    origin: TopicOrigin
+    confidence: float | None = None
 
 
 def clean_draft(draft: ArticleDraft, *, now: datetime) -> CleanArticle:
     """Sanitise, summarise and identify a draft (pure)."""
     body_html = sanitize_html(draft.body_html, base_url=draft.url)
     body_text = html_to_text(body_html)
-    title = html_to_text(sanitize_html(draft.title)) or draft.title
-    title = " ".join(title.split())
-    summary_source = html_to_text(sanitize_html(draft.summary)) if draft.summary else body_text
+    title = plain_text(sanitize_html(draft.title))
+    if not title and body_text:
+        # RSS allows items with a description only: their first words stand in.
+        title = summarise(body_text, limit=100)
+    summary_source = html_to_text(sanitize_html(draft.summary)) if draft.summary else ""
     canonical = canonical_url(draft.url) if draft.url else None
     guid = draft.guid or canonical
     if guid is None:
         guid = "sha256:" + hashlib.sha256(f"{title}\n{body_text}".encode()).hexdigest()
+    author = " ".join(html_to_text(sanitize_html(draft.author)).split()) if draft.author else ""
     return CleanArticle(
         guid=guid[:1000],
         canonical_url=canonical,
         url=draft.url,
         title=title,
-        summary=summarise(summary_source or body_text),
+        summary=summarise(summary_source.strip() or body_text),
         body_html=body_html,
         body_text=body_text,
-        source=draft.source[:500],
-        author=draft.author,
+        source=" ".join(html_to_text(draft.source).split())[:500],
+        author=author[:500] or None,
         image_url=draft.image_url,
         published_at=draft.published_at or now,
+        fingerprint=story_fingerprint(title, body_text),
     )
 
 
@@ -79,25 +106,76 @@ def check_topics(session: Session, topics: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
-def _find_existing(session: Session, article: CleanArticle) -> Article | None:
-    conditions = [Article.guid == article.guid]
+def find_duplicate(
+    session: Session, article: CleanArticle, *, window: timedelta = DEDUP_WINDOW
+) -> Article | None:
+    """Return the stored article that is the same story: GUID, URL, fingerprint or near-copy."""
+    conditions = [
+        col(Article.guid) == article.guid,
+        col(Article.fingerprint) == article.fingerprint,
+    ]
     if article.canonical_url:
-        conditions.append(Article.canonical_url == article.canonical_url)
-    from sqlalchemy import or_
+        conditions.append(col(Article.canonical_url) == article.canonical_url)
+    same = session.exec(select(Article).where(or_(*conditions))).first()
+    if same is not None:
+        return same
+    title_words = set(normalise_words(article.title))
+    if not title_words:
+        return None
+    candidates = session.exec(
+        select(Article.id, Article.title)
+        .where(
+            col(Article.published_at) >= article.published_at - window,
+            col(Article.published_at) <= article.published_at + window,
+        )
+        .order_by(col(Article.published_at).desc())
+        .limit(MAX_CANDIDATES)
+    )
+    for article_id, title in candidates:
+        # Cheap prefilter: a near-identical story has a near-identical title.
+        words = set(normalise_words(title))
+        if len(title_words & words) / len(title_words | words) < TITLE_PREFILTER:
+            continue
+        other = session.get(Article, article_id)
+        if other is not None and similar_stories(
+            article.title, article.body_text, other.title, other.body_text
+        ):
+            return other
+    return None
 
-    return session.exec(select(Article).where(or_(*conditions))).first()
 
-
-def _add_topics(
-    session: Session, article_id: int, topics: Sequence[str], origin: TopicOrigin
-) -> None:
+def _add_tags(session: Session, article_id: int, tags: Sequence[Tag]) -> None:
     have = set(
         session.exec(select(ArticleTopic.topic).where(ArticleTopic.article_id == article_id))
     )
-    for topic in topics:
-        if topic not in have:
-            session.add(ArticleTopic(article_id=article_id, topic=topic, origin=origin))
-            have.add(topic)
+    for tag in tags:
+        if tag.topic not in have:
+            session.add(
+                ArticleTopic(
+                    article_id=article_id,
+                    topic=tag.topic,
+                    origin=tag.origin,
+                    confidence=tag.confidence,
+                )
+            )
+            have.add(tag.topic)
+
+
+def _given_tags(
+    draft: ArticleDraft,
+    given: Sequence[str],
+    origin: TopicOrigin,
+    tagging: Tagging,
+    known: set[str],
+) -> list[Tag]:
+    tags = [Tag(topic, origin) for topic in given]
+    tags += [Tag(topic.lower(), TopicOrigin.FEED) for topic in draft.topics]
+    mapped = topics_from_categories(draft.categories, tagging.category_map, known)
+    tags += [Tag(topic, TopicOrigin.CATEGORY) for topic in mapped]
+    unique: dict[str, Tag] = {}
+    for tag in tags:
+        unique.setdefault(tag.topic, tag)
+    return list(unique.values())
 
 
 def store_drafts(
@@ -107,42 +185,53 @@ def store_drafts(
     topics: Sequence[str],
     now: datetime,
     source: str,
+    tagging: Tagging | None = None,
+    origin: TopicOrigin = TopicOrigin.FEED,
 ) -> IngestResult:
-    """Store drafts with their topics; re-ingesting the same input adds nothing."""
-    feed_topics = check_topics(session, topics)
+    """Store drafts with their topics; re-ingesting the same input adds nothing.
+
+    Every draft is cleaned and checked before the first row is written, so a bad input
+    stores nothing (the caller's transaction covers the whole call).
+    """
+    tagging = tagging or Tagging()
+    given = check_topics(session, topics)
     known = set(session.exec(select(Topic.slug)))
-    added = duplicates = 0
-    ids: list[int] = []
-    seen: set[str] = set()
+    prepared: list[tuple[CleanArticle, list[Tag]]] = []
     for draft in drafts:
         article = clean_draft(draft, now=now)
         if not article.title:
             raise IngestError(source, "an article has no title")
-        draft_topics = [t.lower() for t in draft.topics]
-        unknown = [t for t in draft_topics if t not in known]
+        unknown = [t for t in draft.topics if t.lower() not in known]
         if unknown:
             raise UnknownTopic(unknown[0], sorted(known))
-        all_topics = list(dict.fromkeys(feed_topics + draft_topics))
-        key = article.canonical_url or article.guid
-        if key in seen:
-            duplicates += 1
-            continue
-        seen.add(key)
-        existing = _find_existing(session, article)
+        prepared.append((article, _given_tags(draft, given, origin, tagging, known)))
+    added = duplicates = classified = 0
+    ids: list[int] = []
+    for article, tags in prepared:
+        existing = find_duplicate(session, article)
         if existing is not None and existing.id is not None:
             duplicates += 1
-            _add_topics(session, existing.id, all_topics, TopicOrigin.FEED)
+            _add_tags(session, existing.id, tags)
             continue
+        if not tags and tagging.model is not None:
+            text = classifier_text(article.title, article.body_text, article.summary)
+            suggested = topics_from_classifier(
+                tagging.model, text, threshold=tagging.threshold, known=known
+            )
+            tags = [Tag(topic, TopicOrigin.CLASSIFIER, round(p, 4)) for topic, p in suggested]
+            classified += bool(tags)
         row = Article(**article.__dict__)
         session.add(row)
         session.flush()
         if row.id is None:
             raise RuntimeError("article flushed without an id")
-        _add_topics(session, row.id, all_topics, TopicOrigin.FEED)
+        _add_tags(session, row.id, tags)
+        session.flush()
         ids.append(row.id)
         added += 1
-    session.flush()
-    return IngestResult(added=added, duplicates=duplicates, article_ids=tuple(ids))
+    return IngestResult(
+        added=added, duplicates=duplicates, article_ids=tuple(ids), classified=classified
+    )
 
 
 def topics_of(session: Session, article_ids: Sequence[int]) -> dict[int, list[str]]:

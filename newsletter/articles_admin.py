@@ -1,0 +1,108 @@
+"""Editorial actions on stored articles: tag, pin, exclude, find (for the CLI and web admin)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, delete, select
+
+from newsletter.errors import ArticleNotFound
+from newsletter.ingest.store import check_topics
+from newsletter.models import Article, ArticleTopic, TopicOrigin
+
+
+@dataclass(frozen=True)
+class ArticleTag:
+    """One topic of an article, how it was assigned and the classifier's confidence."""
+
+    topic: str
+    origin: str
+    confidence: float | None
+
+
+def get_article(session: Session, *, article_id: int) -> Article:
+    """The article with this id."""
+    article = session.get(Article, article_id)
+    if article is None:
+        raise ArticleNotFound(article_id)
+    return article
+
+
+def article_tags(session: Session, *, article_id: int) -> list[ArticleTag]:
+    """The article's topics with their origins, by topic name."""
+    rows = session.exec(
+        select(ArticleTopic)
+        .where(ArticleTopic.article_id == article_id)
+        .order_by(col(ArticleTopic.topic))
+    )
+    return [ArticleTag(row.topic, row.origin, row.confidence) for row in rows]
+
+
+def set_topics(session: Session, *, article_id: int, topics: Sequence[str]) -> list[str]:
+    """Replace the article's topics by an editor's choice (origin ``manual``)."""
+    get_article(session, article_id=article_id)
+    slugs = check_topics(session, topics)
+    current = {tag.topic: tag for tag in article_tags(session, article_id=article_id)}
+    session.exec(  # type: ignore[call-overload]
+        delete(ArticleTopic).where(
+            col(ArticleTopic.article_id) == article_id, col(ArticleTopic.topic).not_in(slugs)
+        )
+    )
+    for slug in slugs:
+        if slug not in current:
+            session.add(ArticleTopic(article_id=article_id, topic=slug, origin=TopicOrigin.MANUAL))
+    session.flush()
+    return slugs
+
+
+def pin(session: Session, *, article_id: int, pinned: bool) -> Article:
+    """Pin an article (always offered to digests of its topics) or unpin it."""
+    article = get_article(session, article_id=article_id)
+    article.pinned = pinned
+    session.add(article)
+    session.flush()
+    return article
+
+
+def exclude(session: Session, *, article_id: int, excluded: bool) -> Article:
+    """Keep an article out of every digest, or let it back in."""
+    article = get_article(session, article_id=article_id)
+    article.excluded = excluded
+    session.add(article)
+    session.flush()
+    return article
+
+
+def search_articles(
+    session: Session,
+    *,
+    text: str | None = None,
+    topic: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Article]:
+    """Articles whose title, summary or body contain ``text``, in ``topic``, newest first."""
+    query = select(Article)
+    if topic:
+        query = query.where(
+            col(Article.id).in_(
+                select(ArticleTopic.article_id).where(ArticleTopic.topic == topic.lower())
+            )
+        )
+    if text and text.strip():
+        needle = f"%{_escape_like(text.strip().lower())}%"
+        query = query.where(
+            or_(
+                func.lower(Article.title).like(needle, escape="\\"),
+                func.lower(Article.summary).like(needle, escape="\\"),
+                func.lower(Article.body_text).like(needle, escape="\\"),
+            )
+        )
+    query = query.order_by(col(Article.published_at).desc(), col(Article.id).desc())
+    return list(session.exec(query.offset(max(offset, 0)).limit(max(min(limit, 1000), 0))))
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
