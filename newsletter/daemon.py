@@ -195,8 +195,18 @@ class SchedulerDaemon:
             if self.fetcher is None:
                 log.info(logfmt("fetch_skipped", reason="newsletter.feeds.fetch_all not present"))
                 return
-            result = await run_fetcher(self.fetcher, self.runtime)
-            log.info(logfmt("fetch_done", result=result if result is not None else "-"))
+            results = await run_fetcher(self.fetcher, self.runtime) or []
+            failed = [r for r in results if getattr(r, "error", None)]
+            log.info(
+                logfmt(
+                    "fetch_done",
+                    feeds=len(results),
+                    added=sum(getattr(r, "added", 0) for r in results),
+                    failed=len(failed),
+                )
+            )
+            for result in failed:
+                log.warning(logfmt("fetch_failed", url=result.url, error=result.error))
 
         await self._tracked(work)
 

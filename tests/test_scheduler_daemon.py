@@ -144,7 +144,7 @@ def test_daemon_sends_each_local_digest_once_and_a_restart_sends_nothing(
     text = logs(tmp_path)
     assert text.count("event=run_created") == 1 and "queued=3" in text
     assert "event=run_sent" in text and "sent=3" in text
-    assert "event=fetch_skipped" in text
+    assert "event=fetch_done feeds=0 added=0 failed=0" in text
     engine = make_engine(sqlite_url)
     with Session(engine) as session:
         beats = session.exec(select(Heartbeat)).all()
