@@ -1,4 +1,10 @@
-"""Drive a planned run through a Mailer: claim rows, personalise, send, record (async shell)."""
+"""Drive a planned run through a Mailer as a pipeline: claimer -> queue -> senders -> recorder.
+
+One claimer claims due rows in batches (a thread does the database work and the
+personalisation), N sender tasks each keep one connection busy, and a recorder writes results
+in batches every ~100 ms or every `record_every` rows, so a row is marked sent moments after
+the server's 250. The event loop never runs database or rendering work itself.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,15 @@ import hashlib
 import os
 import random
 import socket
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 from jinja2 import Environment
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from newsletter.compose import LinkSettings, template_for_digest
@@ -22,7 +31,9 @@ from newsletter.delivery.ledger import (
     DeliveryResult,
     claim_batch,
     digest_article_ids,
+    reap_expired,
     record_results,
+    release_claims,
     run_counts,
 )
 from newsletter.delivery.mailer import Envelope, Mailer, SendOutcome
@@ -36,6 +47,7 @@ from subscribers.models import MailingList, Subscriber
 from subscribers.service import mark_bounced
 
 Clock = Callable[[], datetime]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,19 @@ class SendPolicy:
     retry_cap_seconds: float = 6 * 3600.0
     retry_max_age: timedelta = timedelta(hours=96)
     pause_after_failures: int = 50
+    pause_after_policy_failures: int = 10
+    concurrency: int = 8
+    record_every: int = 250
+    record_interval: float = 0.1
+    reap_interval: float = 60.0
+
+
+class Signer(Protocol):
+    """Signs final message bytes (DKIM), possibly in other processes."""
+
+    async def sign_many(self, messages: list[bytes]) -> list[bytes]:
+        """The signed messages, in order."""
+        ...
 
 
 @dataclass
@@ -66,6 +91,17 @@ class SendReport:
     templates_built: int = 0
     status: str = RunStatus.SENDING
     counts: dict[str, int] = field(default_factory=dict)
+    pause_reason: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One personalised message waiting for a connection."""
+
+    claimed: ClaimedDelivery
+    envelope: Envelope
+    message_id: str | None
 
 
 def worker_name() -> str:
@@ -77,6 +113,16 @@ def message_id_for(delivery_id: int, secret: bytes, domain: str) -> str:
     """A Message-ID stable for a delivery, so a re-sent message is recognisably the same."""
     tag = hashlib.sha256(secret + b"msgid" + str(delivery_id).encode()).hexdigest()[:12]
     return f"nl.{delivery_id}.{tag}@{domain}"
+
+
+class _Stages:
+    """Wall-clock seconds spent per stage (threads overlap, so they do not add up)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
 
 
 class RunSender:
@@ -92,6 +138,8 @@ class RunSender:
         clock: Clock,
         worker: str | None = None,
         rng: random.Random | None = None,
+        signer: Signer | None = None,
+        on_flush: Callable[[Session], None] | None = None,
     ) -> None:
         self.engine = engine
         self.env = env
@@ -100,9 +148,17 @@ class RunSender:
         self.clock = clock
         self.worker = worker or worker_name()
         self.rng = rng or random.Random()
+        self.signer = signer
+        self.on_flush = on_flush
         self._templates: dict[int, MessageTemplate] = {}
         self._articles: dict[int, tuple[int, ...]] = {}
         self._lists: dict[int, MailingList] = {}
+        self._stages = _Stages()
+        self._after_id: int | None = 0
+        self._executor: ThreadPoolExecutor | None = None
+        self.templates_built = 0
+
+    # -- database work (runs in threads) -------------------------------------------------
 
     def _envelope_sender(self, mailing_list: MailingList, delivery_id: int) -> str:
         if self.policy.bounce_domain:
@@ -116,47 +172,44 @@ class RunSender:
             )
         return mailing_list.from_address
 
-    def _prepare(self, run_id: int, claimed: list[ClaimedDelivery]) -> dict[int, str]:
+    def _prepare(
+        self, session: Session, run: Run, claimed: list[ClaimedDelivery]
+    ) -> dict[int, str]:
         """Build missing templates (once per digest) and load recipient names."""
-        with session_scope(self.engine) as session:
-            run = session.get(Run, run_id)
-            if run is None:
-                raise LookupError(f"run {run_id} is gone")
-            if run.list_id not in self._lists:
-                mailing_list = session.get(MailingList, run.list_id)
-                if mailing_list is None:
-                    raise LookupError(f"list of run {run_id} is gone")
-                self._lists[run.list_id] = mailing_list
-            missing = {c.digest_id for c in claimed if c.digest_id is not None} - set(
-                self._templates
+        if run.list_id not in self._lists:
+            mailing_list = session.get(MailingList, run.list_id)
+            if mailing_list is None:
+                raise LookupError(f"list of run {run.id} is gone")
+            self._lists[run.list_id] = mailing_list
+        missing = {c.digest_id for c in claimed if c.digest_id is not None} - set(self._templates)
+        links = LinkSettings(base_url=self.policy.base_url, secret=self.policy.secret)
+        for digest_id in sorted(missing):
+            started = time.perf_counter()
+            template, rendered = template_for_digest(
+                session, self.env, digest_id=digest_id, links=links, now=self.clock()
             )
-            links = LinkSettings(base_url=self.policy.base_url, secret=self.policy.secret)
-            for digest_id in sorted(missing):
-                template, rendered = template_for_digest(
-                    session, self.env, digest_id=digest_id, links=links, now=self.clock()
+            self.templates_built += 1
+            self._templates[digest_id] = template
+            digest = session.get(Digest, digest_id)
+            if digest is not None and digest.archive_html is None:
+                digest.archive_html = fill_markers(
+                    rendered.html,
+                    {"name": "there", "unsubscribe_url": "#", "preferences_url": "#"},
                 )
-                self._templates[digest_id] = template
-                digest = session.get(Digest, digest_id)
-                if digest is not None and digest.archive_html is None:
-                    digest.archive_html = fill_markers(
-                        rendered.html,
-                        {"name": "there", "unsubscribe_url": "#", "preferences_url": "#"},
-                    )
+            self._stages.add("render+inline", started)
+        if missing:
             self._articles.update(digest_article_ids(session, sorted(missing)))
-            ids = [c.subscriber_id for c in claimed if c.subscriber_id is not None]
-            names = dict(
-                session.exec(
-                    select(Subscriber.id, Subscriber.name).where(col(Subscriber.id).in_(ids))
-                ).all()
-            )
+        ids = [c.subscriber_id for c in claimed if c.subscriber_id is not None]
+        names = dict(
+            session.exec(
+                select(Subscriber.id, Subscriber.name).where(col(Subscriber.id).in_(ids))
+            ).all()
+        )
         return {k: v for k, v in names.items() if k is not None}
 
-    async def _send_one(
-        self, run: Run, claimed: ClaimedDelivery, names: dict[int, str]
-    ) -> tuple[ClaimedDelivery, SendOutcome, str | None]:
-        mailing_list = self._lists[run.list_id]
+    def _job(self, run: Run, claimed: ClaimedDelivery, names: dict[int, str]) -> Job | None:
         if claimed.digest_id is None or claimed.digest_id not in self._templates:
-            return claimed, SendOutcome(ReplyKind.PERMANENT, None, "digest missing"), None
+            return None
         template = self._templates[claimed.digest_id]
         links = personal_links(
             base_url=self.policy.base_url,
@@ -170,12 +223,104 @@ class RunSender:
             email=claimed.email, name=names.get(claimed.subscriber_id or 0, ""), links=links
         )
         data = personalise(template, recipient, message_id)
-        envelope = Envelope(
-            sender=self._envelope_sender(mailing_list, claimed.id),
-            recipient=claimed.email,
-            data=data,
-        )
-        return claimed, await self.mailer.send(envelope), message_id
+        sender = self._envelope_sender(self._lists[run.list_id], claimed.id)
+        return Job(claimed, Envelope(sender=sender, recipient=claimed.email, data=data), message_id)
+
+    def _claim_jobs(self, run_id: int) -> tuple[str, list[Job], list[DeliveryResult]]:
+        """Claim a batch and turn it into personalised jobs (rows that cannot be built fail)."""
+        started = time.perf_counter()
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                return RunStatus.CANCELLED, [], []
+            if run.status != RunStatus.SENDING:
+                return str(run.status), [], []
+            claimed = claim_batch(
+                session,
+                run_id=run_id,
+                worker=self.worker,
+                now=now,
+                limit=self.policy.batch_size,
+                lease=self.policy.lease,
+                after_id=self._after_id,
+            )
+            if not claimed and self._after_id is not None:
+                # Rows behind the cursor: handed back by the reaper or another worker.
+                self._after_id = None
+                claimed = claim_batch(
+                    session,
+                    run_id=run_id,
+                    worker=self.worker,
+                    now=now,
+                    limit=self.policy.batch_size,
+                    lease=self.policy.lease,
+                )
+            if claimed:
+                self._after_id = claimed[-1].id
+            self._stages.add("claim", started)
+            names = self._prepare(session, run, claimed) if claimed else {}
+            status = str(run.status)
+        started = time.perf_counter()
+        jobs: list[Job] = []
+        broken: list[DeliveryResult] = []
+        for row in claimed:
+            job = self._job(run, row, names)
+            if job is None:
+                broken.append(DeliveryResult(row.id, DeliveryStatus.FAILED, error="digest missing"))
+            else:
+                jobs.append(job)
+        self._stages.add("personalise", started)
+        return status, jobs, broken
+
+    def _record(
+        self,
+        run_id: int,
+        results: list[DeliveryResult],
+        claimed: dict[int, ClaimedDelivery],
+        pause_reason: str | None,
+    ) -> str:
+        started = time.perf_counter()
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            record_results(session, results, claimed, now=now, digest_articles=self._articles)
+            for result in results:
+                row = claimed.get(result.delivery_id)
+                if result.status == DeliveryStatus.BOUNCED and row and row.subscriber_id:
+                    mark_bounced(session, subscriber_id=row.subscriber_id, now=now)
+            if self.on_flush is not None:
+                self.on_flush(session)
+            run = session.get(Run, run_id)
+            if run is None:
+                return RunStatus.CANCELLED
+            if pause_reason and run.status == RunStatus.SENDING:
+                run.status = RunStatus.PAUSED
+                run.pause_reason = pause_reason
+            status = str(run.status)
+        self._stages.add("record", started)
+        return status
+
+    def _reap(self) -> int:
+        with session_scope(self.engine) as session:
+            return reap_expired(session, now=self.clock())
+
+    def _release(self, jobs: list[Job]) -> None:
+        with session_scope(self.engine) as session:
+            release_claims(session, delivery_ids=[j.claimed.id for j in jobs], worker=self.worker)
+
+    def _finish_if_done(self, run_id: int) -> tuple[str, dict[str, int], str | None]:
+        with session_scope(self.engine) as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                return RunStatus.CANCELLED, {}, None
+            counts = run_counts(session, run_id=run_id)
+            open_rows = counts["queued"] + counts["deferred"] + counts["sending"]
+            if run.status == RunStatus.SENDING and open_rows == 0:
+                run.status = RunStatus.DONE
+                run.finished_at = self.clock()
+            return str(run.status), counts, run.pause_reason
+
+    # -- outcomes -------------------------------------------------------------------------
 
     def _result(
         self, claimed: ClaimedDelivery, outcome: SendOutcome, message_id: str | None, now: datetime
@@ -188,9 +333,9 @@ class RunSender:
             if now - first >= self.policy.retry_max_age:
                 return DeliveryResult(claimed.id, DeliveryStatus.FAILED, error=f"gave up: {error}")
             delay = retry_delay(
-                claimed.attempts,
+                max(1, claimed.attempts),
                 base=self.policy.retry_base_seconds,
-                cap=self.policy.retry_cap_seconds,
+                cap=max(self.policy.retry_cap_seconds, self.policy.retry_base_seconds),
                 rng=self.rng,
             )
             return DeliveryResult(
@@ -203,116 +348,197 @@ class RunSender:
             return DeliveryResult(claimed.id, DeliveryStatus.BOUNCED, error=error)
         return DeliveryResult(claimed.id, DeliveryStatus.FAILED, error=error)
 
-    def _record(
-        self,
-        run_id: int,
-        results: list[DeliveryResult],
-        claimed: dict[int, ClaimedDelivery],
-        pause_reason: str | None,
-    ) -> str:
-        now = self.clock()
-        with session_scope(self.engine) as session:
-            record_results(session, results, claimed, now=now, digest_articles=self._articles)
-            for result in results:
-                subscriber_id = claimed[result.delivery_id].subscriber_id
-                if result.status == DeliveryStatus.BOUNCED and subscriber_id is not None:
-                    mark_bounced(session, subscriber_id=subscriber_id, now=now)
-            run = session.get(Run, run_id)
-            if run is None:
-                return RunStatus.CANCELLED
-            if pause_reason and run.status == RunStatus.SENDING:
-                run.status = RunStatus.PAUSED
-                run.pause_reason = pause_reason
-            return str(run.status)
+    # -- the pipeline ---------------------------------------------------------------------
 
-    def _claim(self, run_id: int) -> tuple[str, list[ClaimedDelivery]]:
-        now = self.clock()
-        with session_scope(self.engine) as session:
-            run = session.get(Run, run_id)
-            if run is None:
-                raise LookupError(f"run {run_id} is gone")
-            if run.status != RunStatus.SENDING:
-                return str(run.status), []
-            claimed = claim_batch(
-                session,
-                run_id=run_id,
-                worker=self.worker,
-                now=now,
-                limit=self.policy.batch_size,
-                lease=self.policy.lease,
-            )
-            return str(run.status), claimed
-
-    def _finish_if_done(self, run_id: int) -> tuple[str, dict[str, int]]:
-        with session_scope(self.engine) as session:
-            run = session.get(Run, run_id)
-            if run is None:
-                return RunStatus.CANCELLED, {}
-            counts = run_counts(session, run_id=run_id)
-            open_rows = counts["queued"] + counts["deferred"] + counts["sending"]
-            if run.status == RunStatus.SENDING and open_rows == 0:
-                run.status = RunStatus.DONE
-                run.finished_at = self.clock()
-            return str(run.status), counts
+    async def _db(self, function: Callable[..., _T], *args: object) -> _T:
+        """Run database work on this sender's own thread: one writer at a time, so SQLite's
+        busy handler (which sleeps in steps of up to 100 ms) never comes into play."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="newsletter-db")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def send_run(self, run_id: int) -> SendReport:
         """Send every due row of the run until none is left (deferred rows wait for later)."""
         report = SendReport(run_id=run_id)
-        consecutive_failures = 0
-        while True:
-            status, claimed = await asyncio.to_thread(self._claim, run_id)
-            if not claimed:
-                break
-            names = await asyncio.to_thread(self._prepare, run_id, claimed)
-            with session_scope(self.engine) as session:
-                run = session.get(Run, run_id)
-            if run is None:
-                break
-            outcomes = await asyncio.gather(*(self._send_one(run, c, names) for c in claimed))
-            now = self.clock()
-            results = []
-            pause_reason = None
-            for delivery, outcome, message_id in outcomes:
-                result = self._result(delivery, outcome, message_id, now)
-                results.append(result)
-                if result.status == DeliveryStatus.SENT:
-                    report.sent += 1
-                    consecutive_failures = 0
-                    continue
-                if result.status == DeliveryStatus.DEFERRED:
-                    report.deferred += 1
-                elif result.status == DeliveryStatus.BOUNCED:
-                    report.bounced += 1
-                else:
-                    report.failed += 1
-                if outcome.kind in (ReplyKind.TEMPORARY, ReplyKind.POLICY):
-                    consecutive_failures += 1
-                if consecutive_failures >= self.policy.pause_after_failures and not pause_reason:
-                    pause_reason = (
-                        f"paused after {consecutive_failures} failures in a row; "
-                        f"last: {outcome.describe}"
-                    )
-            by_id = {c.id: c for c in claimed}
-            status = await asyncio.to_thread(self._record, run_id, results, by_id, pause_reason)
-            if status != RunStatus.SENDING:
-                break
-        report.templates_built = len(self._templates)
-        report.status, report.counts = await asyncio.to_thread(self._finish_if_done, run_id)
+        await self._db(self._reap)
+        state = _PassState(report, self.policy)
+        queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=2 * self.policy.batch_size)
+        concurrency = max(1, self.policy.concurrency)
+        started = time.perf_counter()
+        claimer = asyncio.create_task(self._claimer(run_id, queue, state, concurrency))
+        senders = [asyncio.create_task(self._sender(queue, state)) for _ in range(concurrency)]
+        recorder = asyncio.create_task(self._recorder(run_id, state))
+        try:
+            await claimer
+            await asyncio.gather(*senders)
+        finally:
+            state.senders_done = True
+            state.wake.set()
+            await recorder
+            if state.unsent:
+                await self._db(self._release, state.unsent)
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
+                self._executor = None
+        self._stages.seconds["send (wall)"] = time.perf_counter() - started
+        report.templates_built = self.templates_built
+        report.stage_seconds = dict(self._stages.seconds)
+        status, counts, reason = await asyncio.to_thread(self._finish_if_done, run_id)
+        report.status, report.counts = status, counts
+        report.pause_reason = reason if status == RunStatus.PAUSED else None
         return report
+
+    async def _claimer(
+        self, run_id: int, queue: asyncio.Queue[Job | None], state: _PassState, senders: int
+    ) -> None:
+        last_reap = time.monotonic()
+        try:
+            while not state.stop:
+                if time.monotonic() - last_reap > self.policy.reap_interval:
+                    await self._db(self._reap)
+                    last_reap = time.monotonic()
+                status, jobs, broken = await self._db(self._claim_jobs, run_id)
+                if status != RunStatus.SENDING:
+                    state.stop = True
+                if broken:
+                    state.add_results(broken, {})
+                if not jobs:
+                    break
+                if self.signer is not None:
+                    started = time.perf_counter()
+                    signed = await self.signer.sign_many([j.envelope.data for j in jobs])
+                    jobs = [
+                        Job(
+                            j.claimed,
+                            Envelope(j.envelope.sender, j.envelope.recipient, d),
+                            j.message_id,
+                        )
+                        for j, d in zip(jobs, signed, strict=True)
+                    ]
+                    self._stages.add("dkim", started)
+                for job in jobs:
+                    await queue.put(job)
+        finally:
+            for _ in range(senders):
+                await queue.put(None)
+
+    async def _sender(self, queue: asyncio.Queue[Job | None], state: _PassState) -> None:
+        send = self.mailer.send
+        while True:
+            job = await queue.get()
+            if job is None:
+                return
+            if state.stop:
+                state.unsent.append(job)
+                continue
+            outcome = await send(job.envelope)
+            state.done.append((job, outcome))
+            if len(state.done) >= self.policy.record_every:
+                state.wake.set()
+
+    async def _recorder(self, run_id: int, state: _PassState) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(state.wake.wait(), self.policy.record_interval)
+            except TimeoutError:
+                pass
+            state.wake.clear()
+            finished = state.senders_done
+            batch, state.done = state.done, []
+            if batch or state.pending:
+                now = self.clock()
+                for job, outcome in batch:
+                    state.outcome(
+                        job, outcome, self._result(job.claimed, outcome, job.message_id, now)
+                    )
+                results, claimed, reason = state.take()
+                status = await self._db(self._record, run_id, results, claimed, reason)
+                if status != RunStatus.SENDING:
+                    state.stop = True
+            if finished and not state.done:
+                return
+
+
+class _PassState:
+    """What the pipeline's tasks share during one pass."""
+
+    def __init__(self, report: SendReport, policy: SendPolicy) -> None:
+        self.report = report
+        self.policy = policy
+        self.stop = False
+        self.senders_done = False
+        self.wake = asyncio.Event()
+        self.done: list[tuple[Job, SendOutcome]] = []
+        self.unsent: list[Job] = []
+        self.pending: list[DeliveryResult] = []
+        self.claimed: dict[int, ClaimedDelivery] = {}
+        self.failures = 0
+        self.policy_failures = 0
+        self.pause_reason: str | None = None
+        self._reason_written = False
+
+    def add_results(
+        self, results: list[DeliveryResult], claimed: dict[int, ClaimedDelivery]
+    ) -> None:
+        self.pending.extend(results)
+        self.claimed.update(claimed)
+        self.report.failed += len(results)
+
+    def outcome(self, job: Job, outcome: SendOutcome, result: DeliveryResult) -> None:
+        """Count one outcome and decide whether the run must pause."""
+        report = self.report
+        self.pending.append(result)
+        self.claimed[job.claimed.id] = job.claimed
+        if result.status == DeliveryStatus.SENT:
+            report.sent += 1
+            self.failures = 0
+            self.policy_failures = 0
+            return
+        if result.status == DeliveryStatus.DEFERRED:
+            report.deferred += 1
+        elif result.status == DeliveryStatus.BOUNCED:
+            report.bounced += 1
+        else:
+            report.failed += 1
+        if outcome.kind in (ReplyKind.TEMPORARY, ReplyKind.POLICY, ReplyKind.PERMANENT):
+            self.failures += 1
+        if outcome.kind is ReplyKind.POLICY:
+            self.policy_failures += 1
+        if self.pause_reason is None:
+            if self.policy_failures >= self.policy.pause_after_policy_failures:
+                self.pause_reason = (
+                    f"paused after {self.policy_failures} policy refusals (5.7.x) in a row: "
+                    f"check the sender's authentication and reputation; last: {outcome.describe}"
+                )
+            elif self.failures >= self.policy.pause_after_failures:
+                self.pause_reason = (
+                    f"paused after {self.failures} failures in a row; last: {outcome.describe}"
+                )
+            if self.pause_reason is not None:
+                self.stop = True
+
+    def take(self) -> tuple[list[DeliveryResult], dict[int, ClaimedDelivery], str | None]:
+        """The results to write now, and a pause reason to write once."""
+        results, claimed = self.pending, self.claimed
+        self.pending, self.claimed = [], {}
+        reason = None
+        if self.pause_reason is not None and not self._reason_written:
+            reason, self._reason_written = self.pause_reason, True
+        return results, claimed, reason
 
 
 def pending_rows(session: Session, run_id: int) -> int:
     """Rows of the run that are not final yet."""
-    return len(
+    return int(
         session.exec(
-            select(Delivery.id).where(
+            select(func.count()).where(
                 Delivery.run_id == run_id,
                 col(Delivery.status).in_(
                     [DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING]
                 ),
             )
-        ).all()
+        ).one()
     )
 
 
-__all__ = ["DeliveryError", "RunSender", "SendPolicy", "SendReport", "pending_rows"]
+__all__ = ["DeliveryError", "Job", "RunSender", "SendPolicy", "SendReport", "pending_rows"]

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from newsletter.cli import audience, content, database, demo, sending
+from newsletter.cli import audience, bench, content, database, demo, sending
 from newsletter.cli.context import err_console
 from newsletter.errors import NewsletterError
 from subscribers.errors import SubscriberError
@@ -27,6 +27,7 @@ app.command("ingest")(content.ingest)
 app.command("preview")(sending.preview)
 app.command("send")(sending.send)
 app.command("demo")(demo.demo)
+app.command("bench")(bench.bench)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ class SendOutcome:
     kind: ReplyKind
     code: int | None
     message: str
+    retry_elsewhere: bool = False  # nothing reached the server: another one may take it
 
     @property
     def describe(self) -> str:
