@@ -5,17 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
+from newsletter import runstate
 from newsletter.compose import LinkSettings, digest_view, sender_of
 from newsletter.db import session_scope
-from newsletter.delivery.mailer import Envelope
-from newsletter.delivery.smtp import SmtpMailer
+from newsletter.delivery.mailer import Envelope, Mailer
+from newsletter.delivery.pool import ServerPool
+from newsletter.delivery.serverstate import load_server_states, save_server_states
+from newsletter.delivery.signing import SigningPool
 from newsletter.links import personal_links
 from newsletter.message import Recipient, build_template, new_message_id, personalise
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from newsletter.planning import Plan, load_already_sent, load_candidates, plan_run
 from newsletter.render import RenderedDigest, fill_markers, render_digest
+from newsletter.runstate import RunDetail, RunSummary, unpause_run
 from newsletter.runtime import Runtime
 from newsletter.selector import select_articles
 from newsletter.sending import RunSender, SendReport
@@ -38,8 +42,9 @@ async def send_list(runtime: Runtime, *, slug: str, dry_run_dir: Path | None = N
     with session_scope(runtime.engine) as session:
         get_list(session, slug=slug)
     mailer = runtime.mailer(dry_run_dir)
-    if isinstance(mailer, SmtpMailer):
-        await mailer.check()
+    check = getattr(mailer, "check", None)
+    if check is not None:
+        await check()
     with session_scope(runtime.engine) as session:
         mailing_list = get_list(session, slug=slug)
         plan = plan_run(
@@ -51,26 +56,84 @@ async def send_list(runtime: Runtime, *, slug: str, dry_run_dir: Path | None = N
         )
     report = None
     if plan.queued:
-        report = await resume_run(runtime, run_id=plan.run_id, mailer=mailer)
+        report = await send_run(runtime, run_id=plan.run_id, mailer=mailer)
     else:
         await mailer.close()
     return SendSummary(plan=plan, report=report)
 
 
-async def resume_run(runtime: Runtime, *, run_id: int, mailer: object | None = None) -> SendReport:
-    """Send whatever is due in an existing run (a second call after success sends nothing)."""
-    active = mailer if mailer is not None else runtime.mailer()
+def _sender(runtime: Runtime, mailer: Mailer) -> tuple[RunSender, SigningPool | None]:
+    """A RunSender wired to the settings: DKIM pool, server states kept in the database."""
+    signer = runtime.signer()
+    pool = mailer if isinstance(mailer, ServerPool) else None
+    if pool is not None:
+        with session_scope(runtime.engine) as session:
+            pool.restore(load_server_states(session))
+
+    def save_states(session: Session) -> None:
+        if pool is not None:
+            save_server_states(session, pool.states())
+
     sender = RunSender(
         runtime.engine,
         runtime.env,
-        active,
-        runtime.send_policy(),  # type: ignore[arg-type]
+        mailer,
+        runtime.send_policy(),
         clock=runtime.clock,
+        signer=signer,
+        on_flush=save_states if pool is not None else None,
     )
+    return sender, signer
+
+
+async def send_run(runtime: Runtime, *, run_id: int, mailer: Mailer | None = None) -> SendReport:
+    """Send whatever is due in a run now (several processes may do this at once)."""
+    active = mailer if mailer is not None else runtime.mailer()
+    signer = None
     try:
+        sender, signer = _sender(runtime, active)
         return await sender.send_run(run_id)
     finally:
-        await active.close()  # type: ignore[attr-defined]
+        await active.close()
+        if signer is not None:
+            signer.close()
+
+
+async def resume_run(runtime: Runtime, *, run_id: int, mailer: object | None = None) -> SendReport:
+    """Resume a paused run (or continue a sending one) and send what is due."""
+    with session_scope(runtime.engine) as session:
+        unpause_run(session, run_id=run_id)
+    return await send_run(runtime, run_id=run_id, mailer=mailer)  # type: ignore[arg-type]
+
+
+def pause_run(runtime: Runtime, *, run_id: int, reason: str = "paused by an operator") -> None:
+    """Pause a sending run; its senders stop after the messages in flight."""
+    with session_scope(runtime.engine) as session:
+        runstate.pause_run(session, run_id=run_id, reason=reason)
+
+
+def cancel_run(runtime: Runtime, *, run_id: int) -> int:
+    """Cancel a run; returns how many unsent rows were cancelled."""
+    with session_scope(runtime.engine) as session:
+        return runstate.cancel_run(session, run_id=run_id, now=runtime.clock())
+
+
+def retry_failed(runtime: Runtime, *, run_id: int) -> int:
+    """Re-queue the run's failed rows (only those); the caller then sends with send_run."""
+    with session_scope(runtime.engine) as session:
+        return runstate.retry_failed(session, run_id=run_id)
+
+
+def list_runs(runtime: Runtime, *, limit: int = 20, status: str | None = None) -> list[RunSummary]:
+    """The latest runs with their counts, newest first."""
+    with session_scope(runtime.engine) as session:
+        return runstate.list_runs(session, limit=limit, status=status)
+
+
+def run_detail(runtime: Runtime, *, run_id: int) -> RunDetail:
+    """One run: counts, pause reason, most frequent errors, latest failures."""
+    with session_scope(runtime.engine) as session:
+        return runstate.run_detail(session, run_id=run_id)
 
 
 @dataclass(frozen=True)
@@ -182,8 +245,9 @@ async def send_test(runtime: Runtime, *, slug: str, to: str) -> str:
     message_id = new_message_id(template.domain)
     data = personalise(template, Recipient(email=address, name="", links=links), message_id)
     mailer = runtime.mailer()
-    if isinstance(mailer, SmtpMailer):
-        await mailer.check()
+    check = getattr(mailer, "check", None)
+    if check is not None:
+        await check()
     try:
         outcome = await mailer.send(Envelope(sender=sender.address, recipient=address, data=data))
     finally:

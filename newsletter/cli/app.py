@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from newsletter.cli import audience, bench, content, database, demo, sending
+from newsletter.cli import audience, bench, bounces, content, database, demo, runs, sending
 from newsletter.cli.context import err_console
 from newsletter.errors import NewsletterError
 from subscribers.errors import SubscriberError
@@ -23,6 +23,8 @@ app.add_typer(content.articles_app, name="articles")
 app.add_typer(content.topics_app, name="topics")
 app.add_typer(audience.lists_app, name="lists")
 app.add_typer(audience.subscribers_app, name="subscribers")
+app.add_typer(runs.app, name="runs")
+app.add_typer(bounces.app, name="bounces")
 app.command("ingest")(content.ingest)
 app.command("preview")(sending.preview)
 app.command("send")(sending.send)

@@ -172,6 +172,20 @@ class ServerPool:
                     continue
             return outcome
 
+    async def check(self) -> None:
+        """Refuse to start when no server can be reached (one clear error, the first's)."""
+        problems: list[Exception] = []
+        for server in self.servers.values():
+            check = getattr(server.mailer, "check", None)
+            if check is None:
+                return
+            try:
+                await check()
+                return
+            except Exception as exc:  # noqa: BLE001 - each server's own DeliveryError
+                problems.append(exc)
+        raise problems[0]
+
     async def close(self) -> None:
         """Close every server's connections."""
         for server in self.servers.values():

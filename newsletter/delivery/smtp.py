@@ -188,6 +188,8 @@ class SmtpMailer:
             if connection.wire is None and not client.is_connected:
                 try:
                     await self._connect(connection)
+                except SmtpAuthError:
+                    raise
                 except (aiosmtplib.SMTPException, OSError) as exc:
                     await self._drop(connection)
                     return SendOutcome(
