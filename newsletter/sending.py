@@ -9,6 +9,7 @@ the server's 250. The event loop never runs database or rendering work itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import random
@@ -432,30 +433,24 @@ class RunSender:
                 state.unsent.append(job)
                 continue
             outcome = await send(job.envelope)
-            state.done.append((job, outcome))
-            if len(state.done) >= self.policy.record_every:
+            result = self._result(job.claimed, outcome, job.message_id, self.clock())
+            # Counted at once, so a pause stops the other senders before their next message.
+            state.outcome(job, outcome, result)
+            if len(state.pending) >= self.policy.record_every:
                 state.wake.set()
 
     async def _recorder(self, run_id: int, state: _PassState) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.wake.wait(), self.policy.record_interval)
-            except TimeoutError:
-                pass
             state.wake.clear()
             finished = state.senders_done
-            batch, state.done = state.done, []
-            if batch or state.pending:
-                now = self.clock()
-                for job, outcome in batch:
-                    state.outcome(
-                        job, outcome, self._result(job.claimed, outcome, job.message_id, now)
-                    )
+            if state.pending or state.pause_pending:
                 results, claimed, reason = state.take()
                 status = await self._db(self._record, run_id, results, claimed, reason)
                 if status != RunStatus.SENDING:
                     state.stop = True
-            if finished and not state.done:
+            if finished and not state.pending:
                 return
 
 
@@ -468,7 +463,6 @@ class _PassState:
         self.stop = False
         self.senders_done = False
         self.wake = asyncio.Event()
-        self.done: list[tuple[Job, SendOutcome]] = []
         self.unsent: list[Job] = []
         self.pending: list[DeliveryResult] = []
         self.claimed: dict[int, ClaimedDelivery] = {}
@@ -516,6 +510,11 @@ class _PassState:
                 )
             if self.pause_reason is not None:
                 self.stop = True
+
+    @property
+    def pause_pending(self) -> bool:
+        """A pause decided but not written yet."""
+        return self.pause_reason is not None and not self._reason_written
 
     def take(self) -> tuple[list[DeliveryResult], dict[int, ClaimedDelivery], str | None]:
         """The results to write now, and a pause reason to write once."""
