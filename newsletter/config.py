@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     smtp_failure_threshold: int = Field(default=5, ge=1)
     smtp_cooldown_seconds: float = Field(default=300.0, gt=0)
     smtp_rate_limit_pause_seconds: float = Field(default=600.0, gt=0)
+    smtp_max_wait_seconds: float = Field(default=60.0, ge=0)
 
     send_batch_size: int = Field(default=500, ge=1, le=10_000)
     send_lease_seconds: float = Field(default=300.0, gt=0)

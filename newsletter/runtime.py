@@ -100,6 +100,7 @@ class Runtime:
             failure_threshold=settings.smtp_failure_threshold,
             cooldown=timedelta(seconds=settings.smtp_cooldown_seconds),
             rate_limit_pause=timedelta(seconds=settings.smtp_rate_limit_pause_seconds),
+            max_wait=settings.smtp_max_wait_seconds,
         )
 
     def signer(self) -> SigningPool | None:

@@ -329,6 +329,14 @@ class RunSender:
         if outcome.kind is ReplyKind.SENT:
             return DeliveryResult(claimed.id, DeliveryStatus.SENT, message_id=message_id)
         error = outcome.describe
+        if outcome.retry_after is not None:
+            # Our own sending limit, not a failure: no back-off, no age limit.
+            return DeliveryResult(
+                claimed.id,
+                DeliveryStatus.DEFERRED,
+                error=error,
+                next_attempt_at=now + timedelta(seconds=outcome.retry_after),
+            )
         if outcome.kind is ReplyKind.TEMPORARY:
             first = claimed.first_attempt_at or now
             if now - first >= self.policy.retry_max_age:
@@ -487,6 +495,11 @@ class _PassState:
             report.sent += 1
             self.failures = 0
             self.policy_failures = 0
+            return
+        if outcome.retry_after is not None:
+            # Held back by a sending limit: end this pass, hand the other rows back.
+            report.deferred += 1
+            self.stop = True
             return
         if result.status == DeliveryStatus.DEFERRED:
             report.deferred += 1

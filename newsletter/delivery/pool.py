@@ -23,6 +23,7 @@ from newsletter.delivery.ratelimit import (
     ServerWeight,
     full_bucket,
     pick_server,
+    wait_time,
 )
 from newsletter.delivery.replies import ReplyKind, is_rate_limited
 
@@ -68,7 +69,7 @@ class ServerPool:
         failure_threshold: int = 5,
         cooldown: timedelta = timedelta(minutes=5),
         rate_limit_pause: timedelta = timedelta(minutes=10),
-        max_wait: float = 900.0,
+        max_wait: float = 60.0,
         rng: random.Random | None = None,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
@@ -139,13 +140,29 @@ class ServerPool:
         """Send through a healthy server; move to another if this one cannot take it."""
         tried: set[str] = set()
         last: SendOutcome | None = None
+        throttled: float | None = None
         while True:
             server = await self._wait_for_a_server(tried) if not tried else self._pick(tried)
             if server is None:
+                if throttled is not None:
+                    return SendOutcome(
+                        ReplyKind.TEMPORARY,
+                        None,
+                        f"sending limit reached; next message allowed in {throttled:.0f} s",
+                        retry_after=throttled,
+                    )
                 return last or SendOutcome(
-                    ReplyKind.TEMPORARY, None, "every SMTP server is resting after failures"
+                    ReplyKind.TEMPORARY,
+                    None,
+                    "every SMTP server is resting after failures",
+                    retry_after=self.max_wait,
                 )
-            if server.limiter is not None:
+            if server.limiter is not None and server.limits is not None:
+                wait = wait_time(server.limiter.state, self.clock(), server.limits)
+                if wait > self.max_wait:
+                    tried.add(server.name)
+                    throttled = wait if throttled is None else min(throttled, wait)
+                    continue
                 await server.limiter.acquire()
             outcome = await server.mailer.send(envelope)
             if outcome.kind is ReplyKind.SENT:

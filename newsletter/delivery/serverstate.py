@@ -32,13 +32,13 @@ def save_server_states(session: Session, states: Sequence[ServerState]) -> None:
         row = session.get(SmtpServerState, state.name)
         bucket = state.bucket
         if row is None:
-            if bucket is None:
-                continue
+            # A server without limits still gets a row for its rest period; its bucket
+            # columns then say "empty at the start of the rest", which refills on restore.
             row = SmtpServerState(
                 name=state.name,
-                tokens_sec=bucket.tokens_sec,
-                tokens_hour=bucket.tokens_hour,
-                updated_at=bucket.updated_at,
+                tokens_sec=bucket.tokens_sec if bucket else 0.0,
+                tokens_hour=bucket.tokens_hour if bucket else 0.0,
+                updated_at=bucket.updated_at if bucket else state.down_until,
             )
             session.add(row)
         elif bucket is not None:
