@@ -11,7 +11,9 @@ from tests.smtpserver import RecordingServer
 SECRET = "cli-test-secret-0123456789"
 
 
-def cli(url: str, *args: str, smtp: RecordingServer | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    url: str, *args: str, smtp: RecordingServer | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     environment = {
         **os.environ,
         "NEWSLETTER_DATABASE_URL": url,
@@ -28,5 +30,3 @@ def cli(url: str, *args: str, smtp: RecordingServer | None = None, **env: str) -
         env=environment,
         timeout=60,
     )
-
-

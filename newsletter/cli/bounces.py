@@ -34,5 +34,6 @@ def process(
     console.print(
         f"{report.messages} message(s): {report.hard} hard bounce(s), {report.soft} soft, "
         f"{report.suppressed_after_soft} suppressed after repeated soft bounces, "
-        f"{report.ignored} not bounces, {report.unmatched} unmatched"
+        f"{report.ignored} not bounces, {report.unmatched} unmatched",
+        soft_wrap=True,
     )

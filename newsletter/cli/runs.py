@@ -24,7 +24,7 @@ def _print_report(report: SendReport) -> None:
         f"{report.failed} failed, {report.bounced} bounced; status {report.status}"
     )
     if report.pause_reason:
-        console.print(f"paused: {report.pause_reason}", markup=False)
+        console.print(f"paused: {report.pause_reason}", markup=False, soft_wrap=True)
 
 
 @app.command("ls")
@@ -42,6 +42,7 @@ def list_runs(
             f"{run.id:>5}  {run.list_slug:<16} {run.status:<9} {run.kind:<9} "
             f"{run.created_at:%Y-%m-%d %H:%M}  {_counts(run.counts)}",
             markup=False,
+            soft_wrap=True,
         )
 
 
@@ -50,21 +51,27 @@ def show(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id.
     """One run: status, counts, why it paused, most frequent errors, latest failures."""
     detail = runs.run_detail(runtime(ctx), run_id=run_id)
     run = detail.summary
-    console.print(f"run {run.id} of list {run.list_slug} ({run.kind}): {run.status}", markup=False)
-    console.print(f"created {run.created_at:%Y-%m-%d %H:%M:%S} UTC", markup=False)
+    console.print(
+        f"run {run.id} of list {run.list_slug} ({run.kind}): {run.status}",
+        markup=False,
+        soft_wrap=True,
+    )
+    console.print(f"created {run.created_at:%Y-%m-%d %H:%M:%S} UTC", markup=False, soft_wrap=True)
     if run.finished_at:
-        console.print(f"finished {run.finished_at:%Y-%m-%d %H:%M:%S} UTC", markup=False)
-    console.print(f"rows: {_counts(run.counts)}", markup=False)
+        console.print(
+            f"finished {run.finished_at:%Y-%m-%d %H:%M:%S} UTC", markup=False, soft_wrap=True
+        )
+    console.print(f"rows: {_counts(run.counts)}", markup=False, soft_wrap=True)
     if run.pause_reason:
-        console.print(f"pause reason: {run.pause_reason}", markup=False)
+        console.print(f"pause reason: {run.pause_reason}", markup=False, soft_wrap=True)
     if detail.errors:
         console.print("most frequent errors:")
         for error, count in detail.errors:
-            console.print(f"  {count:>6}  {error}", markup=False)
+            console.print(f"  {count:>6}  {error}", markup=False, soft_wrap=True)
     if detail.recent_failures:
         console.print("latest failures:")
         for email, status, error in detail.recent_failures:
-            console.print(f"  {email}  {status}  {error}", markup=False)
+            console.print(f"  {email}  {status}  {error}", markup=False, soft_wrap=True)
 
 
 @app.command("pause")
