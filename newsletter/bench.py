@@ -161,7 +161,7 @@ class Sink:
     def __enter__(self) -> Sink:
         if self.kind == "smtp-sink":
             self._process = subprocess.Popen(
-                _sink_command(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                _sink_command(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
         else:
             process = multiprocessing.get_context("spawn").Process(
