@@ -218,8 +218,20 @@ def _sqlite_time(value: object) -> object:
     return value
 
 
-def _chunks(rows: list[tuple[object, ...]], size: int) -> list[list[tuple[object, ...]]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
+# Statement sizes, largest first. Every distinct length is a distinct SQL text, and sqlite3
+# keeps up to 128 prepared statements per connection: arbitrary lengths would fill that cache
+# with huge statements (tens of MB). With these, a flush of any size uses at most a few steps.
+_BLOCKS = (1000, 200, 40, 8, 1)
+
+
+def _chunks(rows: list[tuple[object, ...]]) -> list[list[tuple[object, ...]]]:
+    chunks = []
+    start = 0
+    for block in _BLOCKS:
+        while len(rows) - start >= block:
+            chunks.append(rows[start : start + block])
+            start += block
+    return chunks
 
 
 def _record_sqlite(
@@ -242,7 +254,7 @@ def _record_sqlite(
     try:
         if sent:
             stamp = _sqlite_time(sent[0]["now"])
-            for chunk in _chunks([(r["id"], r["message_id"]) for r in sent], 5000):
+            for chunk in _chunks([(r["id"], r["message_id"]) for r in sent]):
                 values = ", ".join(["(?, ?)"] * len(chunk))
                 cursor.execute(
                     "UPDATE deliveries SET status = 'sent', sent_at = ?, message_id = v.column2, "
@@ -262,7 +274,7 @@ def _record_sqlite(
         if sent_articles:
             stamp = _sqlite_time(sent_articles[0]["now"])
             rows = [(r["subscriber_id"], r["article_id"], r["delivery_id"]) for r in sent_articles]
-            for chunk in _chunks(rows, 5000):
+            for chunk in _chunks(rows):
                 values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
                 cursor.execute(
                     "INSERT OR IGNORE INTO sent_articles (subscriber_id, article_id, delivery_id, "
@@ -271,7 +283,7 @@ def _record_sqlite(
                 )
         if subscriptions:
             stamp = _sqlite_time(subscriptions[0]["now"])
-            for chunk in _chunks([(r["id"],) for r in subscriptions], 5000):
+            for chunk in _chunks([(r["id"],) for r in subscriptions]):
                 marks = ", ".join(["?"] * len(chunk))
                 cursor.execute(
                     f"UPDATE subscriptions SET last_sent_at = ? WHERE id IN ({marks})",
