@@ -23,7 +23,6 @@ from newsletter.articles import ArticleDraft
 from newsletter.config import Settings, parse_smtp_url
 from newsletter.db import make_engine, session_scope, upgrade
 from newsletter.delivery.capture import free_port
-from newsletter.delivery.smtp import SmtpMailer
 from newsletter.errors import ConfigError
 from newsletter.ingest.store import store_drafts
 from newsletter.models import Topic
@@ -265,11 +264,17 @@ def run_bench(
                     f"{stages['plan (select + ledger rows)']:.1f} s; peak RSS so far "
                     f"{peak_rss_mb():.0f} MB"
                 )
-                mailer = SmtpMailer(target, pool_size=concurrency, messages_per_connection=10_000)
+                # The production path: the configured server(s) as a ServerPool.
+                runtime.settings = settings.model_copy(
+                    update={
+                        "smtp_url": f"smtp://{target.host}:{target.port}",
+                        "smtp_pool_size": concurrency,
+                        "smtp_messages_per_connection": 10_000,
+                        "send_batch_size": batch_size,
+                    }
+                )
+                mailer = runtime.mailer()
                 policy = runtime.send_policy()
-                from dataclasses import replace
-
-                policy = replace(policy, concurrency=concurrency, batch_size=batch_size)
                 sender = RunSender(engine, runtime.env, mailer, policy, clock=_clock)
                 send_started = time.perf_counter()
                 cpu_started = _cpu_seconds()

@@ -244,6 +244,9 @@ async def send_test(runtime: Runtime, *, slug: str, to: str) -> str:
     )
     message_id = new_message_id(template.domain)
     data = personalise(template, Recipient(email=address, name="", links=links), message_id)
+    signer = runtime.signer()
+    if signer is not None:
+        data = signer.signer.sign(data)  # one message: sign here, no worker processes
     mailer = runtime.mailer()
     check = getattr(mailer, "check", None)
     if check is not None:

@@ -377,9 +377,21 @@ class RunSender:
         claimer = asyncio.create_task(self._claimer(run_id, queue, state, concurrency))
         senders = [asyncio.create_task(self._sender(queue, state)) for _ in range(concurrency)]
         recorder = asyncio.create_task(self._recorder(run_id, state))
+        workers = [claimer, *senders]
         try:
-            await claimer
-            await asyncio.gather(*senders)
+            await asyncio.gather(*workers)
+        except BaseException:
+            # A sender that cannot go on (bad credentials) or a cancelled pass: stop everyone,
+            # hand back what was claimed but not sent.
+            state.stop = True
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            while not queue.empty():
+                job = queue.get_nowait()
+                if job is not None:
+                    state.unsent.append(job)
+            raise
         finally:
             state.senders_done = True
             state.wake.set()
