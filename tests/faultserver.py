@@ -40,7 +40,7 @@ class FaultHandler:
         if local.startswith("temp"):
             return "451 4.3.0 Temporary local problem, try later"
         if local.startswith("nouser"):
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         if local.startswith("rate"):
             return "421 4.7.28 Our system has detected an unusual rate of unsolicited mail"
         envelope.rcpt_tos.append(address)

@@ -16,12 +16,12 @@ from newsletter.db import make_engine, session_scope
 from newsletter.models import Delivery, DeliveryStatus
 from newsletter.planning import plan_run
 from newsletter.runtime import Runtime
+from subscribers import service
 from subscribers.service import get_list
 from tests.cli_helpers import SECRET
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.helpers import add_articles, seed_list
 from tests.smtpserver import RecordingHandler, RecordingServer
-from subscribers import service
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,7 @@ def test_three_processes_share_one_run_without_sending_twice(postgres_url: str) 
         outputs = [process.communicate(timeout=120) for process in senders]
     finally:
         server.stop()
-    for process, (out, err) in zip(senders, outputs, strict=True):
+    for process, (_out, err) in zip(senders, outputs, strict=True):
         assert process.returncode == 0, err
     received = _received(server)
     assert len(received) == count
