@@ -202,6 +202,7 @@ def run_bench(
     concurrency: int = 8,
     batch_size: int = 1000,
     workdir: Path | None = None,
+    dkim_key: Path | None = None,
     progress: Callable[[str], None] = lambda line: None,
 ) -> BenchResult:
     """Build a temporary database, plan and send one digest run, and measure it."""
@@ -271,11 +272,17 @@ def run_bench(
                         "smtp_pool_size": concurrency,
                         "smtp_messages_per_connection": 10_000,
                         "send_batch_size": batch_size,
+                        "dkim_key_file": dkim_key,
+                        "dkim_selector": "bench" if dkim_key else None,
+                        "dkim_domain": "bench.example.org" if dkim_key else None,
                     }
                 )
                 mailer = runtime.mailer()
                 policy = runtime.send_policy()
-                sender = RunSender(engine, runtime.env, mailer, policy, clock=_clock)
+                signer = runtime.signer()
+                sender = RunSender(
+                    engine, runtime.env, mailer, policy, clock=_clock, signer=signer
+                )
                 send_started = time.perf_counter()
                 cpu_started = _cpu_seconds()
 
@@ -284,6 +291,8 @@ def run_bench(
                         return await sender.send_run(plan.run_id)
                     finally:
                         await mailer.close()
+                        if signer is not None:
+                            signer.close()
 
                 report = asyncio.run(go())
                 send_seconds = time.perf_counter() - send_started

@@ -33,8 +33,8 @@ def _statuses(url: str) -> dict[str, str]:
 def test_pause_resume_cancel_through_the_cli(sqlite_url: str, smtp_server: RecordingServer) -> None:
     _setup(sqlite_url, ["a@example.com", "b@example.com"])
     runtime = make_runtime(make_settings(sqlite_url, smtp_server))
-    from newsletter.planning import plan_run
     from newsletter.db import session_scope
+    from newsletter.planning import plan_run
     from subscribers.service import get_list
 
     with session_scope(runtime.engine) as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,6 +22,9 @@ def bench(
     ] = None,
     concurrency: Annotated[int, typer.Option(help="SMTP connections.")] = 8,
     batch_size: Annotated[int, typer.Option(help="Rows claimed per batch.")] = 1000,
+    dkim_key: Annotated[
+        Path | None, typer.Option(help="Sign every message with this PEM RSA key (DKIM).")
+    ] = None,
 ) -> None:
     """Build a temporary SQLite database and time one full digest send into an SMTP sink."""
     result = run_bench(
@@ -30,6 +34,7 @@ def bench(
         smtp=smtp,
         concurrency=concurrency,
         batch_size=batch_size,
+        dkim_key=dkim_key,
         progress=console.print,
     )
     console.print(f"sink: {result.sink}; run status: {result.status}")
