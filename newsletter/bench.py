@@ -200,7 +200,7 @@ def run_bench(
     articles: int = 50,
     smtp: str | None = None,
     concurrency: int = 8,
-    batch_size: int = 1000,
+    batch_size: int = 500,
     workdir: Path | None = None,
     dkim_key: Path | None = None,
     progress: Callable[[str], None] = lambda line: None,

@@ -371,7 +371,7 @@ class RunSender:
         report = SendReport(run_id=run_id)
         await self._db(self._reap)
         state = _PassState(report, self.policy)
-        queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=2 * self.policy.batch_size)
+        queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.policy.batch_size)
         concurrency = max(1, self.policy.concurrency)
         started = time.perf_counter()
         claimer = asyncio.create_task(self._claimer(run_id, queue, state, concurrency))

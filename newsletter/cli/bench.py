@@ -21,7 +21,7 @@ def bench(
         str | None, typer.Option(help="HOST:PORT of an SMTP sink (default: start one).")
     ] = None,
     concurrency: Annotated[int, typer.Option(help="SMTP connections.")] = 8,
-    batch_size: Annotated[int, typer.Option(help="Rows claimed per batch.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Rows claimed per batch.")] = 500,
     dkim_key: Annotated[
         Path | None, typer.Option(help="Sign every message with this PEM RSA key (DKIM).")
     ] = None,
