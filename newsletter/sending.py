@@ -379,10 +379,13 @@ class RunSender:
         recorder = asyncio.create_task(self._recorder(run_id, state))
         workers = [claimer, *senders]
         try:
-            await asyncio.gather(*workers)
+            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            failed = [t for t in done if not t.cancelled() and t.exception() is not None]
+            if failed:
+                raise failed[0].exception()  # type: ignore[misc]
         except BaseException:
-            # A sender that cannot go on (bad credentials) or a cancelled pass: stop everyone,
-            # hand back what was claimed but not sent.
+            # A sender that cannot go on (bad credentials), a database error or a cancelled
+            # pass: stop everyone, hand back what was claimed but not sent.
             state.stop = True
             for task in workers:
                 task.cancel()
@@ -413,35 +416,34 @@ class RunSender:
         self, run_id: int, queue: asyncio.Queue[Job | None], state: _PassState, senders: int
     ) -> None:
         last_reap = time.monotonic()
-        try:
-            while not state.stop:
-                if time.monotonic() - last_reap > self.policy.reap_interval:
-                    await self._db(self._reap)
-                    last_reap = time.monotonic()
-                status, jobs, broken = await self._db(self._claim_jobs, run_id)
-                if status != RunStatus.SENDING:
-                    state.stop = True
-                if broken:
-                    state.add_results(broken, {})
-                if not jobs:
-                    break
-                if self.signer is not None:
-                    started = time.perf_counter()
-                    signed = await self.signer.sign_many([j.envelope.data for j in jobs])
-                    jobs = [
-                        Job(
-                            j.claimed,
-                            Envelope(j.envelope.sender, j.envelope.recipient, d),
-                            j.message_id,
-                        )
-                        for j, d in zip(jobs, signed, strict=True)
-                    ]
-                    self._stages.add("dkim", started)
-                for job in jobs:
-                    await queue.put(job)
-        finally:
-            for _ in range(senders):
-                await queue.put(None)
+        while not state.stop:
+            if time.monotonic() - last_reap > self.policy.reap_interval:
+                await self._db(self._reap)
+                last_reap = time.monotonic()
+            status, jobs, broken = await self._db(self._claim_jobs, run_id)
+            if status != RunStatus.SENDING:
+                state.stop = True
+            if broken:
+                state.add_results(broken, {})
+            if not jobs:
+                break
+            if self.signer is not None:
+                started = time.perf_counter()
+                signed = await self.signer.sign_many([j.envelope.data for j in jobs])
+                jobs = [
+                    Job(
+                        j.claimed,
+                        Envelope(j.envelope.sender, j.envelope.recipient, d),
+                        j.message_id,
+                    )
+                    for j, d in zip(jobs, signed, strict=True)
+                ]
+                self._stages.add("dkim", started)
+            for job in jobs:
+                await queue.put(job)
+        # Only after a normal end: a cancelled claimer must not block on a full queue.
+        for _ in range(senders):
+            await queue.put(None)
 
     async def _sender(self, queue: asyncio.Queue[Job | None], state: _PassState) -> None:
         send = self.mailer.send

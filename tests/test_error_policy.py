@@ -168,3 +168,51 @@ def test_slow_replies_time_out_and_are_retried(
     assert summary.report is not None and summary.report.sent == 1
     row = _rows(sqlite_url)["slow@example.com"]
     assert row.status == DeliveryStatus.DEFERRED
+
+
+class _BrokenMailer:
+    """A mailer whose server rejects our credentials after two messages."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send(self, envelope: object) -> object:
+        from newsletter.delivery.mailer import SendOutcome
+        from newsletter.delivery.replies import ReplyKind
+        from newsletter.errors import SmtpAuthError
+
+        if self.sent >= 2:
+            raise SmtpAuthError("SMTP server refused our credentials (535 5.7.8)")
+        self.sent += 1
+        return SendOutcome(ReplyKind.SENT, 250, "ok")
+
+    async def close(self) -> None:
+        return None
+
+
+def test_a_sender_that_cannot_go_on_stops_the_pass_cleanly(
+    sqlite_url: str, pipelining: str
+) -> None:
+    from newsletter.errors import SmtpAuthError
+
+    _setup(sqlite_url, [f"ok{i}@example.com" for i in range(10)])
+    runtime = make_runtime(make_settings(sqlite_url, smtp_pool_size=2, send_batch_size=4))
+    from newsletter.db import session_scope
+    from newsletter.planning import plan_run
+    from subscribers.service import get_list
+
+    with session_scope(runtime.engine) as session:
+        plan = plan_run(
+            session,
+            mailing_list=get_list(session, slug="daily"),
+            now=NOW,
+            limits=runtime.limits,
+            lookback=runtime.lookback,
+        )
+    mailer = _BrokenMailer()
+    with pytest.raises(SmtpAuthError):
+        asyncio.run(asyncio.wait_for(runs.send_run(runtime, run_id=plan.run_id, mailer=mailer), 20))  # type: ignore[arg-type]
+    statuses = [row.status for row in _rows(sqlite_url).values()]
+    assert statuses.count(DeliveryStatus.SENT) == 2
+    # nothing is lost: the rest is queued again or waits for its lease to expire
+    assert set(statuses) <= {DeliveryStatus.SENT, DeliveryStatus.QUEUED, DeliveryStatus.SENDING}
