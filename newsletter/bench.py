@@ -280,9 +280,7 @@ def run_bench(
                 mailer = runtime.mailer()
                 policy = runtime.send_policy()
                 signer = runtime.signer()
-                sender = RunSender(
-                    engine, runtime.env, mailer, policy, clock=_clock, signer=signer
-                )
+                sender = RunSender(engine, runtime.env, mailer, policy, clock=_clock, signer=signer)
                 send_started = time.perf_counter()
                 cpu_started = _cpu_seconds()
 
