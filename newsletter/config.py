@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -65,6 +72,33 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
+class SmtpServerSettings(BaseModel):
+    """One of several SMTP servers: where, how much of the traffic, how fast."""
+
+    model_config = {"extra": "forbid"}
+
+    url: str
+    name: str | None = None
+    weight: float = Field(default=1.0, ge=0)
+    pool_size: int | None = Field(default=None, ge=1, le=64)
+    per_second: float | None = Field(default=None, gt=0)
+    per_hour: float | None = Field(default=None, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parse_smtp_url(value)
+        return value
+
+    @property
+    def label(self) -> str:
+        """The name the server's state is kept under."""
+        if self.name:
+            return self.name
+        target = parse_smtp_url(self.url)
+        return f"{target.host}:{target.port}"
+
+
 class Settings(BaseSettings):
     """Every setting of the product; built once per entry point and passed down."""
 
@@ -79,6 +113,22 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=30.0, gt=0)
     smtp_messages_per_connection: int = Field(default=1000, ge=1)
     smtp_ca_file: Path | None = None
+    smtp_pipelining: str = "auto"
+    smtp_rate_per_second: float | None = Field(default=None, gt=0)
+    smtp_rate_per_hour: float | None = Field(default=None, gt=0)
+    # Several servers (JSON in the environment, an array of tables in TOML); when set,
+    # smtp_url is ignored.
+    smtp_servers: list[SmtpServerSettings] = Field(default_factory=list)
+    smtp_failure_threshold: int = Field(default=5, ge=1)
+    smtp_cooldown_seconds: float = Field(default=300.0, gt=0)
+    smtp_rate_limit_pause_seconds: float = Field(default=600.0, gt=0)
+    smtp_max_wait_seconds: float = Field(default=60.0, ge=0)
+
+    send_batch_size: int = Field(default=500, ge=1, le=10_000)
+    send_lease_seconds: float = Field(default=300.0, gt=0)
+    pause_after_failures: int = Field(default=50, ge=1)
+    pause_after_policy_failures: int = Field(default=10, ge=1)
+    soft_bounce_limit: int = Field(default=3, ge=1)
 
     bounce_domain: str | None = None
     bounce_local_part: str = "bounces"
@@ -150,6 +200,13 @@ class Settings(BaseSettings):
         parse_smtp_url(value)
         return value
 
+    @field_validator("smtp_pipelining")
+    @classmethod
+    def _check_pipelining(cls, value: str) -> str:
+        if value not in ("auto", "on", "off"):
+            raise ValueError("must be auto, on or off")
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
@@ -196,6 +253,18 @@ class Settings(BaseSettings):
     def smtp(self) -> SmtpTarget:
         """The parsed SMTP URL."""
         return parse_smtp_url(self.smtp_url)
+
+    def smtp_server_list(self) -> list[SmtpServerSettings]:
+        """Every configured SMTP server (NEWSLETTER_SMTP_SERVERS, else NEWSLETTER_SMTP_URL)."""
+        if self.smtp_servers:
+            return list(self.smtp_servers)
+        return [
+            SmtpServerSettings(
+                url=self.smtp_url,
+                per_second=self.smtp_rate_per_second,
+                per_hour=self.smtp_rate_per_hour,
+            )
+        ]
 
     @property
     def topic_model_file(self) -> Path:

@@ -9,6 +9,7 @@ checked here. Building an EmailMessage per recipient would cost ten times more.
 from __future__ import annotations
 
 import html
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,9 +120,24 @@ def build_template(digest: RenderedDigest, sender: Sender, *, date: datetime) ->
     return MessageTemplate(segments=tuple(merged), domain=domain)
 
 
+# Names and addresses the email package would write unchanged: atoms separated by single
+# spaces, a dot-atom address. Anything else (quotes, non-ASCII, long lines) takes the slow,
+# exact path, which costs about 400 microseconds per header.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9.-]+"
+)
+
+
 def _to_header(recipient: Recipient) -> bytes:
-    if "\r" in recipient.name or "\n" in recipient.name:
+    name, email = recipient.name, recipient.email
+    if "\r" in name or "\n" in name:
         raise ValueError("line break in recipient name")
+    if _PLAIN_ADDRESS.fullmatch(email) and len(name) + len(email) < 64:
+        if not name:
+            return email.encode("ascii")
+        if _PLAIN_NAME.fullmatch(name):
+            return f"{name} <{email}>".encode("ascii")
     address = Address(recipient.name, addr_spec=recipient.email)
     folded = SMTP_POLICY.header_factory("To", str(address)).fold(policy=SMTP_POLICY)
     return folded.encode("ascii").removeprefix(b"To: ").removesuffix(b"\r\n")

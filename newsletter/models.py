@@ -169,6 +169,8 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint("run_id", "subscriber_id"),
         UniqueConstraint("subscription_id", "period"),
         Index("ix_deliveries_claim", "run_id", "status", "next_attempt_at"),
+        Index("ix_deliveries_lease", "status", "lease_until"),
+        Index("ix_deliveries_queue", "run_id", "status", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -225,3 +227,16 @@ class User(SQLModel, table=True):
     role: str = Field(default=UserRole.EDITOR, sa_type=String(20))
     created_at: datetime = _created()
     last_login_at: datetime | None = _ts()
+
+
+class SmtpServerState(SQLModel, table=True):
+    """One SMTP server's rate-limit buckets and rest period, kept across restarts."""
+
+    __tablename__ = "smtp_servers"
+
+    name: str = Field(sa_column=Column(String(200), primary_key=True))
+    tokens_sec: float
+    tokens_hour: float
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    down_until: datetime | None = _ts()
+    last_error: str | None = Field(default=None, sa_column=Column(Text))

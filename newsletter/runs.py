@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, select
 
-from newsletter.compose import LinkSettings, digest_view, sender_of
+from newsletter import runstate
+from newsletter.compose import digest_view, sender_of
 from newsletter.db import session_scope
-from newsletter.delivery.mailer import Envelope
-from newsletter.delivery.smtp import SmtpMailer
-from newsletter.errors import RunNotFound, RunStateError
+from newsletter.delivery.mailer import Envelope, Mailer
+from newsletter.delivery.pool import ServerPool
+from newsletter.delivery.serverstate import load_server_states, save_server_states
+from newsletter.delivery.signing import SigningPool
+from newsletter.errors import DeliveryError, RunNotFound, RunStateError
 from newsletter.links import personal_links
 from newsletter.message import Recipient, build_template, new_message_id, personalise
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from newsletter.planning import Plan, load_already_sent, load_candidates, plan_run
 from newsletter.render import RenderedDigest, fill_markers, render_digest
+from newsletter.runstate import RunDetail, RunSummary, unpause_run
 from newsletter.runtime import Runtime
 from newsletter.selector import select_articles
-from newsletter.sending import RunSender, SendReport
+from newsletter.sending import RunSender, SendPolicy, SendReport
 from subscribers.addresses import normalise_email
 from subscribers.errors import SubscriptionNotFound, Suppressed
 from subscribers.models import Subscriber, Subscription
@@ -39,8 +44,9 @@ async def send_list(runtime: Runtime, *, slug: str, dry_run_dir: Path | None = N
     with session_scope(runtime.engine) as session:
         get_list(session, slug=slug)
     mailer = runtime.mailer(dry_run_dir)
-    if isinstance(mailer, SmtpMailer):
-        await mailer.check()
+    check = getattr(mailer, "check", None)
+    if check is not None:
+        await check()
     with session_scope(runtime.engine) as session:
         mailing_list = get_list(session, slug=slug)
         plan = plan_run(
@@ -52,26 +58,94 @@ async def send_list(runtime: Runtime, *, slug: str, dry_run_dir: Path | None = N
         )
     report = None
     if plan.queued:
-        report = await resume_run(runtime, run_id=plan.run_id, mailer=mailer)
+        report = await send_run(runtime, run_id=plan.run_id, mailer=mailer)
     else:
         await mailer.close()
     return SendSummary(plan=plan, report=report)
 
 
-async def resume_run(runtime: Runtime, *, run_id: int, mailer: object | None = None) -> SendReport:
-    """Send whatever is due in an existing run (a second call after success sends nothing)."""
-    active = mailer if mailer is not None else runtime.mailer()
-    sender = RunSender(
+def make_sender(
+    runtime: Runtime,
+    mailer: Mailer,
+    *,
+    sender_class: type[RunSender] = RunSender,
+    policy: SendPolicy | None = None,
+    **options: Any,
+) -> tuple[RunSender, SigningPool | None]:
+    """A RunSender wired to the settings: DKIM pool, server states kept in the database.
+
+    The caller closes the returned signing pool (if any) when it is done sending."""
+    signer = runtime.signer()
+    pool = mailer if isinstance(mailer, ServerPool) else None
+    if pool is not None:
+        with session_scope(runtime.engine) as session:
+            pool.restore(load_server_states(session))
+
+    def save_states(session: Session) -> None:
+        if pool is not None:
+            save_server_states(session, pool.states())
+
+    sender = sender_class(
         runtime.engine,
         runtime.env,
-        active,
-        runtime.send_policy(),  # type: ignore[arg-type]
+        mailer,
+        policy or runtime.send_policy(),
         clock=runtime.clock,
+        signer=signer,
+        on_flush=save_states if pool is not None else None,
+        **options,
     )
+    return sender, signer
+
+
+async def send_run(runtime: Runtime, *, run_id: int, mailer: Mailer | None = None) -> SendReport:
+    """Send whatever is due in a run now (several processes may do this at once)."""
+    active = mailer if mailer is not None else runtime.mailer()
+    signer = None
     try:
+        sender, signer = make_sender(runtime, active)
         return await sender.send_run(run_id)
     finally:
-        await active.close()  # type: ignore[attr-defined]
+        await active.close()
+        if signer is not None:
+            signer.close()
+
+
+async def resume_run(runtime: Runtime, *, run_id: int, mailer: object | None = None) -> SendReport:
+    """Resume a paused run (or continue a sending one) and send what is due."""
+    with session_scope(runtime.engine) as session:
+        unpause_run(session, run_id=run_id)
+    return await send_run(runtime, run_id=run_id, mailer=mailer)  # type: ignore[arg-type]
+
+
+def pause_run(runtime: Runtime, *, run_id: int, reason: str = "paused by an operator") -> None:
+    """Pause a sending run; its senders stop after the messages in flight."""
+    with session_scope(runtime.engine) as session:
+        runstate.pause_run(session, run_id=run_id, reason=reason)
+
+
+def cancel_run(runtime: Runtime, *, run_id: int) -> int:
+    """Cancel a run; returns how many unsent rows were cancelled."""
+    with session_scope(runtime.engine) as session:
+        return runstate.cancel_run(session, run_id=run_id, now=runtime.clock())
+
+
+def retry_failed(runtime: Runtime, *, run_id: int) -> int:
+    """Re-queue the run's failed rows (only those); the caller then sends with send_run."""
+    with session_scope(runtime.engine) as session:
+        return runstate.retry_failed(session, run_id=run_id)
+
+
+def list_runs(runtime: Runtime, *, limit: int = 20, status: str | None = None) -> list[RunSummary]:
+    """The latest runs with their counts, newest first."""
+    with session_scope(runtime.engine) as session:
+        return runstate.list_runs(session, limit=limit, status=status)
+
+
+def run_detail(runtime: Runtime, *, run_id: int) -> RunDetail:
+    """One run: counts, pause reason, most frequent errors, latest failures."""
+    with session_scope(runtime.engine) as session:
+        return runstate.run_detail(session, run_id=run_id)
 
 
 @dataclass(frozen=True)
@@ -185,9 +259,13 @@ async def send_test(runtime: Runtime, *, slug: str, to: str) -> str:
     )
     message_id = new_message_id(template.domain)
     data = personalise(template, Recipient(email=address, name="", links=links), message_id)
+    signer = runtime.signer()
+    if signer is not None:
+        data = signer.signer.sign(data)  # one message: sign here, no worker processes
     mailer = runtime.mailer()
-    if isinstance(mailer, SmtpMailer):
-        await mailer.check()
+    check = getattr(mailer, "check", None)
+    if check is not None:
+        await check()
     try:
         outcome = await mailer.send(Envelope(sender=sender.address, recipient=address, data=data))
     finally:
@@ -204,8 +282,6 @@ async def send_test(runtime: Runtime, *, slug: str, to: str) -> str:
             run_row.status = RunStatus.DONE
             run_row.finished_at = runtime.clock()
     if outcome.kind.value != "sent":
-        from newsletter.errors import DeliveryError
-
         raise DeliveryError(f"test message to {address} refused: {outcome.describe}")
     return message_id
 
@@ -223,56 +299,12 @@ def plan_list(runtime: Runtime, *, slug: str) -> Plan:
         )
 
 
-def _run(session: Session, run_id: int) -> Run:
-    run = session.get(Run, run_id)
-    if run is None:
-        raise RunNotFound(run_id)
-    return run
-
-
-def pause_run(runtime: Runtime, *, run_id: int, reason: str = "paused by an operator") -> None:
-    """Stop a sending run after its current batch; rows stay queued."""
-    with session_scope(runtime.engine) as session:
-        run = _run(session, run_id)
-        if run.status != RunStatus.SENDING:
-            raise RunStateError(f"run {run_id} is {run.status}, only a sending run can be paused")
-        run.status = RunStatus.PAUSED
-        run.pause_reason = reason
-
-
 def reopen_run(runtime: Runtime, *, run_id: int) -> None:
-    """Mark a paused run as sending again (``resume_run`` then sends what is due)."""
+    """Mark a paused run as sending again (``send_run`` then sends what is due)."""
     with session_scope(runtime.engine) as session:
-        run = _run(session, run_id)
+        run = session.get(Run, run_id)
+        if run is None:
+            raise RunNotFound(run_id)
         if run.status != RunStatus.PAUSED:
             raise RunStateError(f"run {run_id} is {run.status}, only a paused run can be resumed")
-        run.status = RunStatus.SENDING
-        run.pause_reason = None
-
-
-def retry_failed(runtime: Runtime, *, run_id: int) -> int:
-    """Queue the run's failed rows again and reopen the run; returns how many were queued."""
-    with session_scope(runtime.engine) as session:
-        run = _run(session, run_id)
-        if run.kind not in (RunKind.MANUAL, RunKind.SCHEDULED):
-            raise RunStateError(f"run {run_id} is a {run.kind} run; only digest runs are retried")
-        rows = list(
-            session.exec(
-                select(Delivery).where(
-                    Delivery.run_id == run_id, Delivery.status == DeliveryStatus.FAILED
-                )
-            )
-        )
-        for row in rows:
-            row.status = DeliveryStatus.QUEUED
-            row.next_attempt_at = None
-            row.lease_until = None
-            row.claimed_by = None
-        if rows and run.status in (RunStatus.DONE, RunStatus.PAUSED):
-            run.status = RunStatus.SENDING
-            run.finished_at = None
-            run.pause_reason = None
-        return len(rows)
-
-
-_ = LinkSettings  # re-exported for callers that build templates themselves
+        runstate.unpause_run(session, run_id=run_id)

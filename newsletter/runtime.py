@@ -11,10 +11,13 @@ from pathlib import Path
 from jinja2 import Environment
 from sqlalchemy import Engine
 
-from newsletter.config import Settings
+from newsletter.config import Settings, parse_smtp_url
 from newsletter.db import check_schema, make_engine
 from newsletter.delivery.mailer import FileMailer, Mailer
+from newsletter.delivery.pool import Server, ServerPool, rate_limits
+from newsletter.delivery.signing import SigningPool
 from newsletter.delivery.smtp import SmtpMailer
+from newsletter.errors import ConfigError
 from newsletter.render import make_environment
 from newsletter.selector import Limits
 from newsletter.sending import SendPolicy
@@ -55,30 +58,65 @@ class Runtime:
     def send_policy(self) -> SendPolicy:
         """The sender's behaviour from the settings."""
         settings = self.settings
+        servers = settings.smtp_server_list()
+        connections = sum(s.pool_size or settings.smtp_pool_size for s in servers)
         return SendPolicy(
             base_url=settings.base_url,
             secret=settings.secret,
             bounce_domain=settings.bounce_domain,
             bounce_local_part=settings.bounce_local_part,
+            batch_size=settings.send_batch_size,
+            lease=timedelta(seconds=settings.send_lease_seconds),
             retry_base_seconds=settings.retry_base_seconds,
+            retry_cap_seconds=max(settings.retry_base_seconds, 6 * 3600.0),
             retry_max_age=timedelta(hours=settings.retry_max_age_hours),
+            pause_after_failures=settings.pause_after_failures,
+            pause_after_policy_failures=settings.pause_after_policy_failures,
+            concurrency=connections,
         )
 
     def mailer(self, dry_run_dir: Path | None = None) -> Mailer:
-        """An SMTP pool, or a file writer for dry runs."""
+        """The configured SMTP servers as one pool, or a file writer for dry runs."""
         if dry_run_dir is not None:
             return FileMailer(dry_run_dir)
         settings = self.settings
         tls_context = None
         if settings.smtp_ca_file is not None:
             tls_context = ssl.create_default_context(cafile=str(settings.smtp_ca_file))
-        return SmtpMailer(
-            settings.smtp,
-            pool_size=settings.smtp_pool_size,
-            timeout=settings.smtp_timeout,
-            messages_per_connection=settings.smtp_messages_per_connection,
-            tls_context=tls_context,
+        servers = [
+            Server(
+                name=server.label,
+                mailer=SmtpMailer(
+                    parse_smtp_url(server.url),
+                    pool_size=server.pool_size or settings.smtp_pool_size,
+                    timeout=settings.smtp_timeout,
+                    messages_per_connection=settings.smtp_messages_per_connection,
+                    pipelining=settings.smtp_pipelining,
+                    tls_context=tls_context,
+                ),
+                weight=server.weight,
+                limits=rate_limits(server.per_second, server.per_hour),
+            )
+            for server in settings.smtp_server_list()
+        ]
+        return ServerPool(
+            servers,
+            clock=utcnow,
+            failure_threshold=settings.smtp_failure_threshold,
+            cooldown=timedelta(seconds=settings.smtp_cooldown_seconds),
+            rate_limit_pause=timedelta(seconds=settings.smtp_rate_limit_pause_seconds),
+            max_wait=settings.smtp_max_wait_seconds,
         )
+
+    def signer(self) -> SigningPool | None:
+        """A DKIM signing pool when NEWSLETTER_DKIM_* are set; a bad key is one clear error."""
+        settings = self.settings
+        if not (settings.dkim_key_file and settings.dkim_selector and settings.dkim_domain):
+            return None
+        try:
+            return SigningPool(settings.dkim_key_file, settings.dkim_selector, settings.dkim_domain)
+        except ValueError as exc:
+            raise ConfigError(f"NEWSLETTER_DKIM_KEY_FILE: {exc}") from None
 
     def dispose(self) -> None:
         """Close database connections."""

@@ -1,18 +1,27 @@
-"""Drive a planned run through a Mailer: claim rows, personalise, send, record (async shell)."""
+"""Drive a planned run through a Mailer as a pipeline: claimer -> queue -> senders -> recorder.
+
+One claimer claims due rows in batches (a thread does the database work and the
+personalisation), N sender tasks each keep one connection busy, and a recorder writes results
+in batches every ~100 ms or every `record_every` rows, so a row is marked sent moments after
+the server's 250. The event loop never runs database or rendering work itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import random
 import socket
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from jinja2 import Environment
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from newsletter.compose import LinkSettings, template_for_digest
@@ -22,7 +31,9 @@ from newsletter.delivery.ledger import (
     DeliveryResult,
     claim_batch,
     digest_article_ids,
+    reap_expired,
     record_results,
+    release_claims,
     run_counts,
 )
 from newsletter.delivery.mailer import Envelope, Mailer, SendOutcome
@@ -31,86 +42,14 @@ from newsletter.errors import DeliveryError
 from newsletter.links import personal_links
 from newsletter.message import MessageTemplate, Recipient, personalise
 from newsletter.models import Delivery, DeliveryStatus, Digest, Run, RunStatus
+from newsletter.planning import STOPPED, stopped_deliveries
 from newsletter.render import fill_markers
-from subscribers.models import (
-    MailingList,
-    Subscriber,
-    SubscriberStatus,
-    Subscription,
-    SubscriptionStatus,
-)
-from subscribers.service import mark_bounced, suppressed_filter
+from newsletter.sendstate import Job, PassState, SendPolicy, SendReport, Signer
+from subscribers.models import MailingList, Subscriber
+from subscribers.service import mark_bounced
 
 Clock = Callable[[], datetime]
-STOPPED = "unsubscribed or suppressed after the run was planned"
-
-
-def stopped_deliveries(
-    session: Session, claimed: list[ClaimedDelivery], *, secret: bytes
-) -> set[int]:
-    """Claimed rows that must not go out any more: the subscription or subscriber is no longer
-    active, or the address was suppressed since planning."""
-    person_ids = [c.subscriber_id for c in claimed if c.subscriber_id is not None]
-    if not person_ids:
-        return set()
-    active_people = set(
-        session.exec(
-            select(Subscriber.id).where(
-                col(Subscriber.id).in_(person_ids), Subscriber.status == SubscriberStatus.ACTIVE
-            )
-        )
-    )
-    sub_ids = [c.subscription_id for c in claimed if c.subscription_id is not None]
-    active_subs = set(
-        session.exec(
-            select(Subscription.id).where(
-                col(Subscription.id).in_(sub_ids),
-                Subscription.status == SubscriptionStatus.ACTIVE,
-            )
-        )
-    )
-    blocked = suppressed_filter(session, secret=secret)
-    return {
-        c.id
-        for c in claimed
-        if c.subscriber_id is not None
-        and (
-            c.subscriber_id not in active_people
-            or (c.subscription_id is not None and c.subscription_id not in active_subs)
-            or blocked(c.email)
-        )
-    }
-
-
-@dataclass(frozen=True)
-class SendPolicy:
-    """How the sender behaves; built from the settings by the entry point."""
-
-    base_url: str
-    secret: bytes
-    bounce_domain: str | None = None
-    bounce_local_part: str = "bounces"
-    batch_size: int = 500
-    lease: timedelta = timedelta(minutes=5)
-    retry_base_seconds: float = 60.0
-    retry_cap_seconds: float = 6 * 3600.0
-    retry_max_age: timedelta = timedelta(hours=96)
-    pause_after_failures: int = 50
-
-
-@dataclass
-class SendReport:
-    """What one pass over a run did."""
-
-    run_id: int
-    sent: int = 0
-    deferred: int = 0
-    failed: int = 0
-    bounced: int = 0
-    skipped: int = 0  # unsubscribed or suppressed after the run was planned
-    templates_built: int = 0
-    status: str = RunStatus.SENDING
-    counts: dict[str, int] = field(default_factory=dict)
+_T = TypeVar("_T")
 
 
 def worker_name() -> str:
@@ -122,6 +61,16 @@ def message_id_for(delivery_id: int, secret: bytes, domain: str) -> str:
     """A Message-ID stable for a delivery, so a re-sent message is recognisably the same."""
     tag = hashlib.sha256(secret + b"msgid" + str(delivery_id).encode()).hexdigest()[:12]
     return f"nl.{delivery_id}.{tag}@{domain}"
+
+
+class _Stages:
+    """Wall-clock seconds spent per stage (threads overlap, so they do not add up)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
 
 
 class RunSender:
@@ -137,6 +86,8 @@ class RunSender:
         clock: Clock,
         worker: str | None = None,
         rng: random.Random | None = None,
+        signer: Signer | None = None,
+        on_flush: Callable[[Session], None] | None = None,
     ) -> None:
         self.engine = engine
         self.env = env
@@ -145,10 +96,17 @@ class RunSender:
         self.clock = clock
         self.worker = worker or worker_name()
         self.rng = rng or random.Random()
+        self.signer = signer
+        self.on_flush = on_flush
         self._templates: dict[int, MessageTemplate] = {}
         self._articles: dict[int, tuple[int, ...]] = {}
         self._lists: dict[int, MailingList] = {}
-        self._stopped: set[int] = set()
+        self._stages = _Stages()
+        self._after_id: int | None = 0
+        self._executor: ThreadPoolExecutor | None = None
+        self.templates_built = 0
+
+    # -- database work (runs in threads) -------------------------------------------------
 
     def _envelope_sender(self, mailing_list: MailingList, delivery_id: int) -> str:
         if self.policy.bounce_domain:
@@ -162,50 +120,44 @@ class RunSender:
             )
         return mailing_list.from_address
 
-    def _prepare(self, run_id: int, claimed: list[ClaimedDelivery]) -> dict[int, str]:
+    def _prepare(
+        self, session: Session, run: Run, claimed: list[ClaimedDelivery]
+    ) -> dict[int, str]:
         """Build missing templates (once per digest) and load recipient names."""
-        with session_scope(self.engine) as session:
-            run = session.get(Run, run_id)
-            if run is None:
-                raise LookupError(f"run {run_id} is gone")
-            if run.list_id not in self._lists:
-                mailing_list = session.get(MailingList, run.list_id)
-                if mailing_list is None:
-                    raise LookupError(f"list of run {run_id} is gone")
-                self._lists[run.list_id] = mailing_list
-            missing = {c.digest_id for c in claimed if c.digest_id is not None} - set(
-                self._templates
+        if run.list_id not in self._lists:
+            mailing_list = session.get(MailingList, run.list_id)
+            if mailing_list is None:
+                raise LookupError(f"list of run {run.id} is gone")
+            self._lists[run.list_id] = mailing_list
+        missing = {c.digest_id for c in claimed if c.digest_id is not None} - set(self._templates)
+        links = LinkSettings(base_url=self.policy.base_url, secret=self.policy.secret)
+        for digest_id in sorted(missing):
+            started = time.perf_counter()
+            template, rendered = template_for_digest(
+                session, self.env, digest_id=digest_id, links=links, now=self.clock()
             )
-            links = LinkSettings(base_url=self.policy.base_url, secret=self.policy.secret)
-            for digest_id in sorted(missing):
-                template, rendered = template_for_digest(
-                    session, self.env, digest_id=digest_id, links=links, now=self.clock()
+            self.templates_built += 1
+            self._templates[digest_id] = template
+            digest = session.get(Digest, digest_id)
+            if digest is not None and digest.archive_html is None:
+                digest.archive_html = fill_markers(
+                    rendered.html,
+                    {"name": "there", "unsubscribe_url": "#", "preferences_url": "#"},
                 )
-                self._templates[digest_id] = template
-                digest = session.get(Digest, digest_id)
-                if digest is not None and digest.archive_html is None:
-                    digest.archive_html = fill_markers(
-                        rendered.html,
-                        {"name": "there", "unsubscribe_url": "#", "preferences_url": "#"},
-                    )
+            self._stages.add("render+inline", started)
+        if missing:
             self._articles.update(digest_article_ids(session, sorted(missing)))
-            self._stopped.update(stopped_deliveries(session, claimed, secret=self.policy.secret))
-            ids = [c.subscriber_id for c in claimed if c.subscriber_id is not None]
-            names = dict(
-                session.exec(
-                    select(Subscriber.id, Subscriber.name).where(col(Subscriber.id).in_(ids))
-                ).all()
-            )
+        ids = [c.subscriber_id for c in claimed if c.subscriber_id is not None]
+        names = dict(
+            session.exec(
+                select(Subscriber.id, Subscriber.name).where(col(Subscriber.id).in_(ids))
+            ).all()
+        )
         return {k: v for k, v in names.items() if k is not None}
 
-    async def _send_one(
-        self, run: Run, claimed: ClaimedDelivery, names: dict[int, str]
-    ) -> tuple[ClaimedDelivery, SendOutcome, str | None]:
-        mailing_list = self._lists[run.list_id]
-        if claimed.id in self._stopped:
-            return claimed, SendOutcome(ReplyKind.PERMANENT, None, STOPPED), None
+    def _job(self, run: Run, claimed: ClaimedDelivery, names: dict[int, str]) -> Job | None:
         if claimed.digest_id is None or claimed.digest_id not in self._templates:
-            return claimed, SendOutcome(ReplyKind.PERMANENT, None, "digest missing"), None
+            return None
         template = self._templates[claimed.digest_id]
         links = personal_links(
             base_url=self.policy.base_url,
@@ -219,29 +171,132 @@ class RunSender:
             email=claimed.email, name=names.get(claimed.subscriber_id or 0, ""), links=links
         )
         data = personalise(template, recipient, message_id)
-        envelope = Envelope(
-            sender=self._envelope_sender(mailing_list, claimed.id),
-            recipient=claimed.email,
-            data=data,
-        )
-        return claimed, await self.mailer.send(envelope), message_id
+        sender = self._envelope_sender(self._lists[run.list_id], claimed.id)
+        return Job(claimed, Envelope(sender=sender, recipient=claimed.email, data=data), message_id)
+
+    def _claim_jobs(self, run_id: int) -> tuple[str, list[Job], list[DeliveryResult]]:
+        """Claim a batch and turn it into personalised jobs (rows that cannot be built fail)."""
+        started = time.perf_counter()
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                return RunStatus.CANCELLED, [], []
+            if run.status != RunStatus.SENDING:
+                return str(run.status), [], []
+            claimed = claim_batch(
+                session,
+                run_id=run_id,
+                worker=self.worker,
+                now=now,
+                limit=self.policy.batch_size,
+                lease=self.policy.lease,
+                after_id=self._after_id,
+            )
+            if not claimed and self._after_id is not None:
+                # Rows behind the cursor: handed back by the reaper or another worker.
+                self._after_id = None
+                claimed = claim_batch(
+                    session,
+                    run_id=run_id,
+                    worker=self.worker,
+                    now=now,
+                    limit=self.policy.batch_size,
+                    lease=self.policy.lease,
+                )
+            if claimed:
+                self._after_id = claimed[-1].id
+            self._stages.add("claim", started)
+            names = self._prepare(session, run, claimed) if claimed else {}
+            secret = self.policy.secret
+            stopped = stopped_deliveries(session, claimed, secret=secret) if claimed else set()
+            status = str(run.status)
+        started = time.perf_counter()
+        jobs: list[Job] = []
+        broken: list[DeliveryResult] = []
+        for row in claimed:
+            if row.id in stopped:
+                broken.append(DeliveryResult(row.id, DeliveryStatus.SKIPPED, error=STOPPED))
+                continue
+            job = self._job(run, row, names)
+            if job is None:
+                broken.append(DeliveryResult(row.id, DeliveryStatus.FAILED, error="digest missing"))
+            else:
+                jobs.append(job)
+        self._stages.add("personalise", started)
+        return status, jobs, broken
+
+    def _record(
+        self,
+        run_id: int,
+        results: list[DeliveryResult],
+        claimed: dict[int, ClaimedDelivery],
+        pause_reason: str | None,
+    ) -> str:
+        started = time.perf_counter()
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            record_results(session, results, claimed, now=now, digest_articles=self._articles)
+            for result in results:
+                row = claimed.get(result.delivery_id)
+                if result.status == DeliveryStatus.BOUNCED and row and row.subscriber_id:
+                    mark_bounced(session, subscriber_id=row.subscriber_id, now=now)
+            if self.on_flush is not None:
+                self.on_flush(session)
+            run = session.get(Run, run_id)
+            if run is None:
+                return RunStatus.CANCELLED
+            if pause_reason and run.status == RunStatus.SENDING:
+                run.status = RunStatus.PAUSED
+                run.pause_reason = pause_reason
+            status = str(run.status)
+        self._stages.add("record", started)
+        return status
+
+    def _reap(self) -> int:
+        with session_scope(self.engine) as session:
+            return reap_expired(session, now=self.clock())
+
+    def _release(self, jobs: list[Job]) -> None:
+        with session_scope(self.engine) as session:
+            release_claims(session, delivery_ids=[j.claimed.id for j in jobs], worker=self.worker)
+
+    def _finish_if_done(self, run_id: int) -> tuple[str, dict[str, int], str | None]:
+        with session_scope(self.engine) as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                return RunStatus.CANCELLED, {}, None
+            counts = run_counts(session, run_id=run_id)
+            open_rows = counts["queued"] + counts["deferred"] + counts["sending"]
+            if run.status == RunStatus.SENDING and open_rows == 0:
+                run.status = RunStatus.DONE
+                run.finished_at = self.clock()
+            return str(run.status), counts, run.pause_reason
+
+    # -- outcomes -------------------------------------------------------------------------
 
     def _result(
         self, claimed: ClaimedDelivery, outcome: SendOutcome, message_id: str | None, now: datetime
     ) -> DeliveryResult:
         if outcome.kind is ReplyKind.SENT:
             return DeliveryResult(claimed.id, DeliveryStatus.SENT, message_id=message_id)
-        if claimed.id in self._stopped:
-            return DeliveryResult(claimed.id, DeliveryStatus.SKIPPED, error=STOPPED)
         error = outcome.describe
+        if outcome.retry_after is not None:
+            # Our own sending limit, not a failure: no back-off, no age limit.
+            return DeliveryResult(
+                claimed.id,
+                DeliveryStatus.DEFERRED,
+                error=error,
+                next_attempt_at=now + timedelta(seconds=outcome.retry_after),
+            )
         if outcome.kind is ReplyKind.TEMPORARY:
             first = claimed.first_attempt_at or now
             if now - first >= self.policy.retry_max_age:
                 return DeliveryResult(claimed.id, DeliveryStatus.FAILED, error=f"gave up: {error}")
             delay = retry_delay(
-                claimed.attempts,
+                max(1, claimed.attempts),
                 base=self.policy.retry_base_seconds,
-                cap=self.policy.retry_cap_seconds,
+                cap=max(self.policy.retry_cap_seconds, self.policy.retry_base_seconds),
                 rng=self.rng,
             )
             return DeliveryResult(
@@ -254,119 +309,137 @@ class RunSender:
             return DeliveryResult(claimed.id, DeliveryStatus.BOUNCED, error=error)
         return DeliveryResult(claimed.id, DeliveryStatus.FAILED, error=error)
 
-    def _record(
-        self,
-        run_id: int,
-        results: list[DeliveryResult],
-        claimed: dict[int, ClaimedDelivery],
-        pause_reason: str | None,
-    ) -> str:
-        now = self.clock()
-        with session_scope(self.engine) as session:
-            record_results(session, results, claimed, now=now, digest_articles=self._articles)
-            for result in results:
-                subscriber_id = claimed[result.delivery_id].subscriber_id
-                if result.status == DeliveryStatus.BOUNCED and subscriber_id is not None:
-                    mark_bounced(session, subscriber_id=subscriber_id, now=now)
-            run = session.get(Run, run_id)
-            if run is None:
-                return RunStatus.CANCELLED
-            if pause_reason and run.status == RunStatus.SENDING:
-                run.status = RunStatus.PAUSED
-                run.pause_reason = pause_reason
-            return str(run.status)
+    # -- the pipeline ---------------------------------------------------------------------
 
-    def _claim(self, run_id: int) -> tuple[str, list[ClaimedDelivery]]:
-        now = self.clock()
-        with session_scope(self.engine) as session:
-            run = session.get(Run, run_id)
-            if run is None:
-                raise LookupError(f"run {run_id} is gone")
-            if run.status != RunStatus.SENDING:
-                return str(run.status), []
-            claimed = claim_batch(
-                session,
-                run_id=run_id,
-                worker=self.worker,
-                now=now,
-                limit=self.policy.batch_size,
-                lease=self.policy.lease,
-            )
-            return str(run.status), claimed
-
-    def _finish_if_done(self, run_id: int) -> tuple[str, dict[str, int]]:
-        with session_scope(self.engine) as session:
-            run = session.get(Run, run_id)
-            if run is None:
-                return RunStatus.CANCELLED, {}
-            counts = run_counts(session, run_id=run_id)
-            open_rows = counts["queued"] + counts["deferred"] + counts["sending"]
-            if run.status == RunStatus.SENDING and open_rows == 0:
-                run.status = RunStatus.DONE
-                run.finished_at = self.clock()
-            return str(run.status), counts
+    async def _db(self, function: Callable[..., _T], *args: object) -> _T:
+        """Run database work on this sender's own thread: one writer at a time, so SQLite's
+        busy handler (which sleeps in steps of up to 100 ms) never comes into play."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="newsletter-db")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def send_run(self, run_id: int) -> SendReport:
         """Send every due row of the run until none is left (deferred rows wait for later)."""
         report = SendReport(run_id=run_id)
-        consecutive_failures = 0
-        while True:
-            status, claimed = await asyncio.to_thread(self._claim, run_id)
-            if not claimed:
-                break
-            names = await asyncio.to_thread(self._prepare, run_id, claimed)
-            with session_scope(self.engine) as session:
-                run = session.get(Run, run_id)
-            if run is None:
-                break
-            outcomes = await asyncio.gather(*(self._send_one(run, c, names) for c in claimed))
-            now = self.clock()
-            results = []
-            pause_reason = None
-            for delivery, outcome, message_id in outcomes:
-                result = self._result(delivery, outcome, message_id, now)
-                results.append(result)
-                if result.status == DeliveryStatus.SENT:
-                    report.sent += 1
-                    consecutive_failures = 0
-                    continue
-                if result.status == DeliveryStatus.SKIPPED:
-                    report.skipped += 1
-                    continue
-                if result.status == DeliveryStatus.DEFERRED:
-                    report.deferred += 1
-                elif result.status == DeliveryStatus.BOUNCED:
-                    report.bounced += 1
-                else:
-                    report.failed += 1
-                if outcome.kind in (ReplyKind.TEMPORARY, ReplyKind.POLICY):
-                    consecutive_failures += 1
-                if consecutive_failures >= self.policy.pause_after_failures and not pause_reason:
-                    pause_reason = (
-                        f"paused after {consecutive_failures} failures in a row; "
-                        f"last: {outcome.describe}"
-                    )
-            by_id = {c.id: c for c in claimed}
-            status = await asyncio.to_thread(self._record, run_id, results, by_id, pause_reason)
-            if status != RunStatus.SENDING:
-                break
-        report.templates_built = len(self._templates)
-        report.status, report.counts = await asyncio.to_thread(self._finish_if_done, run_id)
+        await self._db(self._reap)
+        state = PassState(report, self.policy)
+        queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.policy.batch_size)
+        concurrency = max(1, self.policy.concurrency)
+        started = time.perf_counter()
+        claimer = asyncio.create_task(self._claimer(run_id, queue, state, concurrency))
+        senders = [asyncio.create_task(self._sender(queue, state)) for _ in range(concurrency)]
+        recorder = asyncio.create_task(self._recorder(run_id, state))
+        workers = [claimer, *senders]
+        try:
+            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            failed = [t for t in done if not t.cancelled() and t.exception() is not None]
+            if failed:
+                raise failed[0].exception()  # type: ignore[misc]
+        except BaseException:
+            # A sender that cannot go on (bad credentials), a database error or a cancelled
+            # pass: stop everyone, hand back what was claimed but not sent.
+            state.stop = True
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            while not queue.empty():
+                job = queue.get_nowait()
+                if job is not None:
+                    state.unsent.append(job)
+            raise
+        finally:
+            state.senders_done = True
+            state.wake.set()
+            await recorder
+            if state.unsent:
+                await self._db(self._release, state.unsent)
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
+                self._executor = None
+        self._stages.seconds["send (wall)"] = time.perf_counter() - started
+        report.templates_built = self.templates_built
+        report.stage_seconds = dict(self._stages.seconds)
+        status, counts, reason = await asyncio.to_thread(self._finish_if_done, run_id)
+        report.status, report.counts = status, counts
+        report.pause_reason = reason if status == RunStatus.PAUSED else None
         return report
+
+    async def _claimer(
+        self, run_id: int, queue: asyncio.Queue[Job | None], state: PassState, senders: int
+    ) -> None:
+        last_reap = time.monotonic()
+        while not state.stop:
+            if time.monotonic() - last_reap > self.policy.reap_interval:
+                await self._db(self._reap)
+                last_reap = time.monotonic()
+            status, jobs, broken = await self._db(self._claim_jobs, run_id)
+            if status != RunStatus.SENDING:
+                state.stop = True
+            if broken:
+                state.add_results(broken, {})
+            if not jobs:
+                break
+            if self.signer is not None:
+                started = time.perf_counter()
+                signed = await self.signer.sign_many([j.envelope.data for j in jobs])
+                jobs = [
+                    Job(
+                        j.claimed,
+                        Envelope(j.envelope.sender, j.envelope.recipient, d),
+                        j.message_id,
+                    )
+                    for j, d in zip(jobs, signed, strict=True)
+                ]
+                self._stages.add("dkim", started)
+            for job in jobs:
+                await queue.put(job)
+        # Only after a normal end: a cancelled claimer must not block on a full queue.
+        for _ in range(senders):
+            await queue.put(None)
+
+    async def _sender(self, queue: asyncio.Queue[Job | None], state: PassState) -> None:
+        send = self.mailer.send
+        while True:
+            job = await queue.get()
+            if job is None:
+                return
+            if state.stop:
+                state.unsent.append(job)
+                continue
+            outcome = await send(job.envelope)
+            result = self._result(job.claimed, outcome, job.message_id, self.clock())
+            # Counted at once, so a pause stops the other senders before their next message.
+            state.outcome(job, outcome, result)
+            if len(state.pending) >= self.policy.record_every:
+                state.wake.set()
+
+    async def _recorder(self, run_id: int, state: PassState) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.wake.wait(), self.policy.record_interval)
+            state.wake.clear()
+            finished = state.senders_done
+            if state.pending or state.pause_pending:
+                results, claimed, reason = state.take()
+                status = await self._db(self._record, run_id, results, claimed, reason)
+                if status != RunStatus.SENDING:
+                    state.stop = True
+            if finished and not state.pending:
+                return
 
 
 def pending_rows(session: Session, run_id: int) -> int:
     """Rows of the run that are not final yet."""
-    return len(
+    return int(
         session.exec(
-            select(Delivery.id).where(
+            select(func.count()).where(
                 Delivery.run_id == run_id,
                 col(Delivery.status).in_(
                     [DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING]
                 ),
             )
-        ).all()
+        ).one()
     )
 
 
-__all__ = ["DeliveryError", "RunSender", "SendPolicy", "SendReport", "pending_rows"]
+__all__ = ["DeliveryError", "Job", "RunSender", "SendPolicy", "SendReport", "pending_rows"]

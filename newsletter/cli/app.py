@@ -8,11 +8,14 @@ import typer
 
 from newsletter.cli import (
     articles,
+    bench,
+    bounces,
     content,
     database,
     demo,
     feeds,
     lists,
+    runs,
     schedule,
     sending,
     subscribers,
@@ -38,12 +41,15 @@ app.add_typer(lists.lists_app, name="lists")
 app.add_typer(subscribers.subscribers_app, name="subscribers")
 app.add_typer(suppressions.suppressions_app, name="suppressions")
 app.add_typer(schedule.app, name="schedule")
+app.add_typer(runs.app, name="runs")
+app.add_typer(bounces.app, name="bounces")
 app.command("ingest")(content.ingest)
 app.command("preview")(sending.preview)
 app.command("send")(sending.send)
 app.command("demo")(demo.demo)
 app.command("web")(web.web)
 app.add_typer(web.users_app, name="users")
+app.command("bench")(bench.bench)
 
 
 def main() -> None:

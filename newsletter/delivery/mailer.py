@@ -25,6 +25,8 @@ class SendOutcome:
     kind: ReplyKind
     code: int | None
     message: str
+    retry_elsewhere: bool = False  # nothing reached the server: another one may take it
+    retry_after: float | None = None  # held back by our own limits: try again in this many s
 
     @property
     def describe(self) -> str:

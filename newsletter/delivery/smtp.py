@@ -12,13 +12,17 @@ import aiosmtplib
 from newsletter.config import SmtpTarget
 from newsletter.delivery.mailer import Envelope, SendOutcome
 from newsletter.delivery.replies import ReplyKind, classify_reply
+from newsletter.delivery.wire import PipelinedWire, WireLost
 from newsletter.errors import SmtpAuthError, SmtpUnavailable
+
+PIPELINING_MODES = ("auto", "on", "off")
 
 
 @dataclass
 class _Connection:
     client: aiosmtplib.SMTP
     sent: int = 0
+    wire: PipelinedWire | None = None
 
 
 class SmtpMailer:
@@ -33,8 +37,14 @@ class SmtpMailer:
         messages_per_connection: int = 1000,
         local_hostname: str | None = "localhost",
         tls_context: ssl.SSLContext | None = None,
+        pipelining: str = "auto",
     ) -> None:
+        if pipelining not in PIPELINING_MODES:
+            raise ValueError(f"pipelining must be one of {PIPELINING_MODES}, not {pipelining!r}")
         self.target = target
+        self.pipelining = pipelining
+        self.target_size = pool_size
+        self._live = pool_size
         self.pool_size = pool_size
         self.timeout = timeout
         self.messages_per_connection = messages_per_connection
@@ -84,6 +94,23 @@ class SmtpMailer:
             ) from None
         self.connects += 1
         connection.sent = 0
+        client = connection.client
+        if self.pipelining != "off" and client.last_ehlo_response is None:
+            # aiosmtplib says EHLO lazily, in sendmail(); the pipelined path needs it now.
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
+        offered = client.supports_extension("pipelining")
+        if client.transport is not None and (
+            self.pipelining == "on" or (self.pipelining == "auto" and offered)
+        ):
+            connection.wire = PipelinedWire(client.transport, self.timeout)
+
+    def shrink(self) -> int:
+        """Use half as many connections from now on (a server asked us to slow down)."""
+        self.target_size = max(1, self.target_size // 2)
+        return self.target_size
 
     async def check(self) -> None:
         """Connect and log in once, turning failure into one clear error."""
@@ -97,17 +124,27 @@ class SmtpMailer:
                 f"cannot reach SMTP server {self.target.host}:{self.target.port} ({exc})"
             ) from None
         finally:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                if client.client.is_connected:
-                    await client.client.quit()
-            # a failed TLS handshake leaves the transport open inside aiosmtplib
+            await self._quit(client)
+            # a failed TLS handshake or AUTH leaves the transport open inside aiosmtplib
             client.client.close()
 
     async def _drop(self, connection: _Connection) -> None:
         with contextlib.suppress(Exception):
+            if connection.wire is not None:
+                connection.wire.close()
             connection.client.close()
         connection.client = self._client()
+        connection.wire = None
         connection.sent = 0
+
+    async def _quit(self, connection: _Connection) -> None:
+        if connection.wire is not None:
+            await connection.wire.quit()
+            # aiosmtplib still believes it owns the (now closed) transport.
+            connection.client.close()
+        elif connection.client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await connection.client.quit()
 
     async def send(self, envelope: Envelope) -> SendOutcome:
         """Send on an idle pooled connection; reconnect after a drop or the per-connection cap."""
@@ -116,18 +153,54 @@ class SmtpMailer:
         try:
             return await self._send_on(connection, envelope)
         finally:
-            pool.put_nowait(connection)
+            if self._live > self.target_size:
+                self._live -= 1
+                await self._quit(connection)
+            else:
+                pool.put_nowait(connection)
+
+    async def _send_wire(self, connection: _Connection, envelope: Envelope) -> SendOutcome:
+        wire = connection.wire
+        if wire is None:
+            raise RuntimeError("no pipelined connection")
+        try:
+            code, message = await wire.transaction(
+                envelope.sender, envelope.recipient, envelope.data
+            )
+        except WireLost as exc:
+            await self._drop(connection)
+            return SendOutcome(ReplyKind.TEMPORARY, None, str(exc))
+        except ValueError as exc:
+            return SendOutcome(ReplyKind.PERMANENT, None, str(exc))
+        connection.sent += 1
+        if code == 250:
+            return SendOutcome(ReplyKind.SENT, 250, message)
+        return _outcome(code, message)
 
     async def _send_on(self, connection: _Connection, envelope: Envelope) -> SendOutcome:
         client = connection.client
         try:
-            if client.is_connected and connection.sent >= self.messages_per_connection:
-                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                    await client.quit()
+            if connection.sent >= self.messages_per_connection and (
+                client.is_connected or connection.wire is not None
+            ):
+                await self._quit(connection)
                 await self._drop(connection)
                 client = connection.client
-            if not client.is_connected:
-                await self._connect(connection)
+            if connection.wire is not None and not connection.wire.is_open:
+                await self._drop(connection)
+                client = connection.client
+            if connection.wire is None and not client.is_connected:
+                try:
+                    await self._connect(connection)
+                except SmtpAuthError:
+                    raise
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    await self._drop(connection)
+                    return SendOutcome(
+                        ReplyKind.TEMPORARY, None, f"cannot connect: {exc}", retry_elsewhere=True
+                    )
+            if connection.wire is not None:
+                return await self._send_wire(connection, envelope)
             errors, response = await client.sendmail(
                 envelope.sender, [envelope.recipient], envelope.data
             )
@@ -162,11 +235,9 @@ class SmtpMailer:
         if self._idle is None:
             return
         while not self._idle.empty():
-            connection = self._idle.get_nowait()
-            if connection.client.is_connected:
-                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                    await connection.client.quit()
+            await self._quit(self._idle.get_nowait())
         self._idle = None
+        self._live = self.target_size = self.pool_size
 
 
 def _outcome(code: int, message: str) -> SendOutcome:

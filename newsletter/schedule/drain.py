@@ -9,11 +9,13 @@ from datetime import datetime
 from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
+from newsletter.delivery.ledger import DeliveryResult
 from newsletter.delivery.mailer import Mailer
-from newsletter.delivery.smtp import SmtpMailer
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
+from newsletter.runs import make_sender
 from newsletter.runtime import Runtime
 from newsletter.sending import RunSender, SendReport
+from newsletter.sendstate import Job
 
 
 class StoppableSender(RunSender):
@@ -23,10 +25,10 @@ class StoppableSender(RunSender):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.stopping = stopping
 
-    def _claim(self, run_id: int) -> tuple[str, list]:  # type: ignore[type-arg]
+    def _claim_jobs(self, run_id: int) -> tuple[str, list[Job], list[DeliveryResult]]:
         if self.stopping():
-            return "stopping", []
-        return super()._claim(run_id)
+            return "stopping", [], []
+        return super()._claim_jobs(run_id)
 
 
 def sendable_runs(session: Session, *, now: datetime) -> list[int]:
@@ -76,23 +78,26 @@ async def drain_runs(
     if speed != 1.0:
         # a fast fake clock would expire leases of rows still in flight: keep them real-length
         policy = replace(policy, lease=policy.lease * speed)
-    sender = StoppableSender(
-        runtime.engine,
-        runtime.env,
-        active,
-        policy,
-        clock=runtime.clock,
-        worker=worker,
-        stopping=stopping,
-    )
     reports = []
+    signer = None
     try:
-        if isinstance(active, SmtpMailer):
-            await active.check()
+        sender, signer = make_sender(
+            runtime,
+            active,
+            sender_class=StoppableSender,
+            policy=policy,
+            worker=worker,
+            stopping=stopping,
+        )
+        check = getattr(active, "check", None)
+        if check is not None:
+            await check()
         for run_id in run_ids:
             if stopping():
                 break
             reports.append(await sender.send_run(run_id))
     finally:
         await active.close()
+        if signer is not None:
+            signer.close()
     return reports

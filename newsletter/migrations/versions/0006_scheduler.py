@@ -1,7 +1,7 @@
 """scheduler tables: scheduled_sends (editor one-off sends) and scheduler_heartbeats
 
 Revision ID: 0006
-Revises: 0001
+Revises: 0005
 Create Date: 2026-11-25 19:17:22.688336
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import subscribers.dbtypes
 
 revision: str = "0006"
-down_revision: str | None = "0001"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,133 @@
+"""Apply bounces (RFC 3464 DSNs) from a Maildir or mbox to the ledger and the audience."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from newsletter.delivery.dsn import Bounce, BounceKind, iter_mailbox, parse_bounce
+from newsletter.delivery.verp import parse_return_path
+from newsletter.errors import IngestError
+from newsletter.models import Delivery, DeliveryStatus
+from subscribers.models import Subscriber, SubscriberStatus, SuppressionReason
+from subscribers.service import mark_bounced, suppress
+
+
+@dataclass
+class BounceReport:
+    """What processing a mailbox did."""
+
+    messages: int = 0
+    hard: int = 0
+    soft: int = 0
+    suppressed_after_soft: int = 0
+    ignored: int = 0
+    unmatched: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _delivery_for(
+    session: Session, bounce: Bounce, *, secret: bytes, local: str
+) -> Delivery | None:
+    for address in bounce.return_paths:
+        delivery_id = parse_return_path(address, secret=secret, local=local)
+        if delivery_id is not None:
+            return session.get(Delivery, delivery_id)
+    return None
+
+
+def _subscriber_for(
+    session: Session, bounce: Bounce, delivery: Delivery | None
+) -> Subscriber | None:
+    if delivery is not None and delivery.subscriber_id is not None:
+        return session.get(Subscriber, delivery.subscriber_id)
+    for recipient in bounce.recipients:
+        if recipient.recipient:
+            found = session.exec(
+                select(Subscriber).where(Subscriber.email == recipient.recipient.lower())
+            ).first()
+            if found is not None:
+                return found
+    return None
+
+
+def apply_bounce(
+    session: Session,
+    bounce: Bounce,
+    *,
+    secret: bytes,
+    local: str,
+    soft_limit: int,
+    now: datetime,
+    report: BounceReport,
+) -> None:
+    """Hard: the delivery bounced, the subscriber is bounced and suppressed. Soft: counted;
+    ``soft_limit`` in a row (a successful send resets the count) suppress the address."""
+    kind = bounce.kind
+    if kind is BounceKind.NONE:
+        report.ignored += 1
+        return
+    delivery = _delivery_for(session, bounce, secret=secret, local=local)
+    subscriber = _subscriber_for(session, bounce, delivery)
+    if subscriber is None or subscriber.id is None:
+        report.unmatched += 1
+        return
+    reason = next((r.diagnostic or r.status for r in bounce.recipients if r.kind is kind), None)
+    if kind is BounceKind.HARD:
+        report.hard += 1
+        if delivery is not None:
+            delivery.status = DeliveryStatus.BOUNCED
+            delivery.last_error = f"bounce: {reason or 'permanent failure'}"
+        mark_bounced(session, subscriber_id=subscriber.id, now=now)
+        return
+    report.soft += 1
+    subscriber.soft_bounces += 1
+    subscriber.updated_at = now
+    if delivery is not None and delivery.last_error is None:
+        delivery.last_error = f"soft bounce: {reason or 'delayed'}"
+    if subscriber.soft_bounces >= soft_limit and subscriber.status == SubscriberStatus.ACTIVE:
+        report.suppressed_after_soft += 1
+        subscriber.status = SubscriberStatus.BOUNCED
+        suppress(
+            session,
+            value=subscriber.email,
+            reason=SuppressionReason.SOFT_BOUNCES,
+            note=f"{subscriber.soft_bounces} soft bounces in a row",
+        )
+
+
+def process_mailbox(
+    session: Session,
+    path: Path,
+    *,
+    secret: bytes,
+    local: str,
+    soft_limit: int,
+    now: datetime,
+) -> BounceReport:
+    """Read every message of a Maildir or mbox and apply the bounces among them."""
+    try:
+        messages = iter_mailbox(path)
+    except ValueError as exc:
+        raise IngestError(str(path), str(exc)) from None
+    report = BounceReport()
+    for raw in messages:
+        report.messages += 1
+        bounce = parse_bounce(raw)
+        if bounce is None:
+            report.ignored += 1
+            continue
+        apply_bounce(
+            session,
+            bounce,
+            secret=secret,
+            local=local,
+            soft_limit=soft_limit,
+            now=now,
+            report=report,
+        )
+        session.flush()
+    return report
