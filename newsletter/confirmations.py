@@ -27,7 +27,6 @@ from newsletter.confirmmail import (
 from newsletter.db import session_scope
 from newsletter.delivery.mailer import Envelope, Mailer, SendOutcome
 from newsletter.delivery.replies import ReplyKind
-from newsletter.delivery.smtp import SmtpMailer
 from newsletter.delivery.verp import make_return_path
 from newsletter.links import confirm_url
 from newsletter.message import new_message_id
@@ -170,8 +169,9 @@ async def send_confirmations(
     if not ids:
         return report
     mailer: Mailer = runtime.mailer()
-    if isinstance(mailer, SmtpMailer):
-        await mailer.check()  # before anything is recorded: an unreachable server writes nothing
+    check = getattr(mailer, "check", None)
+    if check is not None:
+        await check()  # before anything is recorded: an unreachable server writes nothing
     jobs, lists = _plan(runtime, ids, report)
     settings = runtime.settings
     rendered = {

@@ -228,6 +228,10 @@ async def send_test(runtime: Runtime, *, slug: str, to: str) -> str:
         if is_suppressed(session, email=address, secret=runtime.settings.secret):
             raise Suppressed(address)
     preview = build_preview(runtime, slug=slug)
+    mailer = runtime.mailer()
+    check = getattr(mailer, "check", None)
+    if check is not None:
+        await check()  # before anything is recorded: an unreachable server writes nothing
     with session_scope(runtime.engine) as session:
         mailing_list = get_list(session, slug=slug)
         sender = sender_of(mailing_list)
@@ -262,10 +266,6 @@ async def send_test(runtime: Runtime, *, slug: str, to: str) -> str:
     signer = runtime.signer()
     if signer is not None:
         data = signer.signer.sign(data)  # one message: sign here, no worker processes
-    mailer = runtime.mailer()
-    check = getattr(mailer, "check", None)
-    if check is not None:
-        await check()
     try:
         outcome = await mailer.send(Envelope(sender=sender.address, recipient=address, data=data))
     finally:
