@@ -28,6 +28,7 @@ from pydantic_settings import (
 from newsletter.errors import ConfigError
 
 DEV_SECRET = "insecure-development-secret-change-me"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 MODEL_FILE_NAME = "newsletter-topics.model"
 SMTP_SCHEMES = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
 
@@ -235,12 +236,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_cross_fields(self) -> Settings:
-        if (
-            self.base_url.startswith("https://")
-            and self.secret_key.get_secret_value() == DEV_SECRET
-        ):
+        host = urlsplit(self.base_url).hostname or ""
+        if self.secret_key.get_secret_value() == DEV_SECRET and host not in LOOPBACK_HOSTS:
+            # the development key is public: anyone could forge unsubscribe and preference links
             raise ValueError(
-                "secret_key: set NEWSLETTER_SECRET_KEY before serving a public https base URL"
+                "secret_key: set NEWSLETTER_SECRET_KEY (the built-in development key is only "
+                "accepted while NEWSLETTER_BASE_URL points at this machine)"
             )
         if len(self.secret_key.get_secret_value()) < 16:
             raise ValueError("secret_key: must be at least 16 characters")

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter import runstate
-from newsletter.compose import digest_view, sender_of
+from newsletter.compose import LinkSettings, digest_view, sender_of, template_for_digest
 from newsletter.db import session_scope
 from newsletter.delivery.mailer import Envelope, Mailer
 from newsletter.delivery.pool import ServerPool
@@ -24,7 +24,7 @@ from newsletter.render import RenderedDigest, fill_markers, render_digest
 from newsletter.runstate import RunDetail, RunSummary, unpause_run
 from newsletter.runtime import Runtime
 from newsletter.selector import select_articles
-from newsletter.sending import RunSender, SendPolicy, SendReport
+from newsletter.sending import RunSender, SendPolicy, SendReport, message_id_for
 from subscribers.addresses import normalise_email
 from subscribers.errors import SubscriptionNotFound, Suppressed
 from subscribers.models import Subscriber, Subscription
@@ -37,13 +37,16 @@ class SendSummary:
 
     plan: Plan
     report: SendReport | None
+    dry_run: bool = False
 
 
 async def send_list(runtime: Runtime, *, slug: str, dry_run_dir: Path | None = None) -> SendSummary:
-    """Plan a run for the list and send it now (or write .eml files for a dry run)."""
+    """Plan a run for the list and send it now (or, for a dry run, only write .eml files)."""
     with session_scope(runtime.engine) as session:
         get_list(session, slug=slug)
-    mailer = runtime.mailer(dry_run_dir)
+    if dry_run_dir is not None:
+        return dry_run(runtime, slug=slug, out=dry_run_dir)
+    mailer = runtime.mailer()
     check = getattr(mailer, "check", None)
     if check is not None:
         await check()
@@ -62,6 +65,59 @@ async def send_list(runtime: Runtime, *, slug: str, dry_run_dir: Path | None = N
     else:
         await mailer.close()
     return SendSummary(plan=plan, report=report)
+
+
+def dry_run(runtime: Runtime, *, slug: str, out: Path) -> SendSummary:
+    """Plan, render and personalise exactly as a real send would, write each message as an .eml
+    file, and record nothing: the plan is rolled back, so a later real send is unaffected."""
+    written = 0
+    out.mkdir(parents=True, exist_ok=True)
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        try:
+            mailing_list = get_list(session, slug=slug)
+            now = runtime.clock()
+            plan = plan_run(
+                session,
+                mailing_list=mailing_list,
+                now=now,
+                limits=runtime.limits,
+                lookback=runtime.lookback,
+            )
+            rows = session.exec(
+                select(
+                    Delivery.id, Delivery.digest_id, Delivery.email, Subscriber.id, Subscriber.name
+                )
+                .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
+                .where(Delivery.run_id == plan.run_id, Delivery.status == DeliveryStatus.QUEUED)
+                .order_by(col(Delivery.id))
+            ).all()
+            links_settings = LinkSettings(
+                base_url=runtime.settings.base_url, secret=runtime.settings.secret
+            )
+            templates = {}
+            for delivery_id, digest_id, email, subscriber_id, name in rows:
+                if digest_id not in templates:
+                    templates[digest_id], _ = template_for_digest(
+                        session, runtime.env, digest_id=digest_id, links=links_settings, now=now
+                    )
+                template = templates[digest_id]
+                links = personal_links(
+                    base_url=runtime.settings.base_url,
+                    secret=runtime.settings.secret,
+                    subscriber_id=subscriber_id or 0,
+                    list_id=mailing_list.id or 0,
+                    mailto_domain=template.domain,
+                )
+                message_id = message_id_for(delivery_id, runtime.settings.secret, template.domain)
+                data = personalise(template, Recipient(email, name, links), message_id)
+                written += 1
+                safe = "".join(ch if ch.isalnum() or ch in "@.-_+" else "_" for ch in email)
+                (out / f"{written:06d}-{safe}.eml").write_bytes(data)
+        finally:
+            session.rollback()
+    report = SendReport(run_id=0, sent=0, status="dry-run")
+    report.counts = {"written": written}
+    return SendSummary(plan=plan, report=report, dry_run=True)
 
 
 def make_sender(

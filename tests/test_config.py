@@ -49,11 +49,18 @@ def test_bad_values_name_the_setting(
     assert needle in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_https_needs_a_real_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("base", ["https://news.example.org", "http://news.example.org"])
+def test_a_public_base_url_needs_a_real_secret(monkeypatch: pytest.MonkeyPatch, base: str) -> None:
     monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
-    monkeypatch.setenv("NEWSLETTER_BASE_URL", "https://news.example.org")
+    monkeypatch.setenv("NEWSLETTER_BASE_URL", base)
     with pytest.raises(ConfigError, match="NEWSLETTER_SECRET_KEY"):
         load_settings()
+
+
+def test_the_development_secret_is_fine_on_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
+    monkeypatch.setenv("NEWSLETTER_BASE_URL", "http://localhost:8000")
+    assert load_settings().base_url == "http://localhost:8000"
 
 
 def test_missing_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

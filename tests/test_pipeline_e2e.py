@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import re
 from email.utils import parseaddr
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -137,13 +140,31 @@ def test_hard_bounce_marks_bounced_and_temporary_is_retried_later(sqlite_url: st
         server.stop()
 
 
-def test_dry_run_writes_eml_files(sqlite_url: str, tmp_path: pytest.TempPathFactory) -> None:
+def test_dry_run_writes_eml_files_and_records_nothing(sqlite_url: str, tmp_path: Path) -> None:
     _setup(sqlite_url)
     runtime = make_runtime(make_settings(sqlite_url))
-    out = tmp_path / "eml"  # type: ignore[operator]
+    out = tmp_path / "eml"
     summary = asyncio.run(runs.send_list(runtime, slug="daily", dry_run_dir=out))
-    assert summary.report is not None and summary.report.sent == 3
-    assert len(list(out.glob("*.eml"))) == 3
+    assert summary.dry_run and summary.plan.queued == 3
+    files = sorted(out.glob("*.eml"))
+    assert len(files) == 3
+    first = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    with Session(runtime.engine) as session:  # nothing was recorded
+        assert session.exec(select(Delivery)).all() == []
+        assert session.exec(select(SentArticle)).all() == []
+    runtime.dispose()
+
+
+def test_a_real_send_after_a_dry_run_still_delivers(
+    sqlite_url: str, smtp_server: RecordingServer, tmp_path: Path
+) -> None:
+    _setup(sqlite_url)
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    asyncio.run(runs.send_list(runtime, slug="daily", dry_run_dir=tmp_path / "eml"))
+    real = asyncio.run(runs.send_list(runtime, slug="daily"))
+    assert real.report is not None and real.report.sent == 3
+    assert len(smtp_server.messages) == 3
     runtime.dispose()
 
 

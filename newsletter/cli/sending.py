@@ -36,7 +36,10 @@ def send(
     ctx: typer.Context,
     list_slug: Annotated[str, typer.Option("--list", help="List slug.")],
     dry_run: Annotated[
-        Path | None, typer.Option("--dry-run", help="Write .eml files to this folder instead.")
+        Path | None,
+        typer.Option(
+            "--dry-run", help="Write .eml files to this folder instead; nothing is recorded."
+        ),
     ] = None,
     to: Annotated[
         str | None, typer.Option(help="Send one test digest to this address only.")
@@ -50,6 +53,13 @@ def send(
         return
     summary = asyncio.run(runs.send_list(rt, slug=list_slug, dry_run_dir=dry_run))
     plan, report = summary.plan, summary.report
+    if summary.dry_run:
+        written = report.counts.get("written", 0) if report else 0
+        console.print(
+            f"dry run: {written} message(s) written to {dry_run}, {plan.skipped} skipped "
+            f"(nothing new), {plan.digests} distinct digest(s); nothing was recorded"
+        )
+        return
     console.print(
         f"run {plan.run_id}: {plan.queued} to send, {plan.skipped} skipped (nothing new), "
         f"{plan.digests} distinct digest(s)"
@@ -59,5 +69,3 @@ def send(
             f"run {plan.run_id}: {report.sent} sent, {report.deferred} deferred, "
             f"{report.failed} failed, {report.bounced} bounced; status {report.status}"
         )
-        if dry_run is not None:
-            console.print(f"messages written to {dry_run}")

@@ -115,15 +115,16 @@ def is_rate_limited(code: int | None, message: str) -> bool:
 
 
 def retry_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Seconds to wait after `attempt` failed tries (1 = first): exponential, full jitter."""
+    """Seconds to wait after `attempt` failed tries (1 = first): exponential, "equal" jitter
+    (between half the ceiling and the ceiling, so a retry never comes back at once)."""
     if attempt < 1:
         raise ValueError(f"attempt must be at least 1, got {attempt}")
     if base <= 0 or cap < base:
         raise ValueError(f"need 0 < base <= cap, got base={base} cap={cap}")
     ceiling = min(cap, base * 2.0 ** min(attempt - 1, _MAX_EXPONENT))
-    # Full jitter spreads the retries of a whole run that failed together (AWS, "Exponential
-    # Backoff And Jitter"), instead of hitting the server again in lockstep.
-    return rng.uniform(0.0, ceiling)
+    # Jitter spreads the retries of a whole run that failed together instead of hitting the
+    # server again in lockstep; keeping half the ceiling honours the back-off itself.
+    return rng.uniform(ceiling / 2.0, ceiling)
 
 
 def should_give_up(first_attempt_at: datetime, now: datetime, max_age: timedelta) -> bool:
