@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-web test test-fast check bench bench-import clean system-deps
+.PHONY: install demo demo-stop demo-web test test-fast check bench bench-import clean system-deps
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,15 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
+# The demo: sample content, subscribers and digests sent into ./outbox over real SMTP, then the
+# web app in the background on http://127.0.0.1:8000 (it prints an admin login).
 demo: install
-	$(VENV)/bin/newsletter demo
+	$(VENV)/bin/newsletter demo --web
 
-# The demo, then its web app on http://127.0.0.1:8000 until Ctrl-C (prints an admin login).
+demo-stop: install
+	$(VENV)/bin/newsletter demo --stop-web
+
+# The demo, then its web app in the foreground until Ctrl-C.
 demo-web: install
 	$(VENV)/bin/newsletter demo --serve
 
@@ -45,4 +50,4 @@ bench-import: install
 	$(PY) bench/import_bench.py --rows 100000
 
 clean:
-	rm -rf $(VENV) demo.db demo.db-wal demo.db-shm outbox preview .pytest_cache test-output
+	rm -rf $(VENV) demo.db demo-web.log .demo-web.pid demo.db-wal demo.db-shm outbox preview .pytest_cache test-output

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import mailbox
+import os
 import secrets
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
-
-from sqlmodel import select
+from typing import Any
 
 from newsletter import runs
 from newsletter.accounts import create_user
@@ -107,8 +111,7 @@ def run_demo(settings: Settings, *, workdir: Path) -> DemoResult:
         runtime.dispose()
     finally:
         controller.stop()
-    box = mailbox.Maildir(str(outbox), create=False)
-    messages = tuple(sorted(outbox / box._lookup(key) for key in box.keys()))  # type: ignore[attr-defined]
+    messages = tuple(sorted(p for sub in ("new", "cur") for p in (outbox / sub).iterdir()))
     report = summary.report
     return DemoResult(
         run_id=summary.plan.run_id,
@@ -137,8 +140,13 @@ def serve_demo(
     host: str,
     port: int,
     announce: Callable[[DemoLogin], None],
+    password: str | None = None,
+    pid_file: Path | None = None,
 ) -> None:
-    """Serve the demo database's web app until interrupted; mail goes on into ./outbox."""
+    """Serve the demo database's web app until interrupted; mail goes on into ./outbox.
+
+    With ``pid_file`` the server also stops once that file is gone or names another process
+    (``make demo-stop``, a new ``make demo``, or the demo folder being deleted)."""
     import uvicorn
 
     from newsletter.web.app import create_app
@@ -154,7 +162,7 @@ def serve_demo(
             }
         )
         runtime = Runtime.create(web_settings)
-        password = secrets.token_urlsafe(12)
+        password = password or secrets.token_urlsafe(12)
         with session_scope(runtime.engine) as session:
             create_user(
                 session, email=DEMO_ADMIN, password=password, role="admin", now=runtime.clock()
@@ -167,10 +175,91 @@ def serve_demo(
                 smtp_address=f"{controller.hostname}:{controller.port}",
             )
         )
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning")
+        )
+        if pid_file is not None:
+            _stop_when_orphaned(server, pid_file)
+        server.run()
         runtime.dispose()
     finally:
         controller.stop()
 
 
-_ = timedelta, select
+def _stop_when_orphaned(server: Any, pid_file: Path) -> None:
+    """Ask uvicorn to exit once ``pid_file`` no longer names this process."""
+
+    def watch() -> None:
+        while not server.should_exit:
+            time.sleep(2)
+            try:
+                owner = int(pid_file.read_text().strip())
+            except (OSError, ValueError):
+                owner = None
+            if owner != os.getpid():
+                server.should_exit = True
+
+    threading.Thread(target=watch, name="demo-watchdog", daemon=True).start()
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether nothing listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) != 0
+
+
+def stop_background(pid_file: Path) -> bool:
+    """Stop a background demo web server started from this folder; True if one was running."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    pid_file.unlink(missing_ok=True)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def start_background(
+    *, workdir: Path, host: str, port: int, password: str, timeout: float = 20.0
+) -> int:
+    """Start ``newsletter demo --serve-only`` detached, logging to demo-web.log; wait until it
+    listens. Returns its pid."""
+    env = {**os.environ, "NEWSLETTER_DEMO_PASSWORD": password}
+    log = (workdir / "demo-web.log").open("ab")
+    command = [
+        sys.executable,
+        "-m",
+        "newsletter",
+        "demo",
+        "--serve-only",
+        "--workdir",
+        str(workdir),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    (workdir / PID_FILE).write_text(str(process.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the demo web app exited; see {workdir / 'demo-web.log'}")
+        if not port_is_free(host, port):
+            return process.pid
+        time.sleep(0.2)
+    raise RuntimeError(f"the demo web app did not start; see {workdir / 'demo-web.log'}")
+
+
+PID_FILE = ".demo-web.pid"
