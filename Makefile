@@ -39,8 +39,8 @@ test-fast: install
 	$(PY) -m pytest -m "not browser and not slow"
 
 check: install
-	$(VENV)/bin/ruff check newsletter subscribers tests scheduler.py
-	$(VENV)/bin/ruff format --check newsletter subscribers tests scheduler.py
+	$(VENV)/bin/ruff check newsletter subscribers tests scheduler.py bench
+	$(VENV)/bin/ruff format --check newsletter subscribers tests scheduler.py bench
 	$(VENV)/bin/mypy newsletter subscribers scheduler.py
 
 bench: install

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
 from newsletter import render
@@ -167,7 +168,7 @@ class Sink:
                 target=_aiosmtpd_sink, args=(self.port,), daemon=True
             )
             process.start()
-            self._process = process
+            self._process = process  # type: ignore[assignment]
         _wait_for_port(self.port)
         return self
 
@@ -228,7 +229,7 @@ def run_bench(
         progress(f"seeded {subscribers} subscribers in {stages['seed database']:.1f} s")
         settings = Settings(
             database_url=url,
-            secret_key="bench-secret-key-0123456789",
+            secret_key=SecretStr("bench-secret-key-0123456789"),
             base_url="https://news.example.org",
             first_digest_lookback_days=7,
             max_articles_per_topic=3,

@@ -1,4 +1,4 @@
-"""Render digests with Jinja and inline their CSS with premailer (pure; once per distinct digest)."""
+"""Render digests with Jinja and inline their CSS with premailer (pure, once per digest)."""
 
 from __future__ import annotations
 
@@ -116,9 +116,10 @@ def inline_css(html: str) -> str:
 def render_digest(env: Environment, digest: DigestView) -> RenderedDigest:
     """Render both parts and inline the HTML's CSS; personal values stay as markers."""
     css = env.loader.get_source(env, "email/digest.css")[0] if env.loader else ""
+    subject, preheader = subject_for(digest), preheader_for(digest)
     context = {
-        "subject": subject_for(digest),
-        "preheader": preheader_for(digest),
+        "subject": subject,
+        "preheader": preheader,
         "css": css,
         "list_name": digest.list_name,
         "sender_name": digest.sender_name,
@@ -130,8 +131,8 @@ def render_digest(env: Environment, digest: DigestView) -> RenderedDigest:
     html = env.get_template("email/digest.html.j2").render(context)
     text = env.get_template("email/digest.txt.j2").render(context)
     return RenderedDigest(
-        subject=context["subject"],
-        preheader=context["preheader"],
+        subject=subject,
+        preheader=preheader,
         html=inline_css(html),
         text=text,
     )

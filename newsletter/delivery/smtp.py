@@ -219,8 +219,8 @@ class SmtpMailer:
             return SendOutcome(ReplyKind.TEMPORARY, None, f"SMTP error: {exc}")
         connection.sent += 1
         if envelope.recipient in errors:
-            refusal = errors[envelope.recipient]
-            return _outcome(refusal.code, refusal.message)
+            partial = errors[envelope.recipient]  # refused without an exception
+            return _outcome(partial.code, partial.message)
         return SendOutcome(ReplyKind.SENT, 250, response)
 
     async def _reset(self, connection: _Connection) -> None:
