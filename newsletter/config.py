@@ -140,7 +140,7 @@ class Settings(BaseSettings):
 
     confirmation_ttl_hours: float = Field(default=72.0, gt=0)
 
-    retry_base_seconds: float = Field(default=60.0, gt=0)
+    retry_base_seconds: float = Field(default=900.0, gt=0)
     retry_max_age_hours: float = Field(default=96.0, gt=0)
 
     dkim_key_file: Path | None = None
