@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, delete, select
@@ -102,6 +103,68 @@ def search_articles(
         )
     query = query.order_by(col(Article.published_at).desc(), col(Article.id).desc())
     return list(session.exec(query.offset(max(offset, 0)).limit(max(min(limit, 1000), 0))))
+
+
+@dataclass(frozen=True)
+class ArticlePage:
+    """One page of a search: the articles with their topics, and the total count."""
+
+    rows: list[tuple[Article, list[str]]]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the search has."""
+        return max(1, -(-self.total // self.per_page))
+
+
+def article_page(
+    session: Session,
+    *,
+    query: str = "",
+    topic: str = "",
+    flag: str = "",
+    page: int = 1,
+    per_page: int = 25,
+) -> ArticlePage:
+    """Articles whose title or source contains ``query``, in ``topic``, pinned or excluded."""
+    conditions: list[Any] = []
+    if query.strip():
+        pattern = f"%{_escape_like(query.strip().lower())}%"
+        conditions.append(
+            func.lower(col(Article.title)).like(pattern, escape="\\")
+            | func.lower(col(Article.source)).like(pattern, escape="\\")
+        )
+    if topic:
+        tagged = select(ArticleTopic.article_id).where(ArticleTopic.topic == topic)
+        conditions.append(col(Article.id).in_(tagged))
+    if flag == "pinned":
+        conditions.append(col(Article.pinned).is_(True))
+    elif flag == "excluded":
+        conditions.append(col(Article.excluded).is_(True))
+    total = session.exec(select(func.count()).select_from(Article).where(*conditions)).one()
+    page = max(1, page)
+    articles = list(
+        session.exec(
+            select(Article)
+            .where(*conditions)
+            .order_by(col(Article.pinned).desc(), col(Article.published_at).desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+    )
+    topics: dict[int, list[str]] = {article.id or 0: [] for article in articles}
+    for article_id, slug in session.exec(
+        select(ArticleTopic.article_id, ArticleTopic.topic)
+        .where(col(ArticleTopic.article_id).in_(list(topics)))
+        .order_by(col(ArticleTopic.topic))
+    ):
+        topics[article_id].append(slug)
+    return ArticlePage(
+        rows=[(a, topics[a.id or 0]) for a in articles], total=total, page=page, per_page=per_page
+    )
 
 
 def _escape_like(value: str) -> str:

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlmodel import col, select
 
-from newsletter import editorial
+from newsletter import articles_admin
 from newsletter.db import session_scope
-from newsletter.errors import NewsletterError
+from newsletter.errors import ArticleNotFound, NewsletterError
 from newsletter.models import Topic
 from newsletter.web.deps import (
     Account,
@@ -34,7 +34,7 @@ def articles_page(
 ) -> Response:
     """Search articles by title or source, filter by topic or flag, 25 per page."""
     with session_scope(runtime(request).engine) as session:
-        found = editorial.search_articles(session, query=q, topic=topic, flag=flag, page=page)
+        found = articles_admin.article_page(session, query=q, topic=topic, flag=flag, page=page)
         topics = list(session.exec(select(Topic).order_by(col(Topic.slug))))
     return render(
         request,
@@ -61,24 +61,22 @@ async def update_article(
     try:
         with session_scope(runtime(request).engine) as session:
             if action == "topics":
-                editorial.set_article_topics(
+                articles_admin.set_topics(
                     session, article_id=article_id, topics=[str(t) for t in topics]
                 )
                 notice = "Topics saved"
             elif action in ("pin", "unpin"):
-                editorial.set_article_flags(session, article_id=article_id, pinned=action == "pin")
+                articles_admin.pin(session, article_id=article_id, pinned=action == "pin")
                 notice = "Pinned" if action == "pin" else "Unpinned"
             elif action in ("exclude", "include"):
-                editorial.set_article_flags(
-                    session, article_id=article_id, excluded=action == "exclude"
-                )
+                articles_admin.exclude(session, article_id=article_id, excluded=action == "exclude")
                 notice = "Excluded from digests" if action == "exclude" else "Included again"
             else:
                 raise PageError(400, "Unknown action")
+    except ArticleNotFound as exc:
+        raise PageError(404, "No such article", str(exc)) from None
     except NewsletterError as exc:
         notice = str(exc)
-    except LookupError as exc:
-        raise PageError(404, "No such article", str(exc)) from None
     return redirect_to(
         "/admin/articles",
         q=form.get("q", ""),
