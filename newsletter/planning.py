@@ -63,32 +63,14 @@ def load_audience(
     secret: bytes | None = None,
 ) -> list[Audience]:
     """Active subscriptions of active subscribers that are not suppressed (by address, domain
-    or, with ``secret``, erased-address hash)."""
-    query = (
-        select(
-            Subscription.id,
-            Subscriber.id,
-            Subscriber.email,
-            Subscription.topics,
-            Subscription.last_sent_at,
+    or, with ``secret``, erased-address hash), all at once: for small selections and counts."""
+    return [
+        member
+        for chunk in iter_audience(
+            session, list_id=list_id, subscription_ids=subscription_ids, secret=secret
         )
-        .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
-        .where(
-            Subscription.list_id == list_id,
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscriber.status == SubscriberStatus.ACTIVE,
-        )
-        .order_by(col(Subscription.id))
-    )
-    if subscription_ids is not None:
-        query = query.where(col(Subscription.id).in_(list(subscription_ids)))
-    blocked = suppressed_filter(session, secret=secret)
-    audience = []
-    for sub_id, subscriber_id, email, topics, last_sent_at in session.exec(query):
-        if blocked(email):
-            continue
-        audience.append(Audience(sub_id, subscriber_id, email, tuple(topics), last_sent_at))
-    return audience
+        for member in chunk
+    ]
 
 
 def load_candidates(
