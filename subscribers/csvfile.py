@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from subscribers.addresses import normalise_email
 from subscribers.errors import ImportFileError, InvalidPreference
+from subscribers.names import clean_name
 from subscribers.preferences import (
     check_cadence,
     check_hour,
@@ -69,7 +70,7 @@ def parse_row(
         line=line,
         raw=values,
         email=email,
-        name=" ".join(cells.get("name", "").split()),
+        name=clean_name(cells.get("name", "")),
         topics=topics,
         cadence=check_cadence(cadence) if cadence else None,
         weekday=check_weekday(weekday) if weekday else None,

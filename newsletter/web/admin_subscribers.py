@@ -197,9 +197,8 @@ async def edit_subscriber(request: Request, account: Account = Depends(require_a
                     weekday=form.get("weekday") or None,
                     send_hour=form.get("send_hour") or None,
                     timezone=form.get("timezone") or None,
+                    name=form.get("name"),
                 )
-                person = session.merge(subscriber)
-                person.name = form.get("name", person.name).strip()[:200]
                 return redirect_to("/admin/subscribers/edit", **back, notice="Saved")
             if action == "unsubscribe":
                 service.unsubscribe(
