@@ -132,7 +132,9 @@ def test_a_bad_sender_name_stored_earlier_fails_the_rows_not_the_pass(
     assert smtp_server.messages == []
     with Session(engine) as session:
         (row,) = session.exec(select(Delivery)).all()
-        assert row.status == DeliveryStatus.FAILED and "could not be built" in (row.last_error or "")
+        assert row.status == DeliveryStatus.FAILED and "could not be built" in (
+            row.last_error or ""
+        )
         assert {r.status for r in session.exec(select(Run))} == {RunStatus.DONE}
     engine.dispose()
 
