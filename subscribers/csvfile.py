@@ -24,7 +24,17 @@ from subscribers.preferences import (
 )
 
 SNIFF_BYTES = 8192
-KNOWN_COLUMNS = ("email", "name", "topics", "cadence", "weekday", "timezone", "send_hour")
+KNOWN_COLUMNS = (
+    "email",
+    "name",
+    "topics",
+    "cadence",
+    "weekday",
+    "timezone",
+    "send_hour",
+    "status",
+)
+EXPORTED_STATUSES = ("active", "pending")
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class ImportRow:
     timezone: str | None
     send_hour: int | None
     attributes: dict[str, str]
+    status: str | None = None  # from an export's status column: active or pending
 
 
 @lru_cache(maxsize=1024)
@@ -66,6 +77,11 @@ def parse_row(
     weekday = cells.get("weekday", "").strip()
     timezone = cells.get("timezone", "").strip()
     send_hour = cells.get("send_hour", "").strip()
+    status = cells.get("status", "").strip().lower()
+    if status == "unsubscribed":
+        raise InvalidPreference("unsubscribed where it was exported: never re-subscribed by import")
+    if status and status not in EXPORTED_STATUSES:
+        raise InvalidPreference(f"status must be active, pending or unsubscribed, not {status!r}")
     return ImportRow(
         line=line,
         raw=values,
@@ -81,6 +97,7 @@ def parse_row(
             for key, value in cells.items()
             if key not in KNOWN_COLUMNS and key and value.strip()
         },
+        status=status or None,
     )
 
 

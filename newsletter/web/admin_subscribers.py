@@ -316,7 +316,7 @@ def export(
     mailing_list = list_or_404(request, list)
     out = io.StringIO()
     with session_scope(runtime(request).engine) as session:
-        export_csv(session, mailing_list=mailing_list, out=out, status=status or None)
+        export_csv(session, mailing_list=mailing_list, out=out, status=status or "all")
     name = f"{mailing_list.slug}-{status or 'all'}.csv"
     return Response(
         out.getvalue(),
