@@ -351,9 +351,14 @@ def erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Delete everything about a person; a salted hash stops the address being re-imported."""
-    rt = runtime(ctx)
-    if not yes and sys.stdin.isatty():
+    if not yes:
+        if not sys.stdin.isatty():
+            err_console.print(
+                "error: erasing cannot be undone; pass --yes when not at a terminal", markup=False
+            )
+            raise typer.Exit(1)
         typer.confirm(f"Erase every record of {email.strip()}? This cannot be undone", abort=True)
+    rt = runtime(ctx)
     with session_scope(rt.engine) as session:
         result = erase_person(session, email=email, secret=rt.settings.secret, now=rt.clock())
     console.print(
