@@ -153,3 +153,37 @@ def test_a_test_send_to_a_suppressed_address_is_refused(
         asyncio.run(runs.send_test(runtime, slug="daily", to="me@example.net"))
     assert smtp_server.messages == []
     runtime.dispose()
+
+
+def test_the_confirmation_names_the_topics_the_person_chose(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech", "science"])
+    ids = []
+    with session_scope(engine) as session:
+        daily = service.get_list(session, slug="daily")
+        for email, topics in (
+            ("alice@example.com", ["science"]),
+            ("bob@example.net", None),
+            ("carol@example.org", ["science"]),
+        ):
+            result = service.request_subscription(
+                session, mailing_list=daily, email=email, now=NOW, topics=topics
+            )
+            ids.append(result.subscription.id or 0)
+    engine.dispose()
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    report = asyncio.run(send_confirmations(runtime, subscription_ids=ids))
+    assert report.sent == 3
+    wanted = {
+        "alice@example.com": "Example Daily (science).",
+        "bob@example.net": "Example Daily (tech, science).",
+        "carol@example.org": "Example Daily (science).",
+    }
+    for message in smtp_server.messages:
+        plain, html = message.parsed().get_payload()  # type: ignore[misc]
+        expected = wanted[message.rcpt_tos[0]]
+        assert expected in " ".join(plain.get_content().split())
+        assert expected in " ".join(html.get_content().split())
+    runtime.dispose()
