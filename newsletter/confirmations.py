@@ -73,6 +73,7 @@ class _Job:
     email: str
     name: str
     topics: tuple[str, ...]  # what this person chose; the email names them
+    generation: int  # the sign-up request the link answers
 
 
 def _plan(
@@ -85,7 +86,7 @@ def _plan(
     with session_scope(runtime.engine) as session:
         blocked = suppressed_filter(session, secret=runtime.settings.secret)
         by_list: dict[int, list[dict[str, object]]] = defaultdict(list)
-        chosen: dict[int, tuple[str, ...]] = {}
+        chosen: dict[int, tuple[tuple[str, ...], int]] = {}  # subscription -> topics, generation
         for start in range(0, len(subscription_ids), 2000):
             chunk = subscription_ids[start : start + 2000]
             rows = session.execute(
@@ -97,15 +98,16 @@ def _plan(
                     col(Subscriber.email),
                     col(Subscriber.status),
                     col(Subscription.topics),
+                    col(Subscription.confirm_generation),
                 )
                 .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
                 .where(col(Subscription.id).in_(chunk))
             ).all()
-            for sub_id, list_id, status, person_id, email, person_status, topics in rows:
+            for sub_id, list_id, status, person_id, email, person_status, topics, gen in rows:
                 if status != SubscriptionStatus.PENDING:
                     report.skipped += 1
                     continue
-                chosen[sub_id] = tuple(topics or ())
+                chosen[sub_id] = (tuple(topics or ()), gen)
                 stopped = person_status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
                 by_list[list_id].append(
                     {
@@ -152,6 +154,7 @@ def _plan(
                     Delivery.id, Delivery.subscriber_id, Delivery.subscription_id, Delivery.email
                 ).where(Delivery.run_id == run.id, Delivery.status == DeliveryStatus.QUEUED)
             ):
+                topics, generation = chosen[subscription_id or 0]
                 jobs.append(
                     _Job(
                         delivery_id or 0,
@@ -159,7 +162,8 @@ def _plan(
                         list_id,
                         email,
                         names.get(subscriber_id or 0, ""),
-                        chosen.get(subscription_id or 0) or tuple(mailing_list.topics),
+                        topics or tuple(mailing_list.topics),
+                        generation,
                     )
                 )
     return jobs, lists
@@ -204,7 +208,13 @@ async def send_confirmations(
         now = runtime.clock()
         sender = senders[job.list_id]
         token = make_token(
-            settings.secret, Purpose.CONFIRM, job.subscriber_id, job.list_id, now=now, ttl=ttl
+            settings.secret,
+            Purpose.CONFIRM,
+            job.subscriber_id,
+            job.list_id,
+            now=now,
+            ttl=ttl,
+            generation=job.generation,
         )
         message_id = new_message_id(sender.address.rsplit("@", 1)[1])
         data = personalise_confirmation(

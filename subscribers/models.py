@@ -140,6 +140,9 @@ class Subscription(SQLModel, table=True):
     confirmed_at: datetime | None = _ts()
     unsubscribed_at: datetime | None = _ts()
     unsubscribe_source: str | None = Field(default=None, sa_type=String(20))
+    # Bumped by every sign-up request awaiting confirmation; confirm links carry it, so a link
+    # sent before the latest request no longer confirms anything.
+    confirm_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class UnsubscribeEvent(SQLModel, table=True):

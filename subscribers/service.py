@@ -219,6 +219,7 @@ def request_subscription(
     if mailing_list.double_opt_in:
         current.status = SubscriptionStatus.PENDING
         current.confirmed_at = None
+        current.confirm_generation = (current.confirm_generation or 0) + 1
     else:
         _activate(subscriber, current, now)
     session.flush()
@@ -258,6 +259,8 @@ def confirm_subscription(
     if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
         raise InvalidToken("this subscription was cancelled; sign up again to get a new link")
     if subscription.status != SubscriptionStatus.ACTIVE:
+        if claims.generation != subscription.confirm_generation:
+            raise InvalidToken("this link answers an earlier sign-up; use the latest email")
         _activate(subscriber, subscription, now)
         session.flush()
     return subscription
@@ -427,6 +430,7 @@ def add_subscriber(
         current.status = SubscriptionStatus.PENDING
         current.unsubscribed_at = None
         current.unsubscribe_source = None
+        current.confirm_generation = (current.confirm_generation or 0) + 1
     session.flush()
     return current
 

@@ -15,7 +15,7 @@ from newsletter.db import make_engine, session_scope
 from newsletter.links import token_from_link
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind
 from subscribers import service
-from subscribers.errors import Suppressed
+from subscribers.errors import InvalidToken, Suppressed
 from subscribers.models import SubscriptionStatus, UnsubscribeSource
 from subscribers.suppression import add_suppression
 from tests.conftest import NOW, make_runtime, make_settings
@@ -186,4 +186,56 @@ def test_the_confirmation_names_the_topics_the_person_chose(
         expected = wanted[message.rcpt_tos[0]]
         assert expected in " ".join(plain.get_content().split())
         assert expected in " ".join(html.get_content().split())
+    runtime.dispose()
+
+
+def test_a_confirmation_link_from_an_earlier_sign_up_confirms_nothing(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    (sub_id,) = _pending(sqlite_url, "alice@example.com")
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+
+    def emailed_link() -> str:
+        asyncio.run(send_confirmations(runtime, subscription_ids=[sub_id]))
+        plain = smtp_server.messages[-1].parsed().get_payload()[0]  # type: ignore[index]
+        found = re.search(r"https://news\.example\.test/c/\S+", plain.get_content())
+        assert found is not None
+        return token_from_link(found.group(0))
+
+    def confirm(token: str) -> None:
+        with session_scope(runtime.engine) as session:
+            service.confirm_subscription(session, token=token, secret=SECRET, now=NOW)
+
+    def sign_up_again() -> None:
+        with session_scope(runtime.engine) as session:
+            service.request_subscription(
+                session,
+                mailing_list=service.get_list(session, slug="daily"),
+                email="alice@example.com",
+                now=NOW,
+            )
+
+    first = emailed_link()
+    confirm(first)
+    with session_scope(runtime.engine) as session:
+        subscription = service.get_subscription(session, email="alice@example.com", slug="daily")
+        service.unsubscribe(
+            session,
+            subscriber_id=subscription.subscriber_id,
+            list_id=subscription.list_id,
+            source=UnsubscribeSource.LINK,
+            now=NOW,
+        )
+    sign_up_again()  # by someone else, perhaps: the old link must not answer it
+    with pytest.raises(InvalidToken, match="earlier sign-up"):
+        confirm(first)
+    second = emailed_link()
+    sign_up_again()  # still pending, asked again: only the newest link counts
+    third = emailed_link()
+    with pytest.raises(InvalidToken):
+        confirm(second)
+    confirm(third)
+    with session_scope(runtime.engine) as session:
+        subscription = service.get_subscription(session, email="alice@example.com", slug="daily")
+        assert subscription.status == SubscriptionStatus.ACTIVE
     runtime.dispose()
