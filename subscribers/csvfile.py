@@ -3,8 +3,8 @@ writing the rejects file."""
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -139,7 +139,43 @@ class RejectsWriter:
             self.temp.unlink(missing_ok=True)
 
 
-def open_csv(path: Path) -> tuple[IO[bytes], io.TextIOWrapper, Any, list[str]]:
+class TextLines:
+    """The file's physical lines (line endings kept), decoded one at a time so that a byte
+    that is not UTF-8 is reported at its own line, not where a read-ahead buffer met it."""
+
+    def __init__(self, raw: IO[bytes], path: Path) -> None:
+        self.raw = raw
+        self.path = path
+        self.line = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self.raw:
+            # \r alone ends a line too (old Mac files); UTF-8 never has \r or \n inside a character
+            for piece in chunk.splitlines(keepends=True):
+                self.line += 1
+                if self.line == 1:
+                    piece = piece.removeprefix(codecs.BOM_UTF8)
+                try:
+                    yield piece.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    where = "in the header" if self.line == 1 else f"at line {self.line}"
+                    raise ImportFileError(
+                        f"{self.path}: not UTF-8 text ({exc.reason} {where}); "
+                        "save the file as UTF-8 and try again"
+                    ) from None
+
+    def close(self) -> None:
+        """Close the file."""
+        self.raw.close()
+
+    def __enter__(self) -> TextLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_csv(path: Path) -> tuple[IO[bytes], TextLines, Any, list[str]]:
     """Open the file and read its header, refusing what is clearly not a UTF-8 CSV file."""
     try:
         raw = path.open("rb")
@@ -149,15 +185,15 @@ def open_csv(path: Path) -> tuple[IO[bytes], io.TextIOWrapper, Any, list[str]]:
     if b"\x00" in head:
         raw.close()
         raise ImportFileError(f"{path}: not a CSV file (binary data; UTF-16 files are not read)")
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
+    text = TextLines(raw, path)
     try:
         first_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
         delimiter = max(",;\t", key=first_line.count)
         reader = csv.reader(text, delimiter=delimiter, strict=True)
         header = next(reader, None)
-    except UnicodeDecodeError as exc:
+    except ImportFileError:
         text.close()
-        raise ImportFileError(f"{path}: not UTF-8 text ({exc.reason} in the header)") from None
+        raise
     except csv.Error as exc:
         text.close()
         raise ImportFileError(f"{path}: not a CSV file ({exc})") from None
@@ -179,15 +215,11 @@ def open_csv(path: Path) -> tuple[IO[bytes], io.TextIOWrapper, Any, list[str]]:
 
 
 def read_rows(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) per record; a decoding or CSV error becomes ImportFileError."""
+    """(line number, fields) per record; a CSV error becomes ImportFileError (a decoding error
+    already is one, raised by TextLines)."""
     try:
         for values in reader:
             yield reader.line_num, values
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(
-            f"{path}: not UTF-8 text ({exc.reason} after line {reader.line_num}); "
-            "save the file as UTF-8 and try again"
-        ) from None
     except csv.Error as exc:
         raise ImportFileError(
             f"{path}: not a valid CSV file at line {reader.line_num} ({exc})"

@@ -273,3 +273,25 @@ def test_rejects_folder_must_exist(engine: Engine, tmp_path: Path) -> None:
     _seed(engine)
     with pytest.raises(ImportFileError, match="does not exist"):
         _import(engine, MIXED, rejects_path=tmp_path / "missing" / "rejects.csv")
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "where"),
+    [(1, "in the header"), (2, "at line 2"), (3002, "at line 3002")],
+)
+def test_a_byte_that_is_not_utf8_is_reported_at_its_line(
+    engine: Engine, tmp_path: Path, bad_line: int, where: str
+) -> None:
+    _seed(engine)
+    lines = [b"email,name\r\n"] + [
+        f"user{i}@example.com,Ren\u00e9 {i}\r\n".encode() for i in range(2, 4001)
+    ]
+    lines[bad_line - 1] = lines[bad_line - 1].replace(b"e", b"\xe9", 1)  # Latin-1, not UTF-8
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(ImportFileError) as caught:
+        _import(engine, path)
+    assert str(caught.value) == (
+        f"{path}: not UTF-8 text (invalid continuation byte {where}); "
+        "save the file as UTF-8 and try again"
+    )
