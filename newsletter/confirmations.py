@@ -217,13 +217,16 @@ async def send_confirmations(
             generation=job.generation,
         )
         message_id = new_message_id(sender.address.rsplit("@", 1)[1])
-        data = personalise_confirmation(
-            templates[(job.list_id, job.topics)],
-            email=job.email,
-            name=job.name,
-            confirm_url=confirm_url(base_url=settings.base_url, token=token),
-            message_id=message_id,
-        )
+        try:
+            data = personalise_confirmation(
+                templates[(job.list_id, job.topics)],
+                email=job.email,
+                name=job.name,
+                confirm_url=confirm_url(base_url=settings.base_url, token=token),
+                message_id=message_id,
+            )
+        except ValueError as exc:  # bad stored data fails this row, never the others
+            return job, message_id, SendOutcome(ReplyKind.PERMANENT, None, f"not built: {exc}")
         envelope_from = sender.address
         if settings.bounce_domain:
             envelope_from = make_return_path(

@@ -40,21 +40,21 @@ def export_csv(
     Attributes kept from imports become extra columns, sorted by name.
     """
     everyone = status.strip().lower() == ALL
-    status = None if everyone else check_status(status)
+    wanted = None if everyone else check_status(status)
     keys: set[str] = set()
     attribute_query = (
         select(Subscriber.attributes)
         .join(Subscription, col(Subscription.subscriber_id) == col(Subscriber.id))
         .where(Subscription.list_id == mailing_list.id)
     )
-    if status is not None:
-        attribute_query = attribute_query.where(Subscription.status == status)
+    if wanted is not None:
+        attribute_query = attribute_query.where(Subscription.status == wanted)
     for (attributes,) in session.execute(attribute_query.execution_options(yield_per=2000)):
         keys.update(attributes or {})
     extra = sorted(keys - {*EXPORT_COLUMNS, "status"})
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*EXPORT_COLUMNS, *(["status"] if everyone else []), *extra])
-    query = _query(mailing_list, status).order_by(col(Subscriber.email))  # type: ignore[attr-defined]
+    query = _query(mailing_list, wanted).order_by(col(Subscriber.email))  # type: ignore[attr-defined]
     written = 0
     for subscriber, subscription in session.execute(query.execution_options(yield_per=2000)):
         attributes = subscriber.attributes or {}

@@ -7,6 +7,7 @@ import re
 from email.utils import parseaddr
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from newsletter import runs
@@ -238,4 +239,24 @@ def test_a_confirmation_link_from_an_earlier_sign_up_confirms_nothing(
     with session_scope(runtime.engine) as session:
         subscription = service.get_subscription(session, email="alice@example.com", slug="daily")
         assert subscription.status == SubscriptionStatus.ACTIVE
+    runtime.dispose()
+
+
+def test_a_name_with_a_line_break_stored_earlier_fails_only_its_confirmation(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    ids = _pending(sqlite_url, "alice@example.com", "mal@example.com")
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    with runtime.engine.begin() as connection:  # as stored before names were cleaned
+        connection.execute(
+            text("UPDATE subscribers SET name = :name WHERE email = 'mal@example.com'"),
+            {"name": "Mal\r\nBcc: v@example.net"},
+        )
+    report = asyncio.run(send_confirmations(runtime, subscription_ids=ids))
+    assert (report.sent, report.failed) == (1, 1)
+    assert [m.rcpt_tos[0] for m in smtp_server.messages] == ["alice@example.com"]
+    with session_scope(runtime.engine) as session:
+        row = session.exec(select(Delivery).where(Delivery.email == "mal@example.com")).one()
+        assert row.status == DeliveryStatus.FAILED
+        assert "line break in recipient name" in (row.last_error or "")
     runtime.dispose()
