@@ -29,7 +29,7 @@ from newsletter.delivery.mailer import Envelope, Mailer, SendOutcome
 from newsletter.delivery.replies import ReplyKind
 from newsletter.delivery.verp import make_return_path
 from newsletter.links import confirm_url
-from newsletter.message import new_message_id
+from newsletter.message import MessageTemplate, new_message_id
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from newsletter.runtime import Runtime
 from subscribers.models import (
@@ -72,6 +72,8 @@ class _Job:
     list_id: int
     email: str
     name: str
+    topics: tuple[str, ...]  # what this person chose; the email names them
+    generation: int  # the sign-up request the link answers
 
 
 def _plan(
@@ -84,6 +86,7 @@ def _plan(
     with session_scope(runtime.engine) as session:
         blocked = suppressed_filter(session, secret=runtime.settings.secret)
         by_list: dict[int, list[dict[str, object]]] = defaultdict(list)
+        chosen: dict[int, tuple[tuple[str, ...], int]] = {}  # subscription -> topics, generation
         for start in range(0, len(subscription_ids), 2000):
             chunk = subscription_ids[start : start + 2000]
             rows = session.execute(
@@ -94,14 +97,17 @@ def _plan(
                     col(Subscriber.id),
                     col(Subscriber.email),
                     col(Subscriber.status),
+                    col(Subscription.topics),
+                    col(Subscription.confirm_generation),
                 )
                 .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
                 .where(col(Subscription.id).in_(chunk))
             ).all()
-            for sub_id, list_id, status, person_id, email, person_status in rows:
+            for sub_id, list_id, status, person_id, email, person_status, topics, gen in rows:
                 if status != SubscriptionStatus.PENDING:
                     report.skipped += 1
                     continue
+                chosen[sub_id] = (tuple(topics or ()), gen)
                 stopped = person_status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
                 by_list[list_id].append(
                     {
@@ -143,11 +149,12 @@ def _plan(
                     .where(Delivery.run_id == run.id)
                 ).all()
             )
-            for delivery_id, subscriber_id, email in session.exec(
-                select(Delivery.id, Delivery.subscriber_id, Delivery.email).where(
-                    Delivery.run_id == run.id, Delivery.status == DeliveryStatus.QUEUED
-                )
+            for delivery_id, subscriber_id, subscription_id, email in session.exec(
+                select(
+                    Delivery.id, Delivery.subscriber_id, Delivery.subscription_id, Delivery.email
+                ).where(Delivery.run_id == run.id, Delivery.status == DeliveryStatus.QUEUED)
             ):
+                topics, generation = chosen[subscription_id or 0]
                 jobs.append(
                     _Job(
                         delivery_id or 0,
@@ -155,6 +162,8 @@ def _plan(
                         list_id,
                         email,
                         names.get(subscriber_id or 0, ""),
+                        topics or tuple(mailing_list.topics),
+                        generation,
                     )
                 )
     return jobs, lists
@@ -174,24 +183,24 @@ async def send_confirmations(
         await check()  # before anything is recorded: an unreachable server writes nothing
     jobs, lists = _plan(runtime, ids, report)
     settings = runtime.settings
-    rendered = {
-        list_id: render_confirmation(
-            runtime.env,
-            list_name=item.name,
-            sender_name=item.from_name,
-            sender_address=item.from_address,
-            topics=list(item.topics),
-            ttl_hours=settings.confirmation_ttl_hours,
-        )
-        for list_id, item in lists.items()
-    }
     senders = {list_id: sender_of(item) for list_id, item in lists.items()}
-    templates = {
-        list_id: build_confirmation_template(
-            rendered[list_id], senders[list_id], date=runtime.clock()
-        )
-        for list_id in lists
-    }
+    # One template per list and chosen set of topics: a bulk import has few distinct sets.
+    templates: dict[tuple[int, tuple[str, ...]], MessageTemplate] = {}
+    for job in jobs:
+        key = (job.list_id, job.topics)
+        if key not in templates:
+            item = lists[job.list_id]
+            rendered = render_confirmation(
+                runtime.env,
+                list_name=item.name,
+                sender_name=item.from_name,
+                sender_address=item.from_address,
+                topics=list(job.topics),
+                ttl_hours=settings.confirmation_ttl_hours,
+            )
+            templates[key] = build_confirmation_template(
+                rendered, senders[job.list_id], date=runtime.clock()
+            )
     ttl = timedelta(hours=settings.confirmation_ttl_hours)
     gate = asyncio.Semaphore(settings.smtp_pool_size)
 
@@ -199,16 +208,25 @@ async def send_confirmations(
         now = runtime.clock()
         sender = senders[job.list_id]
         token = make_token(
-            settings.secret, Purpose.CONFIRM, job.subscriber_id, job.list_id, now=now, ttl=ttl
+            settings.secret,
+            Purpose.CONFIRM,
+            job.subscriber_id,
+            job.list_id,
+            now=now,
+            ttl=ttl,
+            generation=job.generation,
         )
         message_id = new_message_id(sender.address.rsplit("@", 1)[1])
-        data = personalise_confirmation(
-            templates[job.list_id],
-            email=job.email,
-            name=job.name,
-            confirm_url=confirm_url(base_url=settings.base_url, token=token),
-            message_id=message_id,
-        )
+        try:
+            data = personalise_confirmation(
+                templates[(job.list_id, job.topics)],
+                email=job.email,
+                name=job.name,
+                confirm_url=confirm_url(base_url=settings.base_url, token=token),
+                message_id=message_id,
+            )
+        except ValueError as exc:  # bad stored data fails this row, never the others
+            return job, message_id, SendOutcome(ReplyKind.PERMANENT, None, f"not built: {exc}")
         envelope_from = sender.address
         if settings.bounce_domain:
             envelope_from = make_return_path(

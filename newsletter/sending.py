@@ -99,6 +99,7 @@ class RunSender:
         self.signer = signer
         self.on_flush = on_flush
         self._templates: dict[int, MessageTemplate] = {}
+        self._unbuildable: dict[int, str] = {}  # digest id -> why its message cannot be built
         self._articles: dict[int, tuple[int, ...]] = {}
         self._lists: dict[int, MailingList] = {}
         self._stages = _Stages()
@@ -129,13 +130,20 @@ class RunSender:
             if mailing_list is None:
                 raise LookupError(f"list of run {run.id} is gone")
             self._lists[run.list_id] = mailing_list
-        missing = {c.digest_id for c in claimed if c.digest_id is not None} - set(self._templates)
+        wanted = {c.digest_id for c in claimed if c.digest_id is not None}
+        missing = wanted - set(self._templates) - set(self._unbuildable)
         links = LinkSettings(base_url=self.policy.base_url, secret=self.policy.secret)
         for digest_id in sorted(missing):
             started = time.perf_counter()
-            template, rendered = template_for_digest(
-                session, self.env, digest_id=digest_id, links=links, now=self.clock()
-            )
+            try:
+                template, rendered = template_for_digest(
+                    session, self.env, digest_id=digest_id, links=links, now=self.clock()
+                )
+            except (ValueError, LookupError, UnicodeError) as exc:
+                # Bad stored data (a sender name with a line break, say) fails this digest's
+                # rows, never the whole pass.
+                self._unbuildable[digest_id] = str(exc)
+                continue
             self.templates_built += 1
             self._templates[digest_id] = template
             digest = session.get(Digest, digest_id)
@@ -145,8 +153,9 @@ class RunSender:
                     {"name": "there", "unsubscribe_url": "#", "preferences_url": "#"},
                 )
             self._stages.add("render+inline", started)
-        if missing:
-            self._articles.update(digest_article_ids(session, sorted(missing)))
+        built = sorted(missing - set(self._unbuildable))
+        if built:
+            self._articles.update(digest_article_ids(session, built))
         ids = [c.subscriber_id for c in claimed if c.subscriber_id is not None]
         names = dict(
             session.exec(
@@ -155,9 +164,11 @@ class RunSender:
         )
         return {k: v for k, v in names.items() if k is not None}
 
-    def _job(self, run: Run, claimed: ClaimedDelivery, names: dict[int, str]) -> Job | None:
+    def _job(self, run: Run, claimed: ClaimedDelivery, names: dict[int, str]) -> Job:
+        if claimed.digest_id in self._unbuildable:
+            raise ValueError(self._unbuildable[claimed.digest_id])
         if claimed.digest_id is None or claimed.digest_id not in self._templates:
-            return None
+            raise LookupError("digest missing")
         template = self._templates[claimed.digest_id]
         links = personal_links(
             base_url=self.policy.base_url,
@@ -218,11 +229,11 @@ class RunSender:
             if row.id in stopped:
                 broken.append(DeliveryResult(row.id, DeliveryStatus.SKIPPED, error=STOPPED))
                 continue
-            job = self._job(run, row, names)
-            if job is None:
-                broken.append(DeliveryResult(row.id, DeliveryStatus.FAILED, error="digest missing"))
-            else:
-                jobs.append(job)
+            try:
+                jobs.append(self._job(run, row, names))
+            except Exception as exc:  # noqa: BLE001 - one bad row never aborts a run
+                error = f"message could not be built: {exc}"
+                broken.append(DeliveryResult(row.id, DeliveryStatus.FAILED, error=error))
         self._stages.add("personalise", started)
         return status, jobs, broken
 

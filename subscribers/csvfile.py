@@ -3,8 +3,8 @@ writing the rejects file."""
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from subscribers.addresses import normalise_email
 from subscribers.errors import ImportFileError, InvalidPreference
+from subscribers.names import clean_name
 from subscribers.preferences import (
     check_cadence,
     check_hour,
@@ -23,7 +24,17 @@ from subscribers.preferences import (
 )
 
 SNIFF_BYTES = 8192
-KNOWN_COLUMNS = ("email", "name", "topics", "cadence", "weekday", "timezone", "send_hour")
+KNOWN_COLUMNS = (
+    "email",
+    "name",
+    "topics",
+    "cadence",
+    "weekday",
+    "timezone",
+    "send_hour",
+    "status",
+)
+EXPORTED_STATUSES = ("active", "pending")
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,7 @@ class ImportRow:
     timezone: str | None
     send_hour: int | None
     attributes: dict[str, str]
+    status: str | None = None  # from an export's status column: active or pending
 
 
 @lru_cache(maxsize=1024)
@@ -65,11 +77,16 @@ def parse_row(
     weekday = cells.get("weekday", "").strip()
     timezone = cells.get("timezone", "").strip()
     send_hour = cells.get("send_hour", "").strip()
+    status = cells.get("status", "").strip().lower()
+    if status == "unsubscribed":
+        raise InvalidPreference("unsubscribed where it was exported: never re-subscribed by import")
+    if status and status not in EXPORTED_STATUSES:
+        raise InvalidPreference(f"status must be active, pending or unsubscribed, not {status!r}")
     return ImportRow(
         line=line,
         raw=values,
         email=email,
-        name=" ".join(cells.get("name", "").split()),
+        name=clean_name(cells.get("name", "")),
         topics=topics,
         cadence=check_cadence(cadence) if cadence else None,
         weekday=check_weekday(weekday) if weekday else None,
@@ -80,6 +97,7 @@ def parse_row(
             for key, value in cells.items()
             if key not in KNOWN_COLUMNS and key and value.strip()
         },
+        status=status or None,
     )
 
 
@@ -121,7 +139,43 @@ class RejectsWriter:
             self.temp.unlink(missing_ok=True)
 
 
-def open_csv(path: Path) -> tuple[IO[bytes], io.TextIOWrapper, Any, list[str]]:
+class TextLines:
+    """The file's physical lines (line endings kept), decoded one at a time so that a byte
+    that is not UTF-8 is reported at its own line, not where a read-ahead buffer met it."""
+
+    def __init__(self, raw: IO[bytes], path: Path) -> None:
+        self.raw = raw
+        self.path = path
+        self.line = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self.raw:
+            # \r alone ends a line too (old Mac files); UTF-8 never has \r or \n inside a character
+            for piece in chunk.splitlines(keepends=True):
+                self.line += 1
+                if self.line == 1:
+                    piece = piece.removeprefix(codecs.BOM_UTF8)
+                try:
+                    yield piece.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    where = "in the header" if self.line == 1 else f"at line {self.line}"
+                    raise ImportFileError(
+                        f"{self.path}: not UTF-8 text ({exc.reason} {where}); "
+                        "save the file as UTF-8 and try again"
+                    ) from None
+
+    def close(self) -> None:
+        """Close the file."""
+        self.raw.close()
+
+    def __enter__(self) -> TextLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_csv(path: Path) -> tuple[IO[bytes], TextLines, Any, list[str]]:
     """Open the file and read its header, refusing what is clearly not a UTF-8 CSV file."""
     try:
         raw = path.open("rb")
@@ -131,15 +185,15 @@ def open_csv(path: Path) -> tuple[IO[bytes], io.TextIOWrapper, Any, list[str]]:
     if b"\x00" in head:
         raw.close()
         raise ImportFileError(f"{path}: not a CSV file (binary data; UTF-16 files are not read)")
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
+    text = TextLines(raw, path)
     try:
         first_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
         delimiter = max(",;\t", key=first_line.count)
         reader = csv.reader(text, delimiter=delimiter, strict=True)
         header = next(reader, None)
-    except UnicodeDecodeError as exc:
+    except ImportFileError:
         text.close()
-        raise ImportFileError(f"{path}: not UTF-8 text ({exc.reason} in the header)") from None
+        raise
     except csv.Error as exc:
         text.close()
         raise ImportFileError(f"{path}: not a CSV file ({exc})") from None
@@ -161,15 +215,11 @@ def open_csv(path: Path) -> tuple[IO[bytes], io.TextIOWrapper, Any, list[str]]:
 
 
 def read_rows(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) per record; a decoding or CSV error becomes ImportFileError."""
+    """(line number, fields) per record; a CSV error becomes ImportFileError (a decoding error
+    already is one, raised by TextLines)."""
     try:
         for values in reader:
             yield reader.line_num, values
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(
-            f"{path}: not UTF-8 text ({exc.reason} after line {reader.line_num}); "
-            "save the file as UTF-8 and try again"
-        ) from None
     except csv.Error as exc:
         raise ImportFileError(
             f"{path}: not a valid CSV file at line {reader.line_num} ({exc})"

@@ -1,4 +1,9 @@
-"""CSV export of a list in the importer's columns, so that export then import round-trips."""
+"""CSV export of a list in the importer's columns, so that export then import round-trips.
+
+Only active subscriptions by default: an export is often imported elsewhere with --confirmed,
+and that must never re-subscribe people who left. ``status="all"`` exports everyone with a
+``status`` column, which the importer honours (unsubscribed rows are refused).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from subscribers.preferences import WEEKDAYS
 from subscribers.queries import check_status
 
 EXPORT_COLUMNS = ("email", "name", "topics", "cadence", "weekday", "timezone", "send_hour")
+ALL = "all"
 
 
 def _query(mailing_list: MailingList, status: str | None) -> object:
@@ -26,28 +32,29 @@ def _query(mailing_list: MailingList, status: str | None) -> object:
 
 
 def export_csv(
-    session: Session, *, mailing_list: MailingList, out: TextIO, status: str | None = None
+    session: Session, *, mailing_list: MailingList, out: TextIO, status: str = "active"
 ) -> int:
-    """Write the list's subscribers (optionally of one status) to ``out``; returns rows written.
+    """Write the list's subscribers of one status (``all``: every one, with a status column)
+    to ``out``; returns rows written.
 
     Attributes kept from imports become extra columns, sorted by name.
     """
-    if status is not None:
-        status = check_status(status)
+    everyone = status.strip().lower() == ALL
+    wanted = None if everyone else check_status(status)
     keys: set[str] = set()
     attribute_query = (
         select(Subscriber.attributes)
         .join(Subscription, col(Subscription.subscriber_id) == col(Subscriber.id))
         .where(Subscription.list_id == mailing_list.id)
     )
-    if status is not None:
-        attribute_query = attribute_query.where(Subscription.status == status)
+    if wanted is not None:
+        attribute_query = attribute_query.where(Subscription.status == wanted)
     for (attributes,) in session.execute(attribute_query.execution_options(yield_per=2000)):
         keys.update(attributes or {})
-    extra = sorted(keys - set(EXPORT_COLUMNS))
+    extra = sorted(keys - {*EXPORT_COLUMNS, "status"})
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*EXPORT_COLUMNS, *extra])
-    query = _query(mailing_list, status).order_by(col(Subscriber.email))  # type: ignore[attr-defined]
+    writer.writerow([*EXPORT_COLUMNS, *(["status"] if everyone else []), *extra])
+    query = _query(mailing_list, wanted).order_by(col(Subscriber.email))  # type: ignore[attr-defined]
     written = 0
     for subscriber, subscription in session.execute(query.execution_options(yield_per=2000)):
         attributes = subscriber.attributes or {}
@@ -60,6 +67,7 @@ def export_csv(
                 WEEKDAYS[subscription.weekday],
                 subscription.timezone or subscriber.timezone,
                 subscription.send_hour,
+                *([subscription.status] if everyone else []),
                 *(attributes.get(key, "") for key in extra),
             ]
         )

@@ -71,6 +71,7 @@ class _Current(NamedTuple):
     timezone: str | None
 
 
+PENDING_REASON = "pending (never confirmed) where it was exported; import it unconfirmed"
 SEEN = table("import_seen", column("email"), column("line"))
 PERSON_COLUMNS = (
     "email",
@@ -406,6 +407,12 @@ def import_csv(
                 except (InvalidAddress, InvalidPreference) as exc:
                     reason = exc.reason if isinstance(exc, InvalidAddress) else str(exc)
                     importer.reject(None, line, values, reason)
+                    continue
+                if row.status == "pending" and importer.activate:
+                    reason = (
+                        "pending (never confirmed) where it was exported: import it unconfirmed"
+                    )
+                    importer.reject(row, line, values, reason)
                     continue
                 if row.email in seen:
                     importer.reject(row, line, values, f"duplicate of line {seen[row.email]}")

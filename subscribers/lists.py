@@ -11,6 +11,7 @@ from sqlmodel import Session, col, delete, select
 from subscribers.addresses import normalise_email
 from subscribers.errors import DuplicateList, InvalidPreference, ListNotEmpty, ListNotFound
 from subscribers.models import MailingList, Subscription
+from subscribers.names import clean_name
 from subscribers.preferences import check_cadence, check_hour, check_timezone, check_weekday
 
 
@@ -53,14 +54,16 @@ def create_list(
     """Create a list after validating its sender, topics (against ``known_topics``) and defaults."""
     slug = _check_slug(slug)
     offered = _check_offered(topics, known_topics)
-    if not name.strip():
+    name = clean_name(name, field="list name")
+    from_name = clean_name(from_name, field="from name")
+    if not name:
         raise InvalidPreference("a list needs a name")
     if session.exec(select(MailingList).where(MailingList.slug == slug)).first():
         raise DuplicateList(slug)
     mailing_list = MailingList(
         slug=slug,
-        name=name.strip(),
-        from_name=from_name.strip(),
+        name=name,
+        from_name=from_name,
         from_address=normalise_email(from_address),
         reply_to=normalise_email(reply_to) if reply_to else None,
         topics=offered,
@@ -122,11 +125,11 @@ def update_list(
     mailing_list = get_list(session, slug=slug)
     values: dict[str, object] = {}
     if name is not None:
-        if not name.strip():
+        values["name"] = clean_name(name, field="list name")
+        if not values["name"]:
             raise InvalidPreference("a list needs a name")
-        values["name"] = name.strip()
     if from_name is not None:
-        values["from_name"] = from_name.strip()
+        values["from_name"] = clean_name(from_name, field="from name")
     if from_address is not None:
         values["from_address"] = normalise_email(from_address)
     if reply_to is not None:

@@ -73,6 +73,8 @@ class Subscriber(SQLModel, table=True):
     """One person, identified by a normalised e-mail address."""
 
     __tablename__ = "subscribers"
+    # Ids are never reused: old links carry them and must not reach the next person.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
@@ -93,6 +95,8 @@ class MailingList(SQLModel, table=True):
     """A list people subscribe to: its sender, topics and defaults."""
 
     __tablename__ = "lists"
+    # Ids are never reused: old links carry them and must not reach the next person.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
@@ -115,7 +119,10 @@ class Subscription(SQLModel, table=True):
     """One subscriber on one list, with the topics and rhythm they chose."""
 
     __tablename__ = "subscriptions"
-    __table_args__ = (UniqueConstraint("subscriber_id", "list_id"),)
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "list_id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(foreign_key="subscribers.id", index=True, ondelete="CASCADE")
@@ -133,6 +140,9 @@ class Subscription(SQLModel, table=True):
     confirmed_at: datetime | None = _ts()
     unsubscribed_at: datetime | None = _ts()
     unsubscribe_source: str | None = Field(default=None, sa_type=String(20))
+    # Bumped by every sign-up request awaiting confirmation; confirm links carry it, so a link
+    # sent before the latest request no longer confirms anything.
+    confirm_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class UnsubscribeEvent(SQLModel, table=True):

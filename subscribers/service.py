@@ -27,6 +27,7 @@ from subscribers.models import (
     UnsubscribeEvent,
     UnsubscribeSource,
 )
+from subscribers.names import clean_name
 from subscribers.preferences import (
     check_cadence,
     check_hour,
@@ -179,6 +180,7 @@ def request_subscription(
     a stranger cannot change someone's preferences by signing them up.
     """
     address = normalise_email(email)
+    name = clean_name(name)
     subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
     if (subscriber is not None and subscriber.status in BLOCKED_STATUSES) or is_suppressed(
         session, email=address, secret=secret
@@ -199,14 +201,12 @@ def request_subscription(
         timezone=timezone,
     )
     if subscriber is None:
-        subscriber = Subscriber(
-            email=address, name=name.strip(), timezone=chosen.timezone, created_at=now
-        )
+        subscriber = Subscriber(email=address, name=name, timezone=chosen.timezone, created_at=now)
         subscriber.updated_at = now
         session.add(subscriber)
         session.flush()
-    elif name.strip() and not subscriber.name:
-        subscriber.name = name.strip()
+    elif name and not subscriber.name:
+        subscriber.name = name
         subscriber.updated_at = now
     if subscriber.id is None or mailing_list.id is None:
         raise RuntimeError("rows were flushed without ids")
@@ -219,6 +219,7 @@ def request_subscription(
     if mailing_list.double_opt_in:
         current.status = SubscriptionStatus.PENDING
         current.confirmed_at = None
+        current.confirm_generation = (current.confirm_generation or 0) + 1
     else:
         _activate(subscriber, current, now)
     session.flush()
@@ -258,6 +259,8 @@ def confirm_subscription(
     if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
         raise InvalidToken("this subscription was cancelled; sign up again to get a new link")
     if subscription.status != SubscriptionStatus.ACTIVE:
+        if claims.generation != subscription.confirm_generation:
+            raise InvalidToken("this link answers an earlier sign-up; use the latest email")
         _activate(subscriber, subscription, now)
         session.flush()
     return subscription
@@ -322,11 +325,14 @@ def update_preferences(
     weekday: int | str | None = None,
     send_hour: int | str | None = None,
     timezone: str | None = None,
+    name: str | None = None,
 ) -> Subscription:
-    """Change one subscription's topics, cadence, weekday, send hour or time zone (validated)."""
+    """Change one subscription's topics, cadence, weekday, send hour or time zone (validated);
+    ``name`` also renames the subscriber."""
     mailing_list = session.get(MailingList, subscription.list_id)
     if mailing_list is None:
         raise InvalidPreference("the subscription's list no longer exists")
+    new_name = clean_name(name) if name is not None else None
     chosen = _choose(
         mailing_list,
         subscription,
@@ -338,6 +344,11 @@ def update_preferences(
     )
     _apply(subscription, chosen)
     session.add(subscription)
+    if new_name is not None:
+        person = subscription_person(session, subscription=subscription)
+        if person.name != new_name:
+            person.name = new_name
+            person.updated_at = now
     session.flush()
     return subscription
 
@@ -378,6 +389,7 @@ def add_subscriber(
     suppression entry still blocks sending until the admin removes it.
     """
     address = normalise_email(email)
+    name = clean_name(name)
     subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
     blocked = subscriber is not None and subscriber.status in BLOCKED_STATUSES
     if not by_admin and (blocked or is_suppressed(session, email=address, secret=secret)):
@@ -395,15 +407,13 @@ def add_subscriber(
         timezone=timezone,
     )
     if subscriber is None:
-        subscriber = Subscriber(
-            email=address, name=name.strip(), timezone=chosen.timezone, created_at=now
-        )
+        subscriber = Subscriber(email=address, name=name, timezone=chosen.timezone, created_at=now)
         subscriber.updated_at = now
         session.add(subscriber)
         session.flush()
     else:
-        if name.strip():
-            subscriber.name = name.strip()
+        if name:
+            subscriber.name = name
         if subscriber.status != SubscriberStatus.ACTIVE and (by_admin or not blocked):
             subscriber.status = SubscriberStatus.ACTIVE
         subscriber.updated_at = now
@@ -420,6 +430,7 @@ def add_subscriber(
         current.status = SubscriptionStatus.PENDING
         current.unsubscribed_at = None
         current.unsubscribe_source = None
+        current.confirm_generation = (current.confirm_generation or 0) + 1
     session.flush()
     return current
 

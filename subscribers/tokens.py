@@ -30,6 +30,7 @@ class TokenClaims:
     subscriber_id: int
     list_id: int | None
     expires_at: datetime | None
+    generation: int | None = None  # confirm tokens: the sign-up request they answer
 
 
 def _b64(data: bytes) -> str:
@@ -54,12 +55,17 @@ def make_token(
     *,
     now: datetime | None = None,
     ttl: timedelta | None = None,
+    generation: int | None = None,
 ) -> str:
-    """Sign a token; with ``ttl`` it expires ``ttl`` after ``now``."""
+    """Sign a token; with ``ttl`` it expires ``ttl`` after ``now``; ``generation`` ties it to
+    one version of what it names (a confirm token to one sign-up request)."""
     if ttl is not None and now is None:
         raise ValueError("an expiring token needs `now`")
     expires = int((now + ttl).timestamp()) if ttl is not None and now is not None else 0
-    payload = f"{purpose.value}.{subscriber_id}.{list_id or 0}.{expires}".encode("ascii")
+    text = f"{purpose.value}.{subscriber_id}.{list_id or 0}.{expires}"
+    if generation is not None:
+        text += f".{generation}"
+    payload = text.encode("ascii")
     return f"{_b64(payload)}.{_b64(_signature(secret, payload))}"
 
 
@@ -74,7 +80,9 @@ def read_token(secret: bytes, token: str, purpose: Purpose, *, now: datetime) ->
     if not hmac.compare_digest(signature, _signature(secret, payload)):
         raise InvalidToken("bad signature")
     try:
-        purpose_code, subscriber, list_id, expires = payload.decode("ascii").split(".")
+        purpose_code, subscriber, list_id, expires, *rest = payload.decode("ascii").split(".")
+        if len(rest) > 1:
+            raise ValueError("too many fields")
         claims = TokenClaims(
             purpose=Purpose(purpose_code),
             subscriber_id=int(subscriber),
@@ -82,6 +90,7 @@ def read_token(secret: bytes, token: str, purpose: Purpose, *, now: datetime) ->
             expires_at=(
                 datetime.fromtimestamp(int(expires), tz=now.tzinfo) if int(expires) else None
             ),
+            generation=int(rest[0]) if rest else None,
         )
     except ValueError:
         raise InvalidToken("malformed token") from None

@@ -105,9 +105,11 @@ def test_walk_through(cli: CliRunner, smtp_server: RecordingServer, tmp_path: Pa
     )
     exported = tmp_path / "export.csv"
     _run(cli, "subscribers", "export", "--list", "daily", "--out", str(exported))
+    assert "bob@example.net" not in exported.read_text(encoding="utf-8")  # active only
+    _run(cli, "subscribers", "export", "--list", "daily", "--status", "all", "--out", str(exported))
     lines = exported.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "email,name,topics,cadence,weekday,timezone,send_hour,company"
-    assert "bob@example.net,Bob,tech;world,weekly,fri,Asia/Tokyo,6," in lines
+    assert lines[0] == "email,name,topics,cadence,weekday,timezone,send_hour,status,company"
+    assert "bob@example.net,Bob,tech;world,weekly,fri,Asia/Tokyo,6,unsubscribed," in lines
     record = json.loads(_run(cli, "subscribers", "show", "bob@example.net", "--json"))
     assert record["unsubscribes"][0]["source"] == "admin"
     assert record["deliveries"][0]["kind"] == "confirm"

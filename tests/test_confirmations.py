@@ -7,6 +7,7 @@ import re
 from email.utils import parseaddr
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from newsletter import runs
@@ -15,7 +16,7 @@ from newsletter.db import make_engine, session_scope
 from newsletter.links import token_from_link
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind
 from subscribers import service
-from subscribers.errors import Suppressed
+from subscribers.errors import InvalidToken, Suppressed
 from subscribers.models import SubscriptionStatus, UnsubscribeSource
 from subscribers.suppression import add_suppression
 from tests.conftest import NOW, make_runtime, make_settings
@@ -152,4 +153,110 @@ def test_a_test_send_to_a_suppressed_address_is_refused(
     with pytest.raises(Suppressed):
         asyncio.run(runs.send_test(runtime, slug="daily", to="me@example.net"))
     assert smtp_server.messages == []
+    runtime.dispose()
+
+
+def test_the_confirmation_names_the_topics_the_person_chose(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech", "science"])
+    ids = []
+    with session_scope(engine) as session:
+        daily = service.get_list(session, slug="daily")
+        for email, topics in (
+            ("alice@example.com", ["science"]),
+            ("bob@example.net", None),
+            ("carol@example.org", ["science"]),
+        ):
+            result = service.request_subscription(
+                session, mailing_list=daily, email=email, now=NOW, topics=topics
+            )
+            ids.append(result.subscription.id or 0)
+    engine.dispose()
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    report = asyncio.run(send_confirmations(runtime, subscription_ids=ids))
+    assert report.sent == 3
+    wanted = {
+        "alice@example.com": "Example Daily (science).",
+        "bob@example.net": "Example Daily (tech, science).",
+        "carol@example.org": "Example Daily (science).",
+    }
+    for message in smtp_server.messages:
+        plain, html = message.parsed().get_payload()  # type: ignore[misc]
+        expected = wanted[message.rcpt_tos[0]]
+        assert expected in " ".join(plain.get_content().split())
+        assert expected in " ".join(html.get_content().split())
+    runtime.dispose()
+
+
+def test_a_confirmation_link_from_an_earlier_sign_up_confirms_nothing(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    (sub_id,) = _pending(sqlite_url, "alice@example.com")
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+
+    def emailed_link() -> str:
+        asyncio.run(send_confirmations(runtime, subscription_ids=[sub_id]))
+        plain = smtp_server.messages[-1].parsed().get_payload()[0]  # type: ignore[index]
+        found = re.search(r"https://news\.example\.test/c/\S+", plain.get_content())
+        assert found is not None
+        return token_from_link(found.group(0))
+
+    def confirm(token: str) -> None:
+        with session_scope(runtime.engine) as session:
+            service.confirm_subscription(session, token=token, secret=SECRET, now=NOW)
+
+    def sign_up_again() -> None:
+        with session_scope(runtime.engine) as session:
+            service.request_subscription(
+                session,
+                mailing_list=service.get_list(session, slug="daily"),
+                email="alice@example.com",
+                now=NOW,
+            )
+
+    first = emailed_link()
+    confirm(first)
+    with session_scope(runtime.engine) as session:
+        subscription = service.get_subscription(session, email="alice@example.com", slug="daily")
+        service.unsubscribe(
+            session,
+            subscriber_id=subscription.subscriber_id,
+            list_id=subscription.list_id,
+            source=UnsubscribeSource.LINK,
+            now=NOW,
+        )
+    sign_up_again()  # by someone else, perhaps: the old link must not answer it
+    with pytest.raises(InvalidToken, match="earlier sign-up"):
+        confirm(first)
+    second = emailed_link()
+    sign_up_again()  # still pending, asked again: only the newest link counts
+    third = emailed_link()
+    with pytest.raises(InvalidToken):
+        confirm(second)
+    confirm(third)
+    with session_scope(runtime.engine) as session:
+        subscription = service.get_subscription(session, email="alice@example.com", slug="daily")
+        assert subscription.status == SubscriptionStatus.ACTIVE
+    runtime.dispose()
+
+
+def test_a_name_with_a_line_break_stored_earlier_fails_only_its_confirmation(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    ids = _pending(sqlite_url, "alice@example.com", "mal@example.com")
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    with runtime.engine.begin() as connection:  # as stored before names were cleaned
+        connection.execute(
+            text("UPDATE subscribers SET name = :name WHERE email = 'mal@example.com'"),
+            {"name": "Mal\r\nBcc: v@example.net"},
+        )
+    report = asyncio.run(send_confirmations(runtime, subscription_ids=ids))
+    assert (report.sent, report.failed) == (1, 1)
+    assert [m.rcpt_tos[0] for m in smtp_server.messages] == ["alice@example.com"]
+    with session_scope(runtime.engine) as session:
+        row = session.exec(select(Delivery).where(Delivery.email == "mal@example.com")).one()
+        assert row.status == DeliveryStatus.FAILED
+        assert "line break in recipient name" in (row.last_error or "")
     runtime.dispose()

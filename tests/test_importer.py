@@ -190,6 +190,62 @@ def test_export_then_import_round_trips(
         fresh.dispose()
 
 
+def test_an_export_never_re_subscribes_people_who_left(
+    engine: Engine, tmp_path: Path, migrated_sqlite_template: Path
+) -> None:
+    _seed(engine)
+    _import(engine, MIXED, confirmed=True)
+    with session_scope(engine) as session:
+        daily = service.get_list(session, slug="daily")
+        bob = service.find_subscriber(session, email="bob@example.net")
+        service.unsubscribe(
+            session,
+            subscriber_id=bob.id or 0,
+            list_id=daily.id,
+            source=UnsubscribeSource.LINK,
+            now=NOW,
+        )
+        service.add_subscriber(session, mailing_list=daily, email="pat@example.org", now=NOW)
+    default, everyone = io.StringIO(), io.StringIO()
+    with session_scope(engine) as session:
+        daily = service.get_list(session, slug="daily")
+        assert export_csv(session, mailing_list=daily, out=default) == 2
+        assert export_csv(session, mailing_list=daily, out=everyone, status="all") == 4
+    assert "bob@example.net" not in default.getvalue()
+    assert "pat@example.org" not in default.getvalue()
+    lines = everyone.getvalue().splitlines()
+    assert lines[0] == "email,name,topics,cadence,weekday,timezone,send_hour,status,company"
+    assert [line.split(",")[0] for line in lines if ",unsubscribed," in line] == ["bob@example.net"]
+    path = tmp_path / "everyone.csv"
+    path.write_text(everyone.getvalue(), encoding="utf-8")
+    fresh_path = tmp_path / "fresh.db"
+    shutil.copy(migrated_sqlite_template, fresh_path)
+    fresh = make_engine(f"sqlite:///{fresh_path}")
+    try:
+        seed_list(fresh, NOW, ["tech", "science", "world"])
+        rejects = tmp_path / "rejects.csv"
+        report = _import(fresh, path, confirmed=True, rejects_path=rejects)
+        assert _counts(report) == (2, 0, 0, 2, 0)
+        with rejects.open(encoding="utf-8") as handle:
+            reasons = {row["email"]: row["reason"] for row in csv.DictReader(handle)}
+        assert reasons["bob@example.net"].startswith("unsubscribed where it was exported")
+        assert reasons["pat@example.org"].startswith("pending (never confirmed)")
+        unconfirmed = _import(fresh, path)
+        assert (unconfirmed.added, unconfirmed.rejected) == (1, 1)  # pat, pending again
+        with session_scope(fresh) as session:
+            statuses = dict(
+                session.exec(
+                    select(Subscriber.email, Subscription.status).join(
+                        Subscription, Subscription.subscriber_id == Subscriber.id
+                    )
+                ).all()
+            )
+        assert "bob@example.net" not in statuses
+        assert statuses["pat@example.org"] == SubscriptionStatus.PENDING
+    finally:
+        fresh.dispose()
+
+
 def test_semicolons_bom_blank_lines_and_short_rows(engine: Engine, tmp_path: Path) -> None:
     _seed(engine)
     path = tmp_path / "excel.csv"
@@ -217,3 +273,25 @@ def test_rejects_folder_must_exist(engine: Engine, tmp_path: Path) -> None:
     _seed(engine)
     with pytest.raises(ImportFileError, match="does not exist"):
         _import(engine, MIXED, rejects_path=tmp_path / "missing" / "rejects.csv")
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "where"),
+    [(1, "in the header"), (2, "at line 2"), (3002, "at line 3002")],
+)
+def test_a_byte_that_is_not_utf8_is_reported_at_its_line(
+    engine: Engine, tmp_path: Path, bad_line: int, where: str
+) -> None:
+    _seed(engine)
+    lines = [b"email,name\r\n"] + [
+        f"user{i}@example.com,Ren\u00e9 {i}\r\n".encode() for i in range(2, 4001)
+    ]
+    lines[bad_line - 1] = lines[bad_line - 1].replace(b"e", b"\xe9", 1)  # Latin-1, not UTF-8
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(ImportFileError) as caught:
+        _import(engine, path)
+    assert str(caught.value) == (
+        f"{path}: not UTF-8 text (invalid continuation byte {where}); "
+        "save the file as UTF-8 and try again"
+    )

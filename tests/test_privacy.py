@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +84,46 @@ def test_export_and_erase(sqlite_url: str, smtp_server: RecordingServer, tmp_pat
         )
     assert (report.added, report.suppressed) == (0, 1)
     runtime.dispose()
+
+
+def _erase_cli(url: str, *args: str, stdin: int) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "NEWSLETTER_DATABASE_URL": url, "NEWSLETTER_SECRET_KEY": "x" * 32}
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", "subscribers", "erase", *args],
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_erase_asks_at_a_terminal_and_needs_yes_elsewhere(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech"])
+    subscribe(engine, NOW, "alice@example.com", ["tech"])
+
+    def still_there() -> bool:
+        with session_scope(engine) as session:
+            return session.exec(select(Subscriber)).first() is not None
+
+    piped = _erase_cli(sqlite_url, "alice@example.com", stdin=subprocess.DEVNULL)
+    assert piped.returncode == 1
+    assert piped.stderr.strip() == (
+        "error: erasing cannot be undone; pass --yes when not at a terminal"
+    )
+    assert still_there()
+    leader, follower = pty.openpty()
+    try:
+        os.write(leader, b"n\n")
+        refused = _erase_cli(sqlite_url, "alice@example.com", stdin=follower)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert refused.returncode == 1 and "This cannot be undone" in refused.stdout
+    assert still_there()
+    done = _erase_cli(sqlite_url, "alice@example.com", "--yes", stdin=subprocess.DEVNULL)
+    assert done.returncode == 0 and "erased alice@example.com" in done.stdout
+    assert not still_there()
+    engine.dispose()

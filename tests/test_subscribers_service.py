@@ -110,13 +110,26 @@ def test_double_opt_in_flow(engine: Engine) -> None:
             session, mailing_list=mailing_list, email="alice@example.com", now=NOW
         )
         assert again.needs_confirmation and not again.already_active
-        token = make_token(
-            SECRET, Purpose.CONFIRM, subscriber_id, mailing_list.id, now=NOW, ttl=timedelta(days=3)
-        )
+        assert again.subscription.confirm_generation == 2
+
+        def confirm_token(generation: int) -> str:
+            return make_token(
+                SECRET,
+                Purpose.CONFIRM,
+                subscriber_id,
+                mailing_list.id,
+                now=NOW,
+                ttl=timedelta(days=3),
+                generation=generation,
+            )
+
+        first_request, token = confirm_token(1), confirm_token(2)
     for wrong in (
         make_token(SECRET, Purpose.UNSUBSCRIBE, subscriber_id, 1),
-        make_token(SECRET, Purpose.CONFIRM, subscriber_id + 1, 1),
-        make_token(b"another-secret-01234567", Purpose.CONFIRM, subscriber_id, 1),
+        make_token(SECRET, Purpose.CONFIRM, subscriber_id + 1, 1, generation=2),
+        make_token(b"another-secret-01234567", Purpose.CONFIRM, subscriber_id, 1, generation=2),
+        make_token(SECRET, Purpose.CONFIRM, subscriber_id, 1),  # no generation
+        first_request,  # sent before the latest request
     ):
         with session_scope(engine) as session, pytest.raises(InvalidToken):
             service.confirm_subscription(session, token=wrong, secret=SECRET, now=NOW)
@@ -163,8 +176,10 @@ def test_double_opt_in_flow(engine: Engine) -> None:
         )
         assert subscription is not None and subscription.status == SubscriptionStatus.PENDING
         assert subscriber.status == SubscriberStatus.UNSUBSCRIBED
-    with session_scope(engine) as session:
+    with session_scope(engine) as session, pytest.raises(InvalidToken, match="earlier sign-up"):
         service.confirm_subscription(session, token=token, secret=SECRET, now=NOW)
+    with session_scope(engine) as session:
+        service.confirm_subscription(session, token=confirm_token(3), secret=SECRET, now=NOW)
         assert session.get(Subscriber, subscriber_id).status == SubscriberStatus.ACTIVE  # type: ignore[union-attr]
 
 

@@ -273,3 +273,37 @@ def test_home_health_and_stylesheet(web: WebEnv) -> None:
     assert web.client.get("/healthz").json() == {"status": "ok"}
     assert web.client.get("/static/style.css").headers["content-type"].startswith("text/css")
     assert web.client.get("/nowhere").status_code == 404
+
+
+def test_an_erased_subscribers_old_links_never_reach_the_next_person(web: WebEnv) -> None:
+    from subscribers.erasure import erase_subscriber
+    from subscribers.errors import InvalidToken
+    from subscribers.service import subscription_for_token
+
+    now = web.runtime.clock()
+    subscribe(web.runtime.engine, now, "dmitri@example.com", ["tech"], name="Dmitri")
+    dmitri, list_id = _ids(web, "dmitri@example.com")
+    old = personal_links(
+        base_url="http://testserver",
+        secret=SECRET,
+        subscriber_id=dmitri,
+        list_id=list_id,
+        mailto_domain="example.org",
+    )
+    with session_scope(web.runtime.engine) as session:
+        person = session.exec(select(Subscriber).where(Subscriber.id == dmitri)).one()
+        erase_subscriber(session, subscriber=person, secret=SECRET, now=now)
+    subscribe(web.runtime.engine, now, "eve@example.com", ["tech"], name="Eve")
+    eve, _ = _ids(web, "eve@example.com")
+    assert eve != dmitri
+    token = old.preferences_url.rsplit("/", 1)[1]
+    with session_scope(web.runtime.engine) as session, pytest.raises(InvalidToken):
+        subscription_for_token(
+            session, token=token, purpose=Purpose.PREFERENCES, secret=SECRET, now=now
+        )
+    page = web.client.get(f"/p/{token}")
+    assert page.status_code == 400 and "Eve" not in page.text
+    unsubscribe = old.unsubscribe_url.rsplit("/", 1)[1]
+    answer = web.client.post(f"/u/{unsubscribe}", data={"List-Unsubscribe": "One-Click"})
+    assert answer.status_code == 200
+    assert _status(web, "eve@example.com") == "active"

@@ -104,7 +104,9 @@ def add_subscriber(
 def list_subscribers(
     ctx: typer.Context,
     list_slug: ListOption,
-    status: Annotated[str | None, typer.Option(help="pending, active or unsubscribed.")] = None,
+    status: Annotated[
+        str, typer.Option(help="active, pending, unsubscribed or all (adds a status column).")
+    ] = "active",
     topic: Annotated[str | None, typer.Option(help="Only those following this topic.")] = None,
     search: Annotated[str | None, typer.Option(help="Text in the address or name.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 200,
@@ -290,7 +292,9 @@ def resend_confirmations(ctx: typer.Context, list_slug: ListOption) -> None:
 def export_subscribers(
     ctx: typer.Context,
     list_slug: ListOption,
-    status: Annotated[str | None, typer.Option(help="pending, active or unsubscribed.")] = None,
+    status: Annotated[
+        str, typer.Option(help="active, pending, unsubscribed or all (adds a status column).")
+    ] = "active",
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
 ) -> None:
     """Export a list's subscribers as CSV in the import's columns."""
@@ -347,9 +351,14 @@ def erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Delete everything about a person; a salted hash stops the address being re-imported."""
-    rt = runtime(ctx)
-    if not yes and sys.stdin.isatty():
+    if not yes:
+        if not sys.stdin.isatty():
+            err_console.print(
+                "error: erasing cannot be undone; pass --yes when not at a terminal", markup=False
+            )
+            raise typer.Exit(1)
         typer.confirm(f"Erase every record of {email.strip()}? This cannot be undone", abort=True)
+    rt = runtime(ctx)
     with session_scope(rt.engine) as session:
         result = erase_person(session, email=email, secret=rt.settings.secret, now=rt.clock())
     console.print(

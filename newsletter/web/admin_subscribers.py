@@ -197,9 +197,8 @@ async def edit_subscriber(request: Request, account: Account = Depends(require_a
                     weekday=form.get("weekday") or None,
                     send_hour=form.get("send_hour") or None,
                     timezone=form.get("timezone") or None,
+                    name=form.get("name"),
                 )
-                person = session.merge(subscriber)
-                person.name = form.get("name", person.name).strip()[:200]
                 return redirect_to("/admin/subscribers/edit", **back, notice="Saved")
             if action == "unsubscribe":
                 service.unsubscribe(
@@ -317,7 +316,7 @@ def export(
     mailing_list = list_or_404(request, list)
     out = io.StringIO()
     with session_scope(runtime(request).engine) as session:
-        export_csv(session, mailing_list=mailing_list, out=out, status=status or None)
+        export_csv(session, mailing_list=mailing_list, out=out, status=status or "all")
     name = f"{mailing_list.slug}-{status or 'all'}.csv"
     return Response(
         out.getvalue(),

@@ -76,7 +76,8 @@ def upgrade() -> None:
     sa.Column('double_opt_in', sa.Boolean(), nullable=False),
     sa.Column('created_at', subscribers.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('slug')
+    sa.UniqueConstraint('slug'),
+    sqlite_autoincrement=True,
     )
     op.create_table('subscribers',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -89,7 +90,8 @@ def upgrade() -> None:
     sa.Column('created_at', subscribers.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', subscribers.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('email')
+    sa.UniqueConstraint('email'),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('subscribers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscribers_status'), ['status'], unique=False)
@@ -154,7 +156,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['list_id'], ['lists.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['subscriber_id'], ['subscribers.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('subscriber_id', 'list_id')
+    sa.UniqueConstraint('subscriber_id', 'list_id'),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscriptions_list_id'), ['list_id'], unique=False)
