@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from newsletter.delivery.dsn import iter_mailbox
 from newsletter.errors import IngestError
-from subscribers.errors import InvalidToken
+from subscribers.errors import InvalidToken, SubscriberNotFound
 from subscribers.models import UnsubscribeSource
 from subscribers.service import unsubscribe
 from subscribers.tokens import Purpose, read_token
@@ -67,13 +67,16 @@ def process_unsubscribe_mailbox(
         except InvalidToken:
             report.invalid += 1
             continue
-        ended = unsubscribe(
-            session,
-            subscriber_id=claims.subscriber_id,
-            list_id=claims.list_id,
-            source=UnsubscribeSource.MAILTO,
-            now=now,
-        )
+        try:
+            ended = unsubscribe(
+                session,
+                subscriber_id=claims.subscriber_id,
+                list_id=claims.list_id,
+                source=UnsubscribeSource.MAILTO,
+                now=now,
+            )
+        except SubscriberNotFound:
+            ended = 0  # erased since: nobody left to unsubscribe
         if ended:
             report.unsubscribed += 1
         else:
