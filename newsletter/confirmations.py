@@ -14,7 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
@@ -317,3 +317,34 @@ def pending_without_confirmation(runtime: Runtime, *, list_id: int) -> list[int]
                 )
             ).scalars()
         )
+
+
+def due_confirmation_retries(runtime: Runtime, *, wait: timedelta) -> list[int]:
+    """Pending subscriptions whose latest confirmation email was deferred at least ``wait`` ago
+    and still within the confirmation link's lifetime: the scheduler sends them again."""
+    now = runtime.clock()
+    ttl = timedelta(hours=runtime.settings.confirmation_ttl_hours)
+    with session_scope(runtime.engine) as session:
+        latest = (
+            sa_select(
+                col(Delivery.subscription_id).label("subscription_id"),
+                func.max(Delivery.id).label("last_id"),
+            )
+            .join(Run, col(Run.id) == col(Delivery.run_id))
+            .where(Run.kind == RunKind.CONFIRM, col(Delivery.subscription_id).is_not(None))
+            .group_by(col(Delivery.subscription_id))
+            .subquery()
+        )
+        query = (
+            sa_select(col(Subscription.id))
+            .join(latest, latest.c.subscription_id == col(Subscription.id))
+            .join(Delivery, col(Delivery.id) == latest.c.last_id)
+            .where(
+                Subscription.status == SubscriptionStatus.PENDING,
+                Delivery.status == DeliveryStatus.DEFERRED,
+                col(Delivery.created_at) <= now - wait,
+                col(Delivery.created_at) >= now - ttl,
+            )
+            .order_by(col(Subscription.id))
+        )
+        return list(session.execute(query).scalars())

@@ -7,8 +7,9 @@ Jobs (all correctness lives in the database, so several daemons may share one da
   runs and delivery rows of the periods that came due, then wakes the sender;
 - ``drain`` every few seconds: sends the due rows of every sending run through the delivery
   engine (claims with leases: a killed daemon's rows come back when the lease expires);
-- ``fetch`` every ``fetch_interval_minutes``: ``newsletter.feeds.fetch_all(runtime)`` once that
-  module exists (see ``schedule.fetching``), a logged no-op until then.
+- ``fetch`` every ``fetch_interval_minutes``: ``newsletter.feeds.fetch_all(runtime)``;
+- ``confirmations`` every few minutes: confirmation emails deferred 15 minutes ago or more
+  (and whose link is still valid) are sent again.
 
 SIGTERM or Ctrl-C: no job starts any more, the sender claims no new batch, work in flight gets
 ``shutdown_grace_seconds`` to finish; what is still held after that is handed back to the
@@ -29,7 +30,9 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from newsletter.config import Settings
+from newsletter.confirmations import due_confirmation_retries, send_confirmations
 from newsletter.db import session_scope
+from newsletter.errors import DeliveryError
 from newsletter.runtime import Runtime
 from newsletter.schedule import heartbeat
 from newsletter.schedule.clock import make_clock
@@ -43,6 +46,8 @@ from subscribers.dbtypes import utcnow
 log = logging.getLogger("newsletter.daemon")
 HEARTBEAT_SECONDS = 10.0
 DRAIN_SECONDS = 5.0
+# A deferred confirmation email is tried again after this long (while its link is valid).
+CONFIRMATION_RETRY_WAIT = timedelta(minutes=15)
 
 
 def logfmt(event: str, **fields: object) -> str:
@@ -210,6 +215,32 @@ class SchedulerDaemon:
 
         await self._tracked(work)
 
+    async def confirmations_job(self) -> None:
+        """Send again the confirmation emails that were deferred (server busy or down)."""
+
+        async def work() -> None:
+            ids = await asyncio.to_thread(
+                due_confirmation_retries, self.runtime, wait=CONFIRMATION_RETRY_WAIT
+            )
+            if not ids:
+                return
+            try:
+                report = await send_confirmations(self.runtime, subscription_ids=ids)
+            except DeliveryError as exc:
+                log.warning(logfmt("confirmations_deferred", due=len(ids), error=exc))
+                return
+            log.info(
+                logfmt(
+                    "confirmations_retried",
+                    due=len(ids),
+                    sent=report.sent,
+                    deferred=report.deferred,
+                    failed=report.failed,
+                )
+            )
+
+        await self._tracked(work)
+
     # -- life cycle -------------------------------------------------------------------------
 
     def _starting(self) -> None:
@@ -275,6 +306,14 @@ class SchedulerDaemon:
             minutes=settings.fetch_interval_minutes,
             id="fetch",
             next_run_time=start,
+            max_instances=1,
+            **common,
+        )
+        scheduler.add_job(
+            self.confirmations_job,
+            "interval",
+            seconds=CONFIRMATION_RETRY_WAIT.total_seconds() / 3,
+            id="confirmations",
             max_instances=1,
             **common,
         )

@@ -260,3 +260,31 @@ def test_a_name_with_a_line_break_stored_earlier_fails_only_its_confirmation(
         assert row.status == DeliveryStatus.FAILED
         assert "line break in recipient name" in (row.last_error or "")
     runtime.dispose()
+
+
+def test_deferred_confirmations_are_due_again_after_a_wait_and_only_once(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    from datetime import timedelta
+
+    from newsletter.confirmations import due_confirmation_retries
+
+    ids = _pending(sqlite_url, "ann@example.com", "ben@example.com")
+    smtp_server.handler.rcpt_reply = lambda a: (
+        "451 4.3.0 try later" if a.startswith("ann") else None
+    )
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    report = asyncio.run(send_confirmations(runtime, subscription_ids=ids))
+    assert (report.sent, report.deferred) == (1, 1)
+    wait = timedelta(minutes=15)
+    assert due_confirmation_retries(runtime, wait=wait) == []  # too soon
+    later = make_runtime(make_settings(sqlite_url, smtp_server), now=NOW + timedelta(minutes=20))
+    assert due_confirmation_retries(later, wait=wait) == [ids[0]]
+    smtp_server.handler.rcpt_reply = lambda a: None
+    again = asyncio.run(send_confirmations(later, subscription_ids=ids[:1]))
+    assert again.sent == 1
+    assert due_confirmation_retries(later, wait=timedelta(0)) == []  # sent now: nothing due
+    expired = make_runtime(make_settings(sqlite_url, smtp_server), now=NOW + timedelta(days=30))
+    assert due_confirmation_retries(expired, wait=wait) == []
+    for rt in (runtime, later, expired):
+        rt.dispose()
