@@ -17,7 +17,7 @@ from newsletter.web.security import SESSION_COOKIE, make_session_cookie
 from subscribers import service
 from subscribers.models import Subscriber
 from tests.conftest import make_runtime, make_settings
-from tests.helpers import seed_list
+from tests.helpers import seed_list, subscribe
 from tests.smtpserver import RecordingServer
 from tests.webapp import ADMIN, WebEnv, add_users, login
 
@@ -176,3 +176,28 @@ def test_chunked_upload_over_the_limit_is_refused_while_streaming(web: WebEnv) -
     )
     assert response.status_code == 413
     assert "File too large" in response.text
+
+
+@pytest.mark.postgres
+def test_paging_topic_filter_and_sessions_on_postgresql(
+    postgres_url: str, smtp_server: RecordingServer
+) -> None:
+    runtime = make_runtime(make_settings(postgres_url, smtp_server, base_url="http://testserver"))
+    now = runtime.clock()
+    seed_list(runtime.engine, now, ["tech", "science"])
+    for number in range(60):
+        topics = ["tech", "science"] if number % 3 == 0 else ["science"]
+        subscribe(runtime.engine, now, f"m{number:03d}@example.com", topics)
+    add_users(runtime)
+    with TestClient(create_app(runtime)) as client:
+        csrf = login(client, ADMIN)
+        tech = client.get("/admin/subscribers?list=daily&topic=tech")
+        assert shown(tech.text) == [f"m{n:03d}@example.com" for n in range(0, 60, 3)]
+        assert "20 matching" in tech.text
+        second = client.get("/admin/subscribers?list=daily&topic=science&page=2")
+        assert shown(second.text) == [f"m{n:03d}@example.com" for n in range(50, 60)]
+        copied = client.cookies[SESSION_COOKIE]
+        client.post("/admin/logout", data={"csrf": csrf})
+        client.cookies.set(SESSION_COOKIE, copied)
+        assert client.get("/admin", follow_redirects=False).status_code == 303
+    runtime.dispose()
