@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from newsletter.errors import AccountError
-from newsletter.models import User, UserRole
+from newsletter.models import ConsoleSession, User, UserRole
 from subscribers.addresses import normalise_email
 from subscribers.errors import InvalidAddress
 
@@ -73,3 +73,36 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
 def all_users(session: Session) -> list[User]:
     """Every account, by address."""
     return list(session.exec(select(User).order_by(col(User.email))))
+
+
+def start_session(
+    session: Session, *, user_id: int, nonce: str, now: datetime, lifetime: timedelta
+) -> None:
+    """Record a console sign-in (and forget this user's expired sessions)."""
+    session.execute(
+        delete(ConsoleSession).where(
+            col(ConsoleSession.user_id) == user_id, col(ConsoleSession.expires_at) <= now
+        )
+    )
+    session.add(
+        ConsoleSession(nonce=nonce, user_id=user_id, created_at=now, expires_at=now + lifetime)
+    )
+    session.flush()
+
+
+def session_user(session: Session, *, nonce: str, user_id: int, now: datetime) -> User | None:
+    """The user of a recorded, unexpired console session, else None."""
+    found = session.get(ConsoleSession, nonce)
+    if found is None or found.user_id != user_id or found.expires_at <= now:
+        return None
+    return session.get(User, user_id)
+
+
+def end_session(session: Session, *, nonce: str) -> None:
+    """Revoke one console session (sign-out)."""
+    session.execute(delete(ConsoleSession).where(col(ConsoleSession.nonce) == nonce))
+
+
+def end_all_sessions(session: Session, *, user_id: int) -> None:
+    """Revoke every console session of a user (for a password or role change or a removal)."""
+    session.execute(delete(ConsoleSession).where(col(ConsoleSession.user_id) == user_id))

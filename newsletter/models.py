@@ -229,6 +229,17 @@ class User(SQLModel, table=True):
     last_login_at: datetime | None = _ts()
 
 
+class ConsoleSession(SQLModel, table=True):
+    """One signed-in console session, so signing out (or removing it) ends a copied cookie too."""
+
+    __tablename__ = "console_sessions"
+
+    nonce: str = Field(sa_column=Column(String(64), primary_key=True))
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class SmtpServerState(SQLModel, table=True):
     """One SMTP server's rate-limit buckets and rest period, kept across restarts."""
 

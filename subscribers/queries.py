@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, String, cast, func, or_
 from sqlmodel import Session, col, select
 
 from subscribers.errors import InvalidPreference
@@ -27,6 +28,33 @@ class Member:
     timezone: str
 
 
+def _member_filters(
+    *,
+    mailing_list: MailingList,
+    status: str | None,
+    topic: str | None,
+    search: str | None,
+) -> list[ColumnElement[bool]]:
+    """The conditions on subscribers joined to their subscriptions that a listing applies."""
+    conditions: list[ColumnElement[bool]] = [col(Subscription.list_id) == mailing_list.id]
+    if status is not None:
+        conditions.append(col(Subscription.status) == check_status(status))
+    if search:
+        pattern = f"%{search.strip().lower()}%"
+        conditions.append(
+            or_(
+                func.lower(col(Subscriber.email)).like(pattern),
+                func.lower(col(Subscriber.name)).like(pattern),
+            )
+        )
+    if topic and topic.strip():
+        # topics are a JSON array of strings: match the quoted element in its text form
+        element = json.dumps(topic.strip().lower())
+        escaped = element.replace("^", "^^").replace("%", "^%").replace("_", "^_")
+        conditions.append(cast(col(Subscription.topics), String).like(f"%{escaped}%", escape="^"))
+    return conditions
+
+
 def list_members(
     session: Session,
     *,
@@ -35,29 +63,22 @@ def list_members(
     topic: str | None = None,
     search: str | None = None,
     limit: int | None = None,
+    offset: int = 0,
 ) -> Iterator[Member]:
     """Members of a list by address, filtered by subscription status, topic and text."""
     query = (
         select(Subscriber, Subscription)
         .join(Subscription, col(Subscription.subscriber_id) == col(Subscriber.id))
-        .where(Subscription.list_id == mailing_list.id)
-        .order_by(col(Subscriber.email))
-    )
-    if status is not None:
-        query = query.where(Subscription.status == check_status(status))
-    if search:
-        pattern = f"%{search.strip().lower()}%"
-        query = query.where(
-            or_(
-                func.lower(col(Subscriber.email)).like(pattern),
-                func.lower(col(Subscriber.name)).like(pattern),
-            )
+        .where(
+            *_member_filters(mailing_list=mailing_list, status=status, topic=topic, search=search)
         )
-    wanted = topic.strip().lower() if topic else None
-    shown = 0
+        .order_by(col(Subscriber.email), col(Subscriber.id))
+    )
+    if offset:
+        query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
     for subscriber, subscription in session.execute(query.execution_options(yield_per=1000)):
-        if wanted is not None and wanted not in subscription.topics:
-            continue
         yield Member(
             email=subscriber.email,
             name=subscriber.name,
@@ -69,9 +90,26 @@ def list_members(
             send_hour=subscription.send_hour,
             timezone=subscription.timezone or subscriber.timezone,
         )
-        shown += 1
-        if limit is not None and shown >= limit:
-            return
+
+
+def count_members(
+    session: Session,
+    *,
+    mailing_list: MailingList,
+    status: str | None = None,
+    topic: str | None = None,
+    search: str | None = None,
+) -> int:
+    """How many members ``list_members`` would list with the same filters."""
+    query = (
+        select(func.count())
+        .select_from(Subscriber)
+        .join(Subscription, col(Subscription.subscriber_id) == col(Subscriber.id))
+        .where(
+            *_member_filters(mailing_list=mailing_list, status=status, topic=topic, search=search)
+        )
+    )
+    return int(session.execute(query).scalar_one())
 
 
 def check_status(value: str) -> SubscriptionStatus:

@@ -43,13 +43,14 @@ from subscribers.models import (
     SuppressionReason,
     UnsubscribeSource,
 )
-from subscribers.queries import list_members, status_counts
+from subscribers.queries import count_members, list_members, status_counts
 from subscribers.suppression import add_suppression
 
 router = APIRouter(prefix="/admin")
 log = logging.getLogger(__name__)
 PER_PAGE = 50
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+UPLOAD_FORM_SLACK = 64 * 1024  # the form's other fields and multipart headers
 
 
 @router.get("/subscribers")
@@ -69,18 +70,20 @@ def subscribers_page(
             return render(request, "subscribers.html.j2", {"title": "Subscribers", "lists": []})
         chosen = next((ml for ml in lists if ml.slug == list), lists[0])
         page = max(1, page)
-        members = itertools.islice(
-            list_members(
-                session,
-                mailing_list=chosen,
-                status=status or None,
-                topic=topic or None,
-                search=q or None,
-            ),
-            (page - 1) * PER_PAGE,
-            page * PER_PAGE + 1,
-        )
-        rows = [*members]
+        filters = {"status": status or None, "topic": topic or None, "search": q or None}
+        try:
+            total = count_members(session, mailing_list=chosen, **filters)
+            rows = [
+                *list_members(
+                    session,
+                    mailing_list=chosen,
+                    **filters,
+                    limit=PER_PAGE,
+                    offset=(page - 1) * PER_PAGE,
+                )
+            ]
+        except SubscriberError as exc:
+            raise PageError(400, "Bad filter", str(exc)) from None
         counts = status_counts(session, list_id=chosen.id or 0)
     return render(
         request,
@@ -89,8 +92,10 @@ def subscribers_page(
             "title": "Subscribers",
             "lists": lists,
             "mailing_list": chosen,
-            "members": rows[:PER_PAGE],
-            "has_next": len(rows) > PER_PAGE,
+            "members": rows,
+            "has_next": page * PER_PAGE < total,
+            "total": total,
+            "pages": max(1, -(-total // PER_PAGE)),
             "page": page,
             "status": status,
             "topic": topic,
@@ -246,9 +251,20 @@ async def _save_upload(upload: UploadFile, folder: Path) -> Path:
     return target
 
 
+def _declared_length(request: Request) -> int:
+    """The request's Content-Length, or 0 when it is missing or not a number."""
+    try:
+        return int(request.headers.get("content-length", "0"))
+    except ValueError:
+        return 0
+
+
 @router.post("/subscribers/import")
 async def import_page(request: Request, account: Account = Depends(require_admin)) -> Response:
     """Import an uploaded CSV into a list; show the counts and the rejected rows."""
+    if _declared_length(request) > MAX_UPLOAD_BYTES + UPLOAD_FORM_SLACK:
+        # refused before the body is read; chunked uploads are caught while being saved
+        raise PageError(413, "File too large", "Upload at most 50 MB at a time.")
     try:
         return await _import(request, account)
     finally:

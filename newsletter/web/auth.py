@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from newsletter.accounts import authenticate
+from newsletter.accounts import authenticate, end_session, start_session
 from newsletter.db import session_scope
 from newsletter.web.deps import (
     Account,
@@ -22,6 +24,7 @@ from newsletter.web.security import (
     check_form_token,
     make_form_token,
     make_session_cookie,
+    new_nonce,
 )
 
 router = APIRouter(prefix="/admin")
@@ -73,15 +76,24 @@ async def login(request: Request) -> Response:
         return _login_page(
             request, error="Too many attempts; wait a few minutes.", email=email, status=429
         )
+    nonce = new_nonce()
     with session_scope(rt.engine) as session:
         user = authenticate(session, email=email, password=password, now=rt.clock())
         user_id = user.id if user else None
+        if user_id is not None:
+            start_session(
+                session,
+                user_id=user_id,
+                nonce=nonce,
+                now=rt.clock(),
+                lifetime=timedelta(seconds=SESSION_SECONDS),
+            )
     if user_id is None:
         return _login_page(request, error="Wrong email or password.", email=email, status=401)
     response = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        make_session_cookie(rt.settings.secret, user_id=user_id, now=rt.clock()),
+        make_session_cookie(rt.settings.secret, user_id=user_id, now=rt.clock(), nonce=nonce),
         max_age=SESSION_SECONDS,
         httponly=True,
         samesite="lax",
@@ -93,8 +105,10 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, account: Account = Depends(require_editor)) -> Response:
-    """Forget the session cookie."""
+    """Revoke the session server-side and forget the cookie."""
     await form_with_csrf(request, account)
+    with session_scope(runtime(request).engine) as session:
+        end_session(session, nonce=account.nonce)
     response = RedirectResponse("/admin/login?notice=Signed+out", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

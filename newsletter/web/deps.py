@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from newsletter.accounts import session_user
 from newsletter.db import session_scope
-from newsletter.models import User, UserRole
+from newsletter.models import UserRole
 from newsletter.runtime import Runtime
 from newsletter.web.security import (
     SESSION_COOKIE,
@@ -100,7 +101,7 @@ def current_account(request: Request) -> Account | None:
     claims = read_session_cookie(rt.settings.secret, cookie, now=rt.clock()) if cookie else None
     if claims is not None:
         with session_scope(rt.engine) as session:
-            user = session.get(User, claims.user_id)
+            user = session_user(session, nonce=claims.nonce, user_id=claims.user_id, now=rt.clock())
             if user is not None and user.id is not None:
                 account = Account(id=user.id, email=user.email, role=user.role, nonce=claims.nonce)
     request.state.account = account

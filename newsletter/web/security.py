@@ -35,9 +35,16 @@ class SessionClaims:
     nonce: str
 
 
-def make_session_cookie(secret: bytes, *, user_id: int, now: datetime) -> str:
+def new_nonce() -> str:
+    """A random session nonce (the key of the session's server-side record)."""
+    return secrets.token_urlsafe(16)
+
+
+def make_session_cookie(
+    secret: bytes, *, user_id: int, now: datetime, nonce: str | None = None
+) -> str:
     """A signed cookie value naming the user, when it was issued and a random nonce."""
-    value = f"{user_id}.{int(now.timestamp())}.{secrets.token_urlsafe(16)}"
+    value = f"{user_id}.{int(now.timestamp())}.{nonce or new_nonce()}"
     return f"{value}.{_mac(secret, 'session', value)}"
 
 
