@@ -186,9 +186,7 @@ def request_subscription(
         session, email=address, secret=secret
     ):
         raise Suppressed(address)
-    current = None
-    if subscriber is not None and subscriber.id is not None and mailing_list.id is not None:
-        current = _subscription(session, subscriber.id, mailing_list.id)
+    current = _current_subscription(session, subscriber, mailing_list)
     if subscriber is not None and current is not None and current.status == "active":
         return SignupResult(current, subscriber, needs_confirmation=False, already_active=True)
     chosen = _choose(
@@ -201,18 +199,12 @@ def request_subscription(
         timezone=timezone,
     )
     if subscriber is None:
-        subscriber = Subscriber(email=address, name=name, timezone=chosen.timezone, created_at=now)
-        subscriber.updated_at = now
-        session.add(subscriber)
-        session.flush()
+        subscriber = _new_subscriber(session, address, name, chosen.timezone, now)
     elif name and not subscriber.name:
         subscriber.name = name
         subscriber.updated_at = now
-    if subscriber.id is None or mailing_list.id is None:
-        raise RuntimeError("rows were flushed without ids")
     if current is None:
-        current = Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id, created_at=now)
-        session.add(current)
+        current = _new_subscription(session, subscriber, mailing_list, now)
     _apply(current, chosen)
     current.unsubscribed_at = None
     current.unsubscribe_source = None
@@ -394,9 +386,7 @@ def add_subscriber(
     blocked = subscriber is not None and subscriber.status in BLOCKED_STATUSES
     if not by_admin and (blocked or is_suppressed(session, email=address, secret=secret)):
         raise Suppressed(address)
-    current = None
-    if subscriber is not None and subscriber.id is not None and mailing_list.id is not None:
-        current = _subscription(session, subscriber.id, mailing_list.id)
+    current = _current_subscription(session, subscriber, mailing_list)
     chosen = _choose(
         mailing_list,
         current,
@@ -407,21 +397,15 @@ def add_subscriber(
         timezone=timezone,
     )
     if subscriber is None:
-        subscriber = Subscriber(email=address, name=name, timezone=chosen.timezone, created_at=now)
-        subscriber.updated_at = now
-        session.add(subscriber)
-        session.flush()
+        subscriber = _new_subscriber(session, address, name, chosen.timezone, now)
     else:
         if name:
             subscriber.name = name
         if subscriber.status != SubscriberStatus.ACTIVE and (by_admin or not blocked):
             subscriber.status = SubscriberStatus.ACTIVE
         subscriber.updated_at = now
-    if subscriber.id is None or mailing_list.id is None:
-        raise RuntimeError("rows were flushed without ids")
     if current is None:
-        current = Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id, created_at=now)
-        session.add(current)
+        current = _new_subscription(session, subscriber, mailing_list, now)
     _apply(current, chosen)
     if confirmed or not mailing_list.double_opt_in:
         if current.status != SubscriptionStatus.ACTIVE:
@@ -433,6 +417,39 @@ def add_subscriber(
         current.confirm_generation = (current.confirm_generation or 0) + 1
     session.flush()
     return current
+
+
+def _current_subscription(
+    session: Session, subscriber: Subscriber | None, mailing_list: MailingList
+) -> Subscription | None:
+    """The person's subscription to the list, if both exist."""
+    if subscriber is None or subscriber.id is None or mailing_list.id is None:
+        return None
+    return _subscription(session, subscriber.id, mailing_list.id)
+
+
+def _new_subscriber(
+    session: Session, address: str, name: str, timezone: str, now: datetime
+) -> Subscriber:
+    """Store a new person (flushed, so it has an id)."""
+    subscriber = Subscriber(email=address, name=name, timezone=timezone, created_at=now)
+    subscriber.updated_at = now
+    session.add(subscriber)
+    session.flush()
+    return subscriber
+
+
+def _new_subscription(
+    session: Session, subscriber: Subscriber, mailing_list: MailingList, now: datetime
+) -> Subscription:
+    """A new subscription of the person to the list (preferences are applied by the caller)."""
+    if subscriber.id is None or mailing_list.id is None:
+        raise RuntimeError("rows were flushed without ids")
+    subscription = Subscription(
+        subscriber_id=subscriber.id, list_id=mailing_list.id, created_at=now
+    )
+    session.add(subscription)
+    return subscription
 
 
 def mark_bounced(session: Session, *, subscriber_id: int, now: datetime) -> None:
