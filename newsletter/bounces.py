@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -99,6 +100,14 @@ def apply_bounce(
         )
 
 
+def read_mailbox(path: Path) -> Iterator[bytes]:
+    """The raw messages of a Maildir or mbox; anything else is one IngestError naming it."""
+    try:
+        return iter_mailbox(path)
+    except ValueError as exc:
+        raise IngestError(str(path), str(exc)) from None
+
+
 def process_mailbox(
     session: Session,
     path: Path,
@@ -109,10 +118,7 @@ def process_mailbox(
     now: datetime,
 ) -> BounceReport:
     """Read every message of a Maildir or mbox and apply the bounces among them."""
-    try:
-        messages = iter_mailbox(path)
-    except ValueError as exc:
-        raise IngestError(str(path), str(exc)) from None
+    messages = read_mailbox(path)
     report = BounceReport()
     for raw in messages:
         report.messages += 1

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from newsletter.delivery.dsn import iter_mailbox
-from newsletter.errors import IngestError
+from newsletter.bounces import read_mailbox
 from subscribers.errors import InvalidToken, SubscriberNotFound
 from subscribers.models import UnsubscribeSource
 from subscribers.service import unsubscribe
@@ -51,12 +50,8 @@ def process_unsubscribe_mailbox(
 ) -> MailtoReport:
     """Unsubscribe the sender of every mail to a valid unsubscribe+TOKEN address (at once, as
     the one-click URL does); forged or foreign tokens change nothing."""
-    try:
-        messages = iter_mailbox(path)
-    except ValueError as exc:
-        raise IngestError(str(path), str(exc)) from None
     report = MailtoReport()
-    for raw in messages:
+    for raw in read_mailbox(path):
         report.messages += 1
         token = token_of(raw)
         if token is None:

@@ -13,10 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiosmtpd.controller import Controller
-
-from newsletter.delivery.capture import free_port
-from tests.smtpserver import Received
+from tests.smtpserver import Received, RecordingServer
 
 
 @dataclass
@@ -62,24 +59,8 @@ class FaultHandler:
         return "250 2.0.0 OK queued"
 
 
-class FaultServer:
+class FaultServer(RecordingServer):
     """Runs a FaultHandler on a free loopback port."""
 
     def __init__(self, handler: FaultHandler | None = None) -> None:
-        self.handler = handler or FaultHandler()
-        self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-
-    @property
-    def messages(self) -> list[Received]:
-        """Accepted messages so far."""
-        with self.handler.lock:
-            return list(self.handler.messages)
-
-    def start(self) -> None:
-        """Serve in a thread."""
-        self.controller.start()
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.controller.stop()
+        super().__init__(handler or FaultHandler())

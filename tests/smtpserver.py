@@ -66,9 +66,10 @@ class RecordingHandler:
 
 
 class RecordingServer:
-    """Runs a RecordingHandler on a free loopback port."""
+    """Runs a RecordingHandler (or any handler with ``messages`` and ``lock``) on a free
+    loopback port."""
 
-    def __init__(self, handler: RecordingHandler | None = None) -> None:
+    def __init__(self, handler: Any = None) -> None:
         self.handler = handler or RecordingHandler()
         self.port = free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
