@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     max_articles_per_topic: int = Field(default=5, ge=1)
     max_articles_total: int = Field(default=20, ge=1)
     first_digest_lookback_days: int = Field(default=7, ge=0)
+    # An article published longer ago than this is not offered, even when it arrives late.
+    max_article_age_days: int = Field(default=14, ge=1)
 
     confirmation_ttl_hours: float = Field(default=72.0, gt=0)
 

@@ -7,13 +7,14 @@ Jobs (all correctness lives in the database, so several daemons may share one da
   runs and delivery rows of the periods that came due, then wakes the sender;
 - ``drain`` every few seconds: sends the due rows of every sending run through the delivery
   engine (claims with leases: a killed daemon's rows come back when the lease expires);
-- ``fetch`` every ``fetch_interval_minutes``: ``newsletter.feeds.fetch_all(runtime)``;
-- ``confirmations`` every few minutes: confirmation emails deferred 15 minutes ago or more
-  (and whose link is still valid) are sent again.
+- ``fetch`` every ``fetch_interval_minutes``: ``newsletter.feeds.fetch_all(runtime)``.
 
-SIGTERM or Ctrl-C: no job starts any more, the sender claims no new batch, work in flight gets
-``shutdown_grace_seconds`` to finish; what is still held after that is handed back to the
-queue, and the process exits 0.
+Deferred messages of every kind (digests and confirmation emails alike) are retried by the
+drain job when their retry time comes: they are rows of sending runs like any other.
+
+SIGTERM or Ctrl-C: no job starts any more, the engine claims nothing new and hands over no
+further message; messages already with the SMTP server finish (``shutdown_grace_seconds`` at
+most), every result is recorded, unsent rows are handed back, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -30,9 +31,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from newsletter.config import Settings
-from newsletter.confirmations import due_confirmation_retries, send_confirmations
 from newsletter.db import session_scope
-from newsletter.errors import DeliveryError
 from newsletter.runtime import Runtime
 from newsletter.schedule import heartbeat
 from newsletter.schedule.clock import make_clock
@@ -46,8 +45,6 @@ from subscribers.dbtypes import utcnow
 log = logging.getLogger("newsletter.daemon")
 HEARTBEAT_SECONDS = 10.0
 DRAIN_SECONDS = 5.0
-# A deferred confirmation email is tried again after this long (while its link is valid).
-CONFIRMATION_RETRY_WAIT = timedelta(minutes=15)
 
 
 def logfmt(event: str, **fields: object) -> str:
@@ -215,32 +212,6 @@ class SchedulerDaemon:
 
         await self._tracked(work)
 
-    async def confirmations_job(self) -> None:
-        """Send again the confirmation emails that were deferred (server busy or down)."""
-
-        async def work() -> None:
-            ids = await asyncio.to_thread(
-                due_confirmation_retries, self.runtime, wait=CONFIRMATION_RETRY_WAIT
-            )
-            if not ids:
-                return
-            try:
-                report = await send_confirmations(self.runtime, subscription_ids=ids)
-            except DeliveryError as exc:
-                log.warning(logfmt("confirmations_deferred", due=len(ids), error=exc))
-                return
-            log.info(
-                logfmt(
-                    "confirmations_retried",
-                    due=len(ids),
-                    sent=report.sent,
-                    deferred=report.deferred,
-                    failed=report.failed,
-                )
-            )
-
-        await self._tracked(work)
-
     # -- life cycle -------------------------------------------------------------------------
 
     def _starting(self) -> None:
@@ -306,14 +277,6 @@ class SchedulerDaemon:
             minutes=settings.fetch_interval_minutes,
             id="fetch",
             next_run_time=start,
-            max_instances=1,
-            **common,
-        )
-        scheduler.add_job(
-            self.confirmations_job,
-            "interval",
-            seconds=CONFIRMATION_RETRY_WAIT.total_seconds() / 3,
-            id="confirmations",
             max_instances=1,
             **common,
         )

@@ -48,6 +48,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def describe_db_error(exc: BaseException) -> str:
+    """One line naming why the database failed ("database is locked", "disk full", ...)."""
+    original = getattr(exc, "orig", None) or exc
+    text = " ".join(str(original).split()) or type(original).__name__
+    low = text.lower()
+    if "database is locked" in low or "database table is locked" in low:
+        return "database is locked"
+    if "disk is full" in low or "no space left" in low or "disk full" in low:
+        return "disk full"
+    if "readonly" in low or "read-only" in low:
+        return "database is read-only"
+    if type(original).__module__.startswith("psycopg") and (
+        "connection" in low or "terminat" in low or "server closed" in low
+    ):
+        return f"lost connection to PostgreSQL ({text[:200]})"
+    return text[:300]
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""

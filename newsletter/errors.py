@@ -10,6 +10,7 @@ NewsletterError (root)
  +-- RunNotFound (LookupError)
  +-- RunStateError (ValueError)         an operation the run's state does not allow
  +-- AccountError (ValueError)          a console account that cannot be created or used
+ +-- LedgerError (RuntimeError)         the ledger cannot be read or written: sending stops
  +-- DeliveryError                      the SMTP server as a whole cannot be used
       +-- SmtpUnavailable (ConnectionError)
       +-- SmtpAuthError (PermissionError)
@@ -80,6 +81,15 @@ class RunStateError(NewsletterError, ValueError):
 
 class AccountError(NewsletterError, ValueError):
     """A console account that cannot be created, or a role that does not exist."""
+
+
+class LedgerError(NewsletterError, RuntimeError):
+    """The delivery ledger cannot be read or written (database locked, disk full, connection
+    lost): the send engine stops every stage rather than send what it cannot record."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(f"sending stopped, the ledger cannot be written: {cause}")
+        self.cause = cause
 
 
 class DeliveryError(NewsletterError):

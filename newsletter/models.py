@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from subscribers.dbtypes import UTCDateTime, utcnow
@@ -35,6 +35,11 @@ class RunKind(StrEnum):
     SCHEDULED = "scheduled"
     TEST = "test"
     CONFIRM = "confirm"  # confirmation emails: deliveries without a digest
+    DRY_RUN = "dry-run"  # digests written as .eml files: recorded, but no subscriber history
+
+
+# Runs whose sent rows are digests that reached a subscriber (they record sent articles).
+DIGEST_KINDS = (RunKind.MANUAL, RunKind.SCHEDULED)
 
 
 class DeliveryStatus(StrEnum):
@@ -48,6 +53,10 @@ class DeliveryStatus(StrEnum):
     BOUNCED = "bounced"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+
+
+# A row in one of these states may still be sent: the one definition of "open".
+OPEN_STATES = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
 
 
 class TopicOrigin(StrEnum):
@@ -207,6 +216,16 @@ class SentArticle(SQLModel, table=True):
     article_id: int = Field(foreign_key="articles.id", index=True, ondelete="CASCADE")
     delivery_id: int | None = Field(default=None, foreign_key="deliveries.id", ondelete="SET NULL")
     sent_at: datetime = _created()
+
+
+class ChangeCounter(SQLModel, table=True):
+    """A counter bumped by database triggers (``audience``: someone left, was suppressed or
+    erased), so a sender notices a change with one cheap read instead of one query per message."""
+
+    __tablename__ = "change_counters"
+
+    name: str = Field(sa_column=Column(String(64), primary_key=True))
+    value: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class UserRole(StrEnum):

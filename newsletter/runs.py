@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email import message_from_bytes
+from email import policy as email_policy
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import Session, col, select
 
 from newsletter import runstate
-from newsletter.compose import LinkSettings, digest_view, sender_of, template_for_digest
+from newsletter.compose import digest_view, sender_of
 from newsletter.db import session_scope
-from newsletter.delivery.mailer import Envelope, Mailer
+from newsletter.delivery.mailer import Mailer
 from newsletter.delivery.pool import ServerPool
 from newsletter.delivery.serverstate import load_server_states, save_server_states
 from newsletter.delivery.signing import SigningPool
@@ -19,15 +20,22 @@ from newsletter.errors import DeliveryError, RunNotFound, RunStateError
 from newsletter.links import personal_links
 from newsletter.message import Recipient, build_template, new_message_id, personalise
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
-from newsletter.planning import Plan, load_already_sent, load_candidates, plan_run
-from newsletter.render import RenderedDigest, fill_markers, render_digest
+from newsletter.planning import (
+    OVERLAP,
+    Plan,
+    add_digest,
+    load_already_sent,
+    load_candidates,
+    plan_run,
+)
+from newsletter.render import RenderedDigest, render_digest
 from newsletter.runstate import RunDetail, RunSummary, unpause_run
 from newsletter.runtime import Runtime
-from newsletter.selector import select_articles
-from newsletter.sending import RunSender, SendPolicy, SendReport, message_id_for
+from newsletter.selector import Selection, select_articles
+from newsletter.sending import RunSender, SendPolicy, SendReport, StopRequest
 from subscribers.addresses import normalise_email
 from subscribers.errors import SubscriptionNotFound, Suppressed
-from subscribers.models import Subscriber, Subscription
+from subscribers.models import MailingList, Subscriber, Subscription
 from subscribers.service import get_list, is_suppressed
 
 
@@ -40,93 +48,50 @@ class SendSummary:
     dry_run: bool = False
 
 
-async def send_list(runtime: Runtime, *, slug: str, dry_run_dir: Path | None = None) -> SendSummary:
-    """Plan a run for the list and send it now (or, for a dry run, only write .eml files)."""
+def _plan(runtime: Runtime, session: Session, *, slug: str, kind: RunKind = RunKind.MANUAL) -> Plan:
+    return plan_run(
+        session,
+        mailing_list=get_list(session, slug=slug),
+        now=runtime.clock(),
+        limits=runtime.limits,
+        lookback=runtime.lookback,
+        max_age=runtime.max_age,
+        kind=kind,
+    )
+
+
+async def send_list(
+    runtime: Runtime,
+    *,
+    slug: str,
+    dry_run_dir: Path | None = None,
+    stopping: StopRequest | None = None,
+) -> SendSummary:
+    """Plan a run for the list and send it now. A dry run goes through the same engine into
+    .eml files and is recorded as a dry-run run that changes no subscriber's history."""
     with session_scope(runtime.engine) as session:
         get_list(session, slug=slug)
-    if dry_run_dir is not None:
-        return dry_run(runtime, slug=slug, out=dry_run_dir)
-    mailer = runtime.mailer()
-    check = getattr(mailer, "check", None)
-    if check is not None:
-        await check()
-    with session_scope(runtime.engine) as session:
-        mailing_list = get_list(session, slug=slug)
-        plan = plan_run(
-            session,
-            mailing_list=mailing_list,
-            now=runtime.clock(),
-            limits=runtime.limits,
-            lookback=runtime.lookback,
-        )
-    report = None
-    if plan.queued:
-        report = await send_run(runtime, run_id=plan.run_id, mailer=mailer)
-    else:
+    mailer = runtime.mailer(dry_run_dir)
+    try:
+        await mailer.check()  # before anything is recorded: an unreachable server writes nothing
+        kind = RunKind.DRY_RUN if dry_run_dir is not None else RunKind.MANUAL
+        with session_scope(runtime.engine) as session:
+            plan = _plan(runtime, session, slug=slug, kind=kind)
+        report = None
+        if plan.queued:
+            report = await _send(runtime, plan.run_id, mailer, stopping=stopping)
+    finally:
         await mailer.close()
-    return SendSummary(plan=plan, report=report)
-
-
-def dry_run(runtime: Runtime, *, slug: str, out: Path) -> SendSummary:
-    """Plan, render and personalise exactly as a real send would, write each message as an .eml
-    file, and record nothing: the plan is rolled back, so a later real send is unaffected."""
-    written = 0
-    out.mkdir(parents=True, exist_ok=True)
-    with Session(runtime.engine, expire_on_commit=False) as session:
-        try:
-            mailing_list = get_list(session, slug=slug)
-            now = runtime.clock()
-            plan = plan_run(
-                session,
-                mailing_list=mailing_list,
-                now=now,
-                limits=runtime.limits,
-                lookback=runtime.lookback,
-            )
-            rows = session.exec(
-                select(
-                    Delivery.id, Delivery.digest_id, Delivery.email, Subscriber.id, Subscriber.name
-                )
-                .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
-                .where(Delivery.run_id == plan.run_id, Delivery.status == DeliveryStatus.QUEUED)
-                .order_by(col(Delivery.id))
-            ).all()
-            links_settings = LinkSettings(
-                base_url=runtime.settings.base_url, secret=runtime.settings.secret
-            )
-            templates = {}
-            for delivery_id, digest_id, email, subscriber_id, name in rows:
-                if digest_id not in templates:
-                    templates[digest_id], _ = template_for_digest(
-                        session, runtime.env, digest_id=digest_id, links=links_settings, now=now
-                    )
-                template = templates[digest_id]
-                links = personal_links(
-                    base_url=runtime.settings.base_url,
-                    secret=runtime.settings.secret,
-                    subscriber_id=subscriber_id or 0,
-                    list_id=mailing_list.id or 0,
-                    mailto_domain=template.domain,
-                )
-                message_id = message_id_for(delivery_id, runtime.settings.secret, template.domain)
-                data = personalise(template, Recipient(email, name, links), message_id)
-                written += 1
-                safe = "".join(ch if ch.isalnum() or ch in "@.-_+" else "_" for ch in email)
-                (out / f"{written:06d}-{safe}.eml").write_bytes(data)
-        finally:
-            session.rollback()
-    report = SendReport(run_id=0, sent=0, status="dry-run")
-    report.counts = {"written": written}
-    return SendSummary(plan=plan, report=report, dry_run=True)
+    return SendSummary(plan=plan, report=report, dry_run=dry_run_dir is not None)
 
 
 def make_sender(
     runtime: Runtime,
     mailer: Mailer,
     *,
-    sender_class: type[RunSender] = RunSender,
     policy: SendPolicy | None = None,
-    **options: Any,
+    worker: str | None = None,
+    stopping: StopRequest | None = None,
 ) -> tuple[RunSender, SigningPool | None]:
     """A RunSender wired to the settings: DKIM pool, server states kept in the database.
 
@@ -141,7 +106,7 @@ def make_sender(
         if pool is not None:
             save_server_states(session, pool.states())
 
-    sender = sender_class(
+    sender = RunSender(
         runtime.engine,
         runtime.env,
         mailer,
@@ -149,29 +114,51 @@ def make_sender(
         clock=runtime.clock,
         signer=signer,
         on_flush=save_states if pool is not None else None,
-        **options,
+        worker=worker,
+        stopping=stopping,
     )
     return sender, signer
 
 
-async def send_run(runtime: Runtime, *, run_id: int, mailer: Mailer | None = None) -> SendReport:
-    """Send whatever is due in a run now (several processes may do this at once)."""
-    active = mailer if mailer is not None else runtime.mailer()
+async def _send(
+    runtime: Runtime, run_id: int, mailer: Mailer, *, stopping: StopRequest | None
+) -> SendReport:
     signer = None
     try:
-        sender, signer = make_sender(runtime, active)
+        sender, signer = make_sender(runtime, mailer, stopping=stopping)
         return await sender.send_run(run_id)
     finally:
-        await active.close()
         if signer is not None:
             signer.close()
 
 
-async def resume_run(runtime: Runtime, *, run_id: int, mailer: object | None = None) -> SendReport:
+async def send_run(
+    runtime: Runtime,
+    *,
+    run_id: int,
+    mailer: Mailer | None = None,
+    stopping: StopRequest | None = None,
+) -> SendReport:
+    """Send whatever is due in a run now (several processes may do this at once)."""
+    active = mailer if mailer is not None else runtime.mailer()
+    try:
+        await active.check()
+        return await _send(runtime, run_id, active, stopping=stopping)
+    finally:
+        await active.close()
+
+
+async def resume_run(
+    runtime: Runtime,
+    *,
+    run_id: int,
+    mailer: Mailer | None = None,
+    stopping: StopRequest | None = None,
+) -> SendReport:
     """Resume a paused run (or continue a sending one) and send what is due."""
     with session_scope(runtime.engine) as session:
         unpause_run(session, run_id=run_id)
-    return await send_run(runtime, run_id=run_id, mailer=mailer)  # type: ignore[arg-type]
+    return await send_run(runtime, run_id=run_id, mailer=mailer, stopping=stopping)
 
 
 def pause_run(runtime: Runtime, *, run_id: int, reason: str = "paused by an operator") -> None:
@@ -204,155 +191,152 @@ def run_detail(runtime: Runtime, *, run_id: int) -> RunDetail:
         return runstate.run_detail(session, run_id=run_id)
 
 
+def _current_selection(
+    runtime: Runtime, session: Session, mailing_list: MailingList, email: str | None
+) -> tuple[Selection, int, str]:
+    """What the list (all its topics) or one subscriber would get now: the selection, the
+    subscriber's id (0 for the list) and name."""
+    now = runtime.clock()
+    topics: tuple[str, ...] = tuple(mailing_list.topics)
+    since = now - runtime.lookback
+    oldest = now - max(runtime.max_age, runtime.lookback)
+    already: set[int] = set()
+    name, subscriber_id = "", 0
+    if email is not None:
+        address = normalise_email(email)
+        row = session.exec(
+            select(Subscriber, Subscription)
+            .join(Subscription, col(Subscription.subscriber_id) == col(Subscriber.id))
+            .where(Subscriber.email == address, Subscription.list_id == mailing_list.id)
+        ).first()
+        if row is None:
+            raise SubscriptionNotFound(address, mailing_list.slug)
+        subscriber, subscription = row
+        topics = tuple(subscription.topics)
+        if subscription.offered_until is not None:
+            since = subscription.offered_until - OVERLAP
+        name = subscriber.name
+        subscriber_id = subscriber.id or 0
+    candidates = load_candidates(session, topics=mailing_list.topics, since=since, oldest=oldest)
+    if email is not None:
+        already = load_already_sent(session, article_ids=[c.id for c in candidates]).get(
+            subscriber_id, set()
+        )
+    selection = select_articles(
+        candidates,
+        topics=topics,
+        since=since,
+        oldest=oldest,
+        already_sent=already,
+        limits=runtime.limits,
+    )
+    return selection, subscriber_id, name
+
+
 @dataclass(frozen=True)
 class Preview:
-    """A digest rendered for reading: personal values filled in."""
+    """A digest as it would be sent now: the exact message bytes, and its parts for reading."""
 
     rendered: RenderedDigest
     html: str
     text: str
+    message: bytes
     article_count: int
 
 
 def build_preview(runtime: Runtime, *, slug: str, email: str | None = None) -> Preview:
-    """Render the digest a subscriber (or the whole list, all topics) would get now."""
-    now = runtime.clock()
+    """The digest a subscriber (or the whole list, all topics) would get now, built by the same
+    path as a real send (template, personal values, the final bytes), then read back."""
+    settings = runtime.settings
     with session_scope(runtime.engine) as session:
         mailing_list = get_list(session, slug=slug)
-        topics: tuple[str, ...] = tuple(mailing_list.topics)
-        since = now - runtime.lookback
-        already: set[int] = set()
-        name = "there"
-        subscriber_id, list_id = 0, mailing_list.id or 0
-        if email is not None:
-            address = normalise_email(email)
-            row = session.exec(
-                select(Subscriber, Subscription)
-                .join(Subscription, Subscription.subscriber_id == Subscriber.id)
-                .where(Subscriber.email == address, Subscription.list_id == list_id)
-            ).first()
-            if row is None:
-                raise SubscriptionNotFound(address, slug)
-            subscriber, subscription = row
-            topics = tuple(subscription.topics)
-            since = subscription.last_sent_at or since
-            name = subscriber.name or "there"
-            subscriber_id = subscriber.id or 0
-        candidates = load_candidates(session, topics=mailing_list.topics, since=since)
-        if email is not None:
-            already = load_already_sent(session, article_ids=[c.id for c in candidates]).get(
-                subscriber_id, set()
-            )
-        selection = select_articles(
-            candidates, topics=topics, since=since, already_sent=already, limits=runtime.limits
-        )
+        selection, subscriber_id, name = _current_selection(runtime, session, mailing_list, email)
         view = digest_view(
             session,
             mailing_list=mailing_list,
             sections=selection.sections,
-            view_url=f"{runtime.settings.base_url}/l/{mailing_list.slug}",
+            view_url=f"{settings.base_url}/l/{mailing_list.slug}",
         )
+        sender = sender_of(mailing_list)
     rendered = render_digest(runtime.env, view)
+    template = build_template(rendered, sender, date=runtime.clock())
     links = personal_links(
-        base_url=runtime.settings.base_url,
-        secret=runtime.settings.secret,
+        base_url=settings.base_url,
+        secret=settings.secret,
         subscriber_id=subscriber_id,
-        list_id=list_id,
-        mailto_domain=mailing_list.from_address.rsplit("@", 1)[1],
+        list_id=mailing_list.id or 0,
+        mailto_domain=template.domain,
     )
-    values = {
-        "name": name,
-        "unsubscribe_url": links.unsubscribe_url,
-        "preferences_url": links.preferences_url,
+    recipient = Recipient(email=email or sender.address, name=name, links=links)
+    data = personalise(template, recipient, new_message_id(template.domain))
+    parsed = message_from_bytes(data, policy=email_policy.default)
+    parts = {
+        part.get_content_subtype(): str(part.get_content())  # type: ignore[attr-defined]
+        for part in parsed.walk()
+        if part.get_content_maintype() == "text"
     }
-    import html as html_lib
-
-    escaped = {key: html_lib.escape(value) for key, value in values.items()}
     return Preview(
         rendered=rendered,
-        html=fill_markers(rendered.html, escaped),
-        text=fill_markers(rendered.text, values),
+        html=parts.get("html", ""),
+        text=parts.get("plain", ""),
+        message=data,
         article_count=len(selection.article_ids),
     )
 
 
 async def send_test(runtime: Runtime, *, slug: str, to: str) -> str:
-    """Send the list's current digest (all its topics) to one address; nothing is recorded as sent
-    to any subscriber. Returns the Message-ID."""
+    """Send the list's current digest (all its topics) to one address through the engine, as a
+    test run; nothing is recorded as sent to any subscriber. Returns the Message-ID."""
     address = normalise_email(to)
     with session_scope(runtime.engine) as session:
         if is_suppressed(session, email=address, secret=runtime.settings.secret):
             raise Suppressed(address)
-    preview = build_preview(runtime, slug=slug)
     mailer = runtime.mailer()
-    check = getattr(mailer, "check", None)
-    if check is not None:
-        await check()  # before anything is recorded: an unreachable server writes nothing
-    with session_scope(runtime.engine) as session:
-        mailing_list = get_list(session, slug=slug)
-        sender = sender_of(mailing_list)
-        run = Run(
-            list_id=mailing_list.id or 0,
-            kind=RunKind.TEST,
-            status=RunStatus.SENDING,
-            created_at=runtime.clock(),
-        )
-        session.add(run)
-        session.flush()
-        delivery = Delivery(
-            run_id=run.id or 0,
-            email=address,
-            status=DeliveryStatus.SENDING,
-            attempts=1,
-            created_at=runtime.clock(),
-        )
-        session.add(delivery)
-        session.flush()
-        run_id, delivery_id = run.id, delivery.id
-    template = build_template(preview.rendered, sender, date=runtime.clock())
-    links = personal_links(
-        base_url=runtime.settings.base_url,
-        secret=runtime.settings.secret,
-        subscriber_id=0,
-        list_id=mailing_list.id or 0,
-        mailto_domain=template.domain,
-    )
-    message_id = new_message_id(template.domain)
-    data = personalise(template, Recipient(email=address, name="", links=links), message_id)
-    signer = runtime.signer()
-    if signer is not None:
-        data = signer.signer.sign(data)  # one message: sign here, no worker processes
     try:
-        outcome = await mailer.send(Envelope(sender=sender.address, recipient=address, data=data))
+        await mailer.check()  # before anything is recorded: an unreachable server writes nothing
+        now = runtime.clock()
+        with session_scope(runtime.engine) as session:
+            mailing_list = get_list(session, slug=slug)
+            selection, _, _ = _current_selection(runtime, session, mailing_list, None)
+            run = Run(
+                list_id=mailing_list.id or 0,
+                kind=RunKind.TEST,
+                status=RunStatus.SENDING,
+                created_at=now,
+            )
+            session.add(run)
+            session.flush()
+            run_id = run.id or 0
+            digest_id = add_digest(session, run_id, selection, now)
+            delivery = Delivery(
+                run_id=run_id,
+                digest_id=digest_id,
+                email=address,
+                status=DeliveryStatus.QUEUED,
+                created_at=now,
+            )
+            session.add(delivery)
+            session.flush()
+            delivery_id = delivery.id
+        report = await _send(runtime, run_id, mailer, stopping=None)
     finally:
         await mailer.close()
     with session_scope(runtime.engine) as session:
         row = session.get(Delivery, delivery_id)
         run_row = session.get(Run, run_id)
-        if row is not None and run_row is not None:
-            sent = outcome.kind.value == "sent"
-            row.status = DeliveryStatus.SENT if sent else DeliveryStatus.FAILED
-            row.message_id = message_id if sent else None
-            row.last_error = None if sent else outcome.describe
-            row.sent_at = runtime.clock() if sent else None
-            run_row.status = RunStatus.DONE
-            run_row.finished_at = runtime.clock()
-    if outcome.kind.value != "sent":
-        raise DeliveryError(f"test message to {address} refused: {outcome.describe}")
-    return message_id
+        if run_row is not None and run_row.status == RunStatus.SENDING:
+            # A test is one attempt: a deferred test is not retried by the scheduler.
+            runstate.cancel_run(session, run_id=run_id, now=runtime.clock())
+        if row is None or row.status != DeliveryStatus.SENT or row.message_id is None:
+            error = (row.last_error if row else None) or report.status
+            raise DeliveryError(f"test message to {address} refused: {error}")
+        return row.message_id
 
 
 def plan_list(runtime: Runtime, *, slug: str) -> Plan:
     """Plan a manual run of the list now; ``resume_run`` then sends it (used by the web app)."""
     with session_scope(runtime.engine) as session:
-        mailing_list = get_list(session, slug=slug)
-        return plan_run(
-            session,
-            mailing_list=mailing_list,
-            now=runtime.clock(),
-            limits=runtime.limits,
-            lookback=runtime.lookback,
-        )
+        return _plan(runtime, session, slug=slug)
 
 
 def reopen_run(runtime: Runtime, *, run_id: int) -> None:

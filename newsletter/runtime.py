@@ -55,16 +55,26 @@ class Runtime:
         """How far back a first digest reaches."""
         return timedelta(days=self.settings.first_digest_lookback_days)
 
+    @property
+    def max_age(self) -> timedelta:
+        """The oldest publication time a digest still offers (news that arrives late)."""
+        return timedelta(days=self.settings.max_article_age_days)
+
     def send_policy(self) -> SendPolicy:
         """The sender's behaviour from the settings."""
         settings = self.settings
         servers = settings.smtp_server_list()
         connections = sum(s.pool_size or settings.smtp_pool_size for s in servers)
+        rates = [s.per_second for s in servers]
+        rate = None if None in rates else sum(r for r in rates if r is not None)
         return SendPolicy(
             base_url=settings.base_url,
             secret=settings.secret,
             bounce_domain=settings.bounce_domain,
             bounce_local_part=settings.bounce_local_part,
+            confirmation_ttl=timedelta(hours=settings.confirmation_ttl_hours),
+            send_timeout=settings.smtp_timeout,
+            rate_per_second=rate,
             batch_size=settings.send_batch_size,
             lease=timedelta(seconds=settings.send_lease_seconds),
             retry_base_seconds=settings.retry_base_seconds,

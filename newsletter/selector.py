@@ -16,6 +16,7 @@ class Candidate:
     topics: frozenset[str]
     published_at: datetime
     pinned: bool = False
+    arrived_at: datetime | None = None  # when it was stored; None: same as published_at
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,15 @@ def order_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (not c.pinned, -c.published_at.timestamp(), -c.id))
 
 
+def _new(candidate: Candidate, since: datetime | None, oldest: datetime | None) -> bool:
+    if oldest is not None and candidate.published_at < oldest:
+        return False
+    if since is None:
+        return True
+    arrived = candidate.arrived_at or candidate.published_at
+    return candidate.published_at > since or arrived > since
+
+
 def select_articles(
     ordered: Sequence[Candidate],
     *,
@@ -61,11 +71,14 @@ def select_articles(
     since: datetime | None,
     already_sent: Collection[int],
     limits: Limits,
+    oldest: datetime | None = None,
 ) -> Selection:
     """Pick the digest for one subscriber from candidates already in ``order_candidates`` order.
 
-    An article with several of the subscriber's topics appears once, in the first of their
-    topics (in the order given) whose section still has room.
+    Eligible: never sent to them, and published or stored after ``since`` (so news that
+    arrives late is not lost), and not published before ``oldest``; pinned articles need only
+    not to have been sent. An article with several of the subscriber's topics appears once, in
+    the first of their topics (in the order given) whose section still has room.
     """
     sections: dict[str, list[int]] = {topic: [] for topic in topics}
     total = 0
@@ -74,7 +87,7 @@ def select_articles(
             break
         if candidate.id in already_sent:
             continue
-        if since is not None and candidate.published_at <= since and not candidate.pinned:
+        if not candidate.pinned and not _new(candidate, since, oldest):
             continue
         for topic in topics:
             if topic in candidate.topics and len(sections[topic]) < limits.per_topic:

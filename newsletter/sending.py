@@ -1,16 +1,25 @@
-"""Drive a planned run through a Mailer as a pipeline: claimer -> queue -> senders -> recorder.
+"""The one send engine: claim -> build -> (sign) -> send -> record, for every kind of message.
 
-One claimer claims due rows in batches (a thread does the database work and the
-personalisation), N sender tasks each keep one connection busy, and a recorder writes results
-in batches every ~100 ms or every `record_every` rows, so a row is marked sent moments after
-the server's 250. The event loop never runs database or rendering work itself.
+One claimer claims due rows in batches under a lease (a thread does the database work and the
+building), N sender tasks each keep one connection busy, a recorder writes results every
+~100 ms or every ``record_every`` rows (so a row is marked sent moments after the server's 250),
+and a watcher renews the leases of held rows, notices audience changes (someone unsubscribed,
+was suppressed or erased: one counter read), run status changes and stop requests.
+
+Guarantees kept here (see docs/ARCHITECTURE.md):
+- a message is handed to the SMTP server only while this sender's lease on its row has more
+  than ``lease_margin`` left (leases are renewed while rows wait; times are the database's);
+- results are written only under the claim token (a stale holder's write changes nothing);
+- any stage failing stops every stage: senders finish the message in hand, results are written
+  (retried for ``record_grace``), rows not sent are handed back, and the error names the cause;
+- a stop request (SIGTERM, SIGINT) does the same and ends the pass cleanly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import logging
 import os
 import random
 import socket
@@ -21,46 +30,39 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from jinja2 import Environment
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
-from newsletter.compose import LinkSettings, template_for_digest
-from newsletter.db import session_scope
+from newsletter.db import describe_db_error, session_scope
 from newsletter.delivery.ledger import (
     ClaimedDelivery,
     DeliveryResult,
+    audience_version,
     claim_batch,
-    digest_article_ids,
     reap_expired,
     record_results,
     release_claims,
+    renew_leases,
     run_counts,
 )
 from newsletter.delivery.mailer import Envelope, Mailer, SendOutcome
 from newsletter.delivery.replies import ReplyKind, retry_delay
-from newsletter.errors import DeliveryError
-from newsletter.links import personal_links
-from newsletter.message import MessageTemplate, Recipient, personalise
-from newsletter.models import Delivery, DeliveryStatus, Digest, Run, RunStatus
-from newsletter.planning import STOPPED, stopped_deliveries
-from newsletter.render import fill_markers
+from newsletter.errors import LedgerError
+from newsletter.models import OPEN_STATES, DeliveryStatus, Run, RunStatus
+from newsletter.outgoing import MessageKind, kind_for
 from newsletter.sendstate import Job, PassState, SendPolicy, SendReport, Signer
-from subscribers.models import MailingList, Subscriber
 from subscribers.service import mark_bounced
 
 Clock = Callable[[], datetime]
+StopRequest = Callable[[], "str | bool | None"]
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
 
 
 def worker_name() -> str:
-    """A name for this sender process, recorded on the rows it claims."""
-    return f"{socket.gethostname()}:{os.getpid()}:{random.randrange(1 << 16):04x}"
-
-
-def message_id_for(delivery_id: int, secret: bytes, domain: str) -> str:
-    """A Message-ID stable for a delivery, so a re-sent message is recognisably the same."""
-    tag = hashlib.sha256(secret + b"msgid" + str(delivery_id).encode()).hexdigest()[:12]
-    return f"nl.{delivery_id}.{tag}@{domain}"
+    """A name for this sender process; each claim adds a sequence number to it."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{random.randrange(1 << 32):08x}"
 
 
 class _Stages:
@@ -88,6 +90,7 @@ class RunSender:
         rng: random.Random | None = None,
         signer: Signer | None = None,
         on_flush: Callable[[Session], None] | None = None,
+        stopping: StopRequest | None = None,
     ) -> None:
         self.engine = engine
         self.env = env
@@ -98,191 +101,183 @@ class RunSender:
         self.rng = rng or random.Random()
         self.signer = signer
         self.on_flush = on_flush
-        self._templates: dict[int, MessageTemplate] = {}
-        self._unbuildable: dict[int, str] = {}  # digest id -> why its message cannot be built
-        self._articles: dict[int, tuple[int, ...]] = {}
-        self._lists: dict[int, MailingList] = {}
+        self.stopping = stopping
+        self._claims = 0
         self._stages = _Stages()
         self._after_id: int | None = 0
         self._executor: ThreadPoolExecutor | None = None
         self.templates_built = 0
 
-    # -- database work (runs in threads) -------------------------------------------------
+    # -- database work (runs on this sender's own thread) -----------------------------------
 
-    def _envelope_sender(self, mailing_list: MailingList, delivery_id: int) -> str:
-        if self.policy.bounce_domain:
-            from newsletter.delivery.verp import make_return_path
+    async def _db(self, function: Callable[..., _T], *args: object) -> _T:
+        """Run database work on this sender's own thread: one writer at a time, so SQLite's
+        busy handler (which sleeps in steps of up to 100 ms) never comes into play. A database
+        failure becomes a LedgerError naming its cause."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="newsletter-db")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        except SQLAlchemyError as exc:
+            raise LedgerError(describe_db_error(exc)) from exc
 
-            return make_return_path(
-                delivery_id,
-                secret=self.policy.secret,
-                local=self.policy.bounce_local_part,
-                domain=self.policy.bounce_domain,
-            )
-        return mailing_list.from_address
+    def _open(self, run_id: int) -> tuple[RunStatus, MessageKind | None, datetime | None]:
+        """Hand back dead workers' rows; the run's status, message kind and planning time."""
+        with session_scope(self.engine) as session:
+            reap_expired(session)
+            run = session.get(Run, run_id)
+            if run is None:
+                return RunStatus.CANCELLED, None, None
+            status = RunStatus(run.status)
+            if status != RunStatus.SENDING:
+                return status, None, None
+            return status, kind_for(session, run, self.policy, self.env), run.created_at
 
-    def _prepare(
-        self, session: Session, run: Run, claimed: list[ClaimedDelivery]
-    ) -> dict[int, str]:
-        """Build missing templates (once per digest) and load recipient names."""
-        if run.list_id not in self._lists:
-            mailing_list = session.get(MailingList, run.list_id)
-            if mailing_list is None:
-                raise LookupError(f"list of run {run.id} is gone")
-            self._lists[run.list_id] = mailing_list
-        wanted = {c.digest_id for c in claimed if c.digest_id is not None}
-        missing = wanted - set(self._templates) - set(self._unbuildable)
-        links = LinkSettings(base_url=self.policy.base_url, secret=self.policy.secret)
-        for digest_id in sorted(missing):
-            started = time.perf_counter()
-            try:
-                template, rendered = template_for_digest(
-                    session, self.env, digest_id=digest_id, links=links, now=self.clock()
-                )
-            except (ValueError, LookupError, UnicodeError) as exc:
-                # Bad stored data (a sender name with a line break, say) fails this digest's
-                # rows, never the whole pass.
-                self._unbuildable[digest_id] = str(exc)
-                continue
-            self.templates_built += 1
-            self._templates[digest_id] = template
-            digest = session.get(Digest, digest_id)
-            if digest is not None and digest.archive_html is None:
-                digest.archive_html = fill_markers(
-                    rendered.html,
-                    {"name": "there", "unsubscribe_url": "#", "preferences_url": "#"},
-                )
-            self._stages.add("render+inline", started)
-        built = sorted(missing - set(self._unbuildable))
-        if built:
-            self._articles.update(digest_article_ids(session, built))
-        ids = [c.subscriber_id for c in claimed if c.subscriber_id is not None]
-        names = dict(
-            session.exec(
-                select(Subscriber.id, Subscriber.name).where(col(Subscriber.id).in_(ids))
-            ).all()
-        )
-        return {k: v for k, v in names.items() if k is not None}
-
-    def _job(self, run: Run, claimed: ClaimedDelivery, names: dict[int, str]) -> Job:
-        if claimed.digest_id in self._unbuildable:
-            raise ValueError(self._unbuildable[claimed.digest_id])
-        if claimed.digest_id is None or claimed.digest_id not in self._templates:
-            raise LookupError("digest missing")
-        template = self._templates[claimed.digest_id]
-        links = personal_links(
-            base_url=self.policy.base_url,
-            secret=self.policy.secret,
-            subscriber_id=claimed.subscriber_id or 0,
-            list_id=run.list_id,
-            mailto_domain=template.domain,
-        )
-        message_id = message_id_for(claimed.id, self.policy.secret, template.domain)
-        recipient = Recipient(
-            email=claimed.email, name=names.get(claimed.subscriber_id or 0, ""), links=links
-        )
-        data = personalise(template, recipient, message_id)
-        sender = self._envelope_sender(self._lists[run.list_id], claimed.id)
-        return Job(claimed, Envelope(sender=sender, recipient=claimed.email, data=data), message_id)
-
-    def _claim_jobs(self, run_id: int) -> tuple[str, list[Job], list[DeliveryResult]]:
-        """Claim a batch and turn it into personalised jobs (rows that cannot be built fail)."""
+    def _claim_jobs(
+        self, run_id: int, kind: MessageKind
+    ) -> tuple[RunStatus, list[ClaimedDelivery], list[Job], list[DeliveryResult], float]:
+        """Claim a batch and build its messages (rows that cannot be built fail, rows of
+        people who left are skipped)."""
         started = time.perf_counter()
+        monotonic = time.monotonic()
         now = self.clock()
+        self._claims += 1
+        claim = f"{self.worker}#{self._claims}"
         with session_scope(self.engine) as session:
             run = session.get(Run, run_id)
             if run is None:
-                return RunStatus.CANCELLED, [], []
-            if run.status != RunStatus.SENDING:
-                return str(run.status), [], []
-            claimed = claim_batch(
+                return RunStatus.CANCELLED, [], [], [], monotonic
+            status = RunStatus(run.status)
+            if status != RunStatus.SENDING:
+                return status, [], [], [], monotonic
+            lease, limit = self.policy.lease, self.policy.claim_limit
+            claimed, _ = claim_batch(
                 session,
                 run_id=run_id,
-                worker=self.worker,
+                claim=claim,
                 now=now,
-                limit=self.policy.batch_size,
-                lease=self.policy.lease,
+                limit=limit,
+                lease=lease,
                 after_id=self._after_id,
             )
             if not claimed and self._after_id is not None:
                 # Rows behind the cursor: handed back by the reaper or another worker.
                 self._after_id = None
-                claimed = claim_batch(
-                    session,
-                    run_id=run_id,
-                    worker=self.worker,
-                    now=now,
-                    limit=self.policy.batch_size,
-                    lease=self.policy.lease,
+                claimed, _ = claim_batch(
+                    session, run_id=run_id, claim=claim, now=now, limit=limit, lease=lease
                 )
             if claimed:
                 self._after_id = claimed[-1].id
             self._stages.add("claim", started)
-            names = self._prepare(session, run, claimed) if claimed else {}
-            secret = self.policy.secret
-            stopped = stopped_deliveries(session, claimed, secret=secret) if claimed else set()
-            status = str(run.status)
+            if not claimed:
+                return status, [], [], [], monotonic
+            started = time.perf_counter()
+            kind.prepare(session, claimed, now)
+            stopped = kind.stopped(session, claimed)
+            self._stages.add("render+inline", started)
         started = time.perf_counter()
         jobs: list[Job] = []
         broken: list[DeliveryResult] = []
         for row in claimed:
             if row.id in stopped:
-                broken.append(DeliveryResult(row.id, DeliveryStatus.SKIPPED, error=STOPPED))
+                broken.append(DeliveryResult(row.id, DeliveryStatus.SKIPPED, error=stopped[row.id]))
                 continue
             try:
-                jobs.append(self._job(run, row, names))
-            except Exception as exc:  # noqa: BLE001 - one bad row never aborts a run
+                built = kind.build(row)
+            except (ValueError, LookupError, UnicodeError) as exc:  # one bad row never aborts
                 error = f"message could not be built: {exc}"
                 broken.append(DeliveryResult(row.id, DeliveryStatus.FAILED, error=error))
+                continue
+            envelope = Envelope(sender=built.sender, recipient=row.email, data=built.data)
+            jobs.append(Job(row, envelope, built.message_id))
         self._stages.add("personalise", started)
-        return status, jobs, broken
+        return status, claimed, jobs, broken, monotonic
 
     def _record(
         self,
         run_id: int,
+        kind: MessageKind,
+        planned_at: datetime,
         results: list[DeliveryResult],
         claimed: dict[int, ClaimedDelivery],
         pause_reason: str | None,
-    ) -> str:
+    ) -> tuple[RunStatus, int]:
         started = time.perf_counter()
         now = self.clock()
         with session_scope(self.engine) as session:
-            record_results(session, results, claimed, now=now, digest_articles=self._articles)
+            recorded = record_results(
+                session,
+                results,
+                claimed,
+                now=now,
+                digest_articles=kind.articles(),
+                planned_at=planned_at if kind.records_history else None,
+            )
+            stale = set(recorded.stale)
             for result in results:
                 row = claimed.get(result.delivery_id)
-                if result.status == DeliveryStatus.BOUNCED and row and row.subscriber_id:
+                if (
+                    result.status == DeliveryStatus.BOUNCED
+                    and row is not None
+                    and row.subscriber_id
+                    and row.id not in stale
+                ):
                     mark_bounced(session, subscriber_id=row.subscriber_id, now=now)
             if self.on_flush is not None:
                 self.on_flush(session)
             run = session.get(Run, run_id)
             if run is None:
-                return RunStatus.CANCELLED
+                return RunStatus.CANCELLED, len(stale)
             if pause_reason and run.status == RunStatus.SENDING:
                 run.status = RunStatus.PAUSED
                 run.pause_reason = pause_reason
-            status = str(run.status)
+            status = RunStatus(run.status)
+        if stale:
+            log.warning(
+                "run %s: %d result(s) not written, this sender no longer held their lease: %s",
+                run_id,
+                len(stale),
+                ", ".join(map(str, sorted(stale)[:20])),
+            )
         self._stages.add("record", started)
-        return status
+        return status, len(stale)
 
-    def _reap(self) -> int:
+    def _watch(
+        self,
+        run_id: int,
+        kind: MessageKind,
+        seen_version: int | None,
+        held: list[ClaimedDelivery],
+        renew: list[str],
+    ) -> tuple[RunStatus, int, dict[int, str], set[int], float]:
+        """One look at the database: run status, audience changes among held rows, and lease
+        renewal for the claims still in use (returns the ids still ours)."""
+        monotonic = time.monotonic()
+        kept: set[int] = set()
         with session_scope(self.engine) as session:
-            return reap_expired(session, now=self.clock())
+            if renew:
+                _, kept = renew_leases(session, claims=renew, lease=self.policy.lease)
+            run = session.get(Run, run_id)
+            status = RunStatus(run.status) if run is not None else RunStatus.CANCELLED
+            version = audience_version(session)
+            stopped = kind.stopped(session, held) if held and version != seen_version else {}
+        return status, version, stopped, kept, monotonic
 
-    def _release(self, jobs: list[Job]) -> None:
+    def _release(self, rows: list[ClaimedDelivery]) -> int:
         with session_scope(self.engine) as session:
-            release_claims(session, delivery_ids=[j.claimed.id for j in jobs], worker=self.worker)
+            return release_claims(session, rows=rows)
 
-    def _finish_if_done(self, run_id: int) -> tuple[str, dict[str, int], str | None]:
+    def _finish_if_done(self, run_id: int) -> tuple[RunStatus, dict[str, int], str | None]:
         with session_scope(self.engine) as session:
             run = session.get(Run, run_id)
             if run is None:
                 return RunStatus.CANCELLED, {}, None
             counts = run_counts(session, run_id=run_id)
-            open_rows = counts["queued"] + counts["deferred"] + counts["sending"]
+            open_rows = sum(counts[str(status)] for status in OPEN_STATES)
             if run.status == RunStatus.SENDING and open_rows == 0:
                 run.status = RunStatus.DONE
                 run.finished_at = self.clock()
-            return str(run.status), counts, run.pause_reason
+            return RunStatus(run.status), counts, run.pause_reason
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -320,77 +315,164 @@ class RunSender:
             return DeliveryResult(claimed.id, DeliveryStatus.BOUNCED, error=error)
         return DeliveryResult(claimed.id, DeliveryStatus.FAILED, error=error)
 
-    # -- the pipeline ---------------------------------------------------------------------
+    def _stop_request(self) -> str | None:
+        if self.stopping is None:
+            return None
+        asked = self.stopping()
+        if not asked:
+            return None
+        return asked if isinstance(asked, str) else "stop requested"
 
-    async def _db(self, function: Callable[..., _T], *args: object) -> _T:
-        """Run database work on this sender's own thread: one writer at a time, so SQLite's
-        busy handler (which sleeps in steps of up to 100 ms) never comes into play."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="newsletter-db")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+    # -- the pipeline ---------------------------------------------------------------------
 
     async def send_run(self, run_id: int) -> SendReport:
         """Send every due row of the run until none is left (deferred rows wait for later)."""
         report = SendReport(run_id=run_id)
-        await self._db(self._reap)
-        state = PassState(report, self.policy)
-        queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.policy.batch_size)
-        concurrency = max(1, self.policy.concurrency)
-        started = time.perf_counter()
-        claimer = asyncio.create_task(self._claimer(run_id, queue, state, concurrency))
-        senders = [asyncio.create_task(self._sender(queue, state)) for _ in range(concurrency)]
-        recorder = asyncio.create_task(self._recorder(run_id, state))
-        workers = [claimer, *senders]
         try:
-            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-            failed = [t for t in done if not t.cancelled() and t.exception() is not None]
-            if failed:
-                raise failed[0].exception()  # type: ignore[misc]
-        except BaseException:
-            # A sender that cannot go on (bad credentials), a database error or a cancelled
-            # pass: stop everyone, hand back what was claimed but not sent.
-            state.stop = True
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            while not queue.empty():
-                job = queue.get_nowait()
-                if job is not None:
-                    state.unsent.append(job)
-            raise
+            status, kind, planned_at = await self._db(self._open, run_id)
+            if kind is not None and planned_at is not None:
+                await self._pass(run_id, kind, planned_at, report)
+                self.templates_built += getattr(kind, "templates_built", 0)
+            status, counts, reason = await self._db(self._finish_if_done, run_id)
         finally:
-            state.senders_done = True
-            state.wake.set()
-            await recorder
-            if state.unsent:
-                await self._db(self._release, state.unsent)
             if self._executor is not None:
                 self._executor.shutdown(wait=False)
                 self._executor = None
-        self._stages.seconds["send (wall)"] = time.perf_counter() - started
         report.templates_built = self.templates_built
         report.stage_seconds = dict(self._stages.seconds)
-        status, counts, reason = await asyncio.to_thread(self._finish_if_done, run_id)
         report.status, report.counts = status, counts
         report.pause_reason = reason if status == RunStatus.PAUSED else None
         return report
 
+    async def _pass(
+        self, run_id: int, kind: MessageKind, planned_at: datetime, report: SendReport
+    ) -> None:
+        state = PassState(report, self.policy)
+        queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=max(1, self.policy.claim_limit))
+        started = time.perf_counter()
+        claiming = asyncio.create_task(self._claimer(run_id, kind, queue, state))
+        senders = [
+            asyncio.create_task(self._sender(queue, state, claiming))
+            for _ in range(max(1, self.policy.concurrency))
+        ]
+        helpers = [
+            asyncio.create_task(self._recorder(run_id, kind, planned_at, state)),
+            asyncio.create_task(self._watcher(run_id, kind, state)),
+        ]
+        failure: BaseException | None = None
+        try:
+            failure = await self._supervise(state, claiming, senders, helpers)
+        finally:
+            state.stop = True
+            await self._wind_down(state, claiming, senders, helpers)
+            # Jobs still queued were never handed over: they are in state.held.
+            await asyncio.shield(self._settle(run_id, kind, planned_at, state))
+            self._stages.seconds["send (wall)"] = time.perf_counter() - started
+        if failure is not None:
+            raise failure
+
+    async def _wind_down(
+        self,
+        state: PassState,
+        claiming: asyncio.Task[None],
+        senders: list[asyncio.Task[None]],
+        helpers: list[asyncio.Task[None]],
+    ) -> None:
+        """End every task without losing a result: the claimer and the recorder finish the
+        database work in hand (cancelling them mid-write would orphan rows); senders still in
+        a transaction after the grace period are abandoned (their rows keep their lease)."""
+        recorder, watcher = helpers
+        await asyncio.wait([claiming], timeout=self.policy.stop_grace)
+        for task in [claiming, *senders, watcher]:
+            task.cancel()
+        state.closing = True
+        state.wake.set()
+        await asyncio.wait([recorder], timeout=self.policy.record_grace)
+        recorder.cancel()
+        await asyncio.gather(claiming, *senders, *helpers, return_exceptions=True)
+
+    async def _supervise(
+        self,
+        state: PassState,
+        claiming: asyncio.Task[None],
+        senders: list[asyncio.Task[None]],
+        helpers: list[asyncio.Task[None]],
+    ) -> BaseException | None:
+        """Wait until the senders are done; on any stage's failure or a stop, stop everyone
+        (messages in hand may finish for ``stop_grace`` seconds)."""
+        workers = [claiming, *senders]
+        stop_since: float | None = None
+        while any(not task.done() for task in workers):
+            active = [task for task in [*workers, *helpers] if not task.done()]
+            done, _ = await asyncio.wait(
+                active, timeout=self.policy.watch_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    return task.exception()
+                if task in helpers:
+                    return RuntimeError("a sending stage ended early")
+            if state.stop and stop_since is None:
+                stop_since = time.monotonic()
+            if stop_since is not None and time.monotonic() - stop_since > self.policy.stop_grace:
+                abandoned = len(state.in_flight)
+                if abandoned:
+                    log.warning(
+                        "%d message(s) still in flight after %.0f s: left under their lease",
+                        abandoned,
+                        self.policy.stop_grace,
+                    )
+                return None
+        return None
+
+    async def _settle(
+        self, run_id: int, kind: MessageKind, planned_at: datetime, state: PassState
+    ) -> None:
+        """Write every result (retrying for ``record_grace``), then hand back unsent rows."""
+        deadline = time.monotonic() + self.policy.record_grace
+        while state.pending or state.pause_pending:
+            results, claimed, reason = state.take()
+            try:
+                await self._db(self._record, run_id, kind, planned_at, results, claimed, reason)
+            except LedgerError as exc:
+                state.give_back(results, claimed, reason)
+                if time.monotonic() >= deadline:
+                    raise LedgerError(
+                        f"{exc}; {len(state.pending)} result(s) could not be recorded "
+                        "and may be sent again when their lease expires"
+                    ) from exc
+                await asyncio.sleep(0.5)
+        unsent = list(state.held.values())
+        state.held.clear()
+        if unsent:
+            try:
+                state.report.handed_back += await self._db(self._release, unsent)
+            except LedgerError as exc:  # their leases expire on their own: nothing was sent
+                log.warning("could not hand back %d row(s): %s", len(unsent), exc)
+
     async def _claimer(
-        self, run_id: int, queue: asyncio.Queue[Job | None], state: PassState, senders: int
+        self, run_id: int, kind: MessageKind, queue: asyncio.Queue[Job], state: PassState
     ) -> None:
         last_reap = time.monotonic()
         while not state.stop:
+            if (reason := self._stop_request()) is not None:
+                state.stop, state.report.stopped_by = True, reason
+                break
             if time.monotonic() - last_reap > self.policy.reap_interval:
                 await self._db(self._reap)
                 last_reap = time.monotonic()
-            status, jobs, broken = await self._db(self._claim_jobs, run_id)
+            status, claimed, jobs, broken, monotonic = await self._db(
+                self._claim_jobs, run_id, kind
+            )
+            state.hold(claimed, monotonic)
             if status != RunStatus.SENDING:
                 state.stop = True
             if broken:
-                state.add_results(broken, {})
-            if not jobs:
+                state.add_results(broken, {row.id: row for row in claimed})
+                state.wake.set()
+            if not claimed:
                 break
-            if self.signer is not None:
+            if self.signer is not None and jobs:
                 started = time.perf_counter()
                 signed = await self.signer.sign_many([j.envelope.data for j in jobs])
                 jobs = [
@@ -403,20 +485,38 @@ class RunSender:
                 ]
                 self._stages.add("dkim", started)
             for job in jobs:
-                await queue.put(job)
-        # Only after a normal end: a cancelled claimer must not block on a full queue.
-        for _ in range(senders):
-            await queue.put(None)
+                while not state.stop:
+                    try:
+                        await asyncio.wait_for(queue.put(job), self.policy.watch_interval)
+                        break
+                    except TimeoutError:
+                        continue
 
-    async def _sender(self, queue: asyncio.Queue[Job | None], state: PassState) -> None:
+    def _reap(self) -> int:
+        with session_scope(self.engine) as session:
+            return reap_expired(session)
+
+    async def _sender(
+        self, queue: asyncio.Queue[Job], state: PassState, claiming: asyncio.Task[None]
+    ) -> None:
         send = self.mailer.send
-        while True:
-            job = await queue.get()
-            if job is None:
-                return
-            if state.stop:
-                state.unsent.append(job)
-                continue
+        while not state.stop:
+            if queue.empty():
+                if claiming.done():
+                    return
+                try:
+                    job = await asyncio.wait_for(queue.get(), self.policy.watch_interval)
+                except TimeoutError:
+                    continue
+            else:
+                job = queue.get_nowait()
+            why = state.why_not_send(job)
+            if why is not None:
+                if job.claimed.id in state.stopped:
+                    skip = DeliveryResult(job.claimed.id, DeliveryStatus.SKIPPED, error=why)
+                    state.add_results([skip], {job.claimed.id: job.claimed})
+                continue  # any other reason: the row stays held and is handed back
+            state.handing_over(job)
             outcome = await send(job.envelope)
             result = self._result(job.claimed, outcome, job.message_id, self.clock())
             # Counted at once, so a pause stops the other senders before their next message.
@@ -424,33 +524,48 @@ class RunSender:
             if len(state.pending) >= self.policy.record_every:
                 state.wake.set()
 
-    async def _recorder(self, run_id: int, state: PassState) -> None:
-        while True:
+    async def _recorder(
+        self, run_id: int, kind: MessageKind, planned_at: datetime, state: PassState
+    ) -> None:
+        while not state.closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.wake.wait(), self.policy.record_interval)
             state.wake.clear()
-            finished = state.senders_done
-            if state.pending or state.pause_pending:
-                results, claimed, reason = state.take()
-                status = await self._db(self._record, run_id, results, claimed, reason)
-                if status != RunStatus.SENDING:
-                    state.stop = True
-            if finished and not state.pending:
-                return
+            if state.closing or not (state.pending or state.pause_pending):
+                continue
+            results, claimed, reason = state.take()
+            try:
+                status, stale = await self._db(
+                    self._record, run_id, kind, planned_at, results, claimed, reason
+                )
+            except BaseException:
+                state.give_back(results, claimed, reason)
+                raise
+            state.report.stale += stale
+            if status != RunStatus.SENDING:
+                state.stop = True
 
-
-def pending_rows(session: Session, run_id: int) -> int:
-    """Rows of the run that are not final yet."""
-    return int(
-        session.exec(
-            select(func.count()).where(
-                Delivery.run_id == run_id,
-                col(Delivery.status).in_(
-                    [DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING]
-                ),
+    async def _watcher(self, run_id: int, kind: MessageKind, state: PassState) -> None:
+        version: int | None = None
+        renew_every = max(self.policy.watch_interval, self.policy.lease.total_seconds() / 4)
+        last_renew = time.monotonic()
+        while True:
+            await asyncio.sleep(self.policy.watch_interval)
+            if (reason := self._stop_request()) is not None and not state.stop:
+                state.stop, state.report.stopped_by = True, reason
+            renew: list[str] = []
+            if time.monotonic() - last_renew >= renew_every:
+                renew = state.live_claims()
+            held = list(state.held.values())
+            status, version, stopped, kept, monotonic = await self._db(
+                self._watch, run_id, kind, version, held, renew
             )
-        ).one()
-    )
+            if renew:
+                state.renewed(renew, kept, monotonic)
+                last_renew = monotonic
+            state.stopped.update(stopped)
+            if status != RunStatus.SENDING:
+                state.stop = True
 
 
-__all__ = ["DeliveryError", "Job", "RunSender", "SendPolicy", "SendReport", "pending_rows"]
+__all__ = ["Job", "RunSender", "SendPolicy", "SendReport", "worker_name"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -15,12 +16,13 @@ from newsletter.models import DeliveryStatus, RunStatus
 
 @dataclass(frozen=True)
 class SendPolicy:
-    """How the sender behaves; built from the settings by the entry point."""
+    """How the engine behaves; built from the settings by the runtime."""
 
     base_url: str
     secret: bytes
     bounce_domain: str | None = None
     bounce_local_part: str = "bounces"
+    confirmation_ttl: timedelta = timedelta(hours=72)
     batch_size: int = 500
     lease: timedelta = timedelta(minutes=5)
     retry_base_seconds: float = 60.0
@@ -32,6 +34,25 @@ class SendPolicy:
     record_every: int = 250
     record_interval: float = 0.1
     reap_interval: float = 60.0
+    watch_interval: float = 0.25  # audience changes, run status and stop requests
+    send_timeout: float = 30.0  # the longest one SMTP transaction may take
+    rate_per_second: float | None = None  # the sum of the servers' limits, if all have one
+    stop_grace: float = 10.0  # how long messages in flight may finish after a stop
+    record_grace: float = 60.0  # how long a final write of results is retried
+
+    @property
+    def claim_limit(self) -> int:
+        """Rows claimed at once: never more than a quarter of a lease's worth at the rate limit,
+        so rows do not wait in the queue for most of their lease (renewal covers the rest)."""
+        if self.rate_per_second is None:
+            return self.batch_size
+        worth = int(self.rate_per_second * self.lease.total_seconds() / 4)
+        return max(1, min(self.batch_size, worth))
+
+    @property
+    def lease_margin(self) -> float:
+        """A message is handed over only while its lease has this much time left."""
+        return min(self.lease.total_seconds() / 2, self.send_timeout + 5)
 
 
 class Signer(Protocol):
@@ -52,8 +73,11 @@ class SendReport:
     failed: int = 0
     bounced: int = 0
     skipped: int = 0  # unsubscribed or suppressed after the run was planned
+    handed_back: int = 0  # claimed but not sent: stopped, paused or interrupted
+    stale: int = 0  # results not written: this sender had lost the row's lease
     templates_built: int = 0
-    status: str = RunStatus.SENDING
+    status: RunStatus = RunStatus.SENDING
+    stopped_by: str | None = None  # "SIGTERM", "SIGINT", ... when a stop was requested
     counts: dict[str, int] = field(default_factory=dict)
     pause_reason: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -75,9 +99,12 @@ class PassState:
         self.report = report
         self.policy = policy
         self.stop = False
-        self.senders_done = False
+        self.closing = False  # the pass is ending: the recorder leaves the last write to it
         self.wake = asyncio.Event()
-        self.unsent: list[Job] = []
+        self.held: dict[int, ClaimedDelivery] = {}  # claimed, not handed over, no result yet
+        self.in_flight: dict[int, ClaimedDelivery] = {}  # handed to the SMTP server
+        self.deadlines: dict[str, float] = {}  # claim token -> monotonic end of safe sending
+        self.stopped: dict[int, str] = {}  # held rows that must not go out, with the reason
         self.pending: list[DeliveryResult] = []
         self.claimed: dict[int, ClaimedDelivery] = {}
         self.failures = 0
@@ -85,20 +112,64 @@ class PassState:
         self.pause_reason: str | None = None
         self._reason_written = False
 
-    def add_results(
-        self, results: list[DeliveryResult], claimed: dict[int, ClaimedDelivery]
-    ) -> None:
+    # -- leases ---------------------------------------------------------------------------
+
+    def hold(self, rows: list[ClaimedDelivery], started: float) -> None:
+        """Rows just claimed at monotonic time ``started``."""
+        for row in rows:
+            self.held[row.id] = row
+            self.deadlines[row.claim] = self._deadline(started)
+
+    def renewed(self, claims: list[str], kept: set[int], started: float) -> None:
+        """Leases renewed by a statement sent at monotonic time ``started``; held rows not in
+        ``kept`` were lost (another sender reclaimed them): they must never be sent by us."""
+        for claim in claims:
+            self.deadlines[claim] = self._deadline(started)
+        for row_id in [i for i, row in self.held.items() if row.claim in claims and i not in kept]:
+            del self.held[row_id]
+
+    def _deadline(self, started: float) -> float:
+        return started + self.policy.lease.total_seconds() - self.policy.lease_margin
+
+    def live_claims(self) -> list[str]:
+        """Claim tokens with rows still held or in flight."""
+        rows = [*self.held.values(), *self.in_flight.values()]
+        return sorted({row.claim for row in rows})
+
+    def why_not_send(self, job: Job) -> str | None:
+        """None when the message may be handed over now; else why not."""
+        if self.stop:
+            return "stopping"
+        if job.claimed.id not in self.held:
+            return "lease lost"
+        if job.claimed.id in self.stopped:
+            return self.stopped[job.claimed.id]
+        if time.monotonic() > self.deadlines.get(job.claimed.claim, 0.0):
+            return "lease too close to its end"
+        return None
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def add_results(self, results: list[DeliveryResult], rows: dict[int, ClaimedDelivery]) -> None:
+        """Rows settled without being sent (skipped, or their message could not be built)."""
         self.pending.extend(results)
-        self.claimed.update(claimed)
+        self.claimed.update(rows)
         for result in results:
+            self.held.pop(result.delivery_id, None)
             if result.status == DeliveryStatus.SKIPPED:
                 self.report.skipped += 1
             else:
                 self.report.failed += 1
 
+    def handing_over(self, job: Job) -> None:
+        """The message goes to the SMTP server now."""
+        row = self.held.pop(job.claimed.id, job.claimed)
+        self.in_flight[row.id] = row
+
     def outcome(self, job: Job, outcome: SendOutcome, result: DeliveryResult) -> None:
         """Count one outcome and decide whether the run must pause."""
         report = self.report
+        self.in_flight.pop(job.claimed.id, None)
         self.pending.append(result)
         self.claimed[job.claimed.id] = job.claimed
         if result.status == DeliveryStatus.SENT:
@@ -147,3 +218,15 @@ class PassState:
         if self.pause_reason is not None and not self._reason_written:
             reason, self._reason_written = self.pause_reason, True
         return results, claimed, reason
+
+    def give_back(
+        self,
+        results: list[DeliveryResult],
+        claimed: dict[int, ClaimedDelivery],
+        reason: str | None,
+    ) -> None:
+        """What a failed write did not store: keep it for the next try."""
+        self.pending[:0] = results
+        self.claimed.update(claimed)
+        if reason is not None:
+            self._reason_written = False

@@ -134,6 +134,9 @@ class Subscription(SQLModel, table=True):
     send_hour: int = 8
     timezone: str | None = Field(default=None, max_length=64)
     last_sent_at: datetime | None = _ts()
+    # When the last digest that reached this subscription was planned: everything that arrived
+    # or was published after it is still to be offered (see newsletter/selector.py).
+    offered_until: datetime | None = _ts()
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

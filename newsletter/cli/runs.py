@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 
 from newsletter import runs
 from newsletter.cli.context import console, runtime
+from newsletter.cli.signals import run_stoppable
 from newsletter.sending import SendReport
 
 app = typer.Typer(help="Inspect and steer digest runs.", no_args_is_help=True)
@@ -18,11 +18,20 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{count} {status}" for status, count in counts.items() if count) or "empty"
 
 
-def _print_report(report: SendReport) -> None:
+def print_report(report: SendReport) -> None:
+    """The outcome of a sending pass, in one or two lines."""
     console.print(
         f"run {report.run_id}: {report.sent} sent, {report.deferred} deferred, "
-        f"{report.failed} failed, {report.bounced} bounced; status {report.status}"
+        f"{report.failed} failed, {report.bounced} bounced, {report.skipped} skipped; "
+        f"status {report.status}"
     )
+    if report.stopped_by:
+        console.print(
+            f"stopped by {report.stopped_by}: {report.handed_back} unsent message(s) handed "
+            "back; `newsletter runs resume` sends them",
+            markup=False,
+            soft_wrap=True,
+        )
     if report.pause_reason:
         console.print(f"paused: {report.pause_reason}", markup=False, soft_wrap=True)
 
@@ -83,8 +92,11 @@ def pause(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id
 
 @app.command("resume")
 def resume(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
-    """Resume a paused run and send what is due now."""
-    _print_report(asyncio.run(runs.resume_run(runtime(ctx), run_id=run_id)))
+    """Resume a paused run and send what is due now (SIGTERM or Ctrl-C stop it cleanly)."""
+    rt = runtime(ctx)
+    report, signals = run_stoppable(lambda stop: runs.resume_run(rt, run_id=run_id, stopping=stop))
+    print_report(report)
+    signals.exit_if_stopped()
 
 
 @app.command("cancel")
@@ -101,4 +113,8 @@ def retry(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id
     count = runs.retry_failed(rt, run_id=run_id)
     console.print(f"run {run_id}: {count} failed message(s) queued again")
     if count:
-        _print_report(asyncio.run(runs.send_run(rt, run_id=run_id)))
+        report, signals = run_stoppable(
+            lambda stop: runs.send_run(rt, run_id=run_id, stopping=stop)
+        )
+        print_report(report)
+        signals.exit_if_stopped()

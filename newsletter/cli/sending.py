@@ -10,6 +10,8 @@ import typer
 
 from newsletter import runs
 from newsletter.cli.context import console, runtime
+from newsletter.cli.runs import print_report
+from newsletter.cli.signals import run_stoppable
 
 
 def preview(
@@ -38,34 +40,39 @@ def send(
     dry_run: Annotated[
         Path | None,
         typer.Option(
-            "--dry-run", help="Write .eml files to this folder instead; nothing is recorded."
+            "--dry-run",
+            help="Write each message as an .eml file in this folder instead of sending it; "
+            "recorded as a dry-run run, no subscriber's history changes.",
         ),
     ] = None,
     to: Annotated[
         str | None, typer.Option(help="Send one test digest to this address only.")
     ] = None,
 ) -> None:
-    """Send the list's digests now: one per subscriber with new articles in their topics."""
+    """Send the list's digests now: one per subscriber with new articles in their topics.
+
+    SIGTERM or Ctrl-C stop cleanly: nothing new is handed over, every result is recorded and
+    unsent messages are handed back (`newsletter runs resume RUN` sends them)."""
     rt = runtime(ctx)
     if to is not None:
         message_id = asyncio.run(runs.send_test(rt, slug=list_slug, to=to))
         console.print(f"test digest sent to {to} (Message-ID <{message_id}>)")
         return
-    summary = asyncio.run(runs.send_list(rt, slug=list_slug, dry_run_dir=dry_run))
+    summary, signals = run_stoppable(
+        lambda stop: runs.send_list(rt, slug=list_slug, dry_run_dir=dry_run, stopping=stop)
+    )
     plan, report = summary.plan, summary.report
-    if summary.dry_run:
-        written = report.counts.get("written", 0) if report else 0
-        console.print(
-            f"dry run: {written} message(s) written to {dry_run}, {plan.skipped} skipped "
-            f"(nothing new), {plan.digests} distinct digest(s); nothing was recorded"
-        )
-        return
+    held = f", {plan.held} waiting for an earlier digest still pending" if plan.held else ""
+    what = "dry run " if summary.dry_run else ""
     console.print(
-        f"run {plan.run_id}: {plan.queued} to send, {plan.skipped} skipped (nothing new), "
-        f"{plan.digests} distinct digest(s)"
+        f"{what}run {plan.run_id}: {plan.queued} to send, {plan.skipped} skipped{held}, "
+        f"{plan.digests} distinct digest(s)",
+        markup=False,
+        soft_wrap=True,
     )
     if report is not None:
-        console.print(
-            f"run {plan.run_id}: {report.sent} sent, {report.deferred} deferred, "
-            f"{report.failed} failed, {report.bounced} bounced; status {report.status}"
-        )
+        print_report(report)
+    if summary.dry_run:
+        sent = report.sent if report is not None else 0
+        console.print(f"dry run: {sent} message(s) written to {dry_run}", markup=False)
+    signals.exit_if_stopped()

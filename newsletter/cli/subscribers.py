@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Column, Table
 
 from newsletter.cli.context import console, err_console, runtime
+from newsletter.cli.signals import run_stoppable
 from newsletter.confirmations import (
     ConfirmationReport,
     pending_without_confirmation,
@@ -40,13 +40,16 @@ def _confirm(rt: Runtime, ids: list[int], slug: str) -> ConfirmationReport | Non
     if not ids:
         return None
     try:
-        report = asyncio.run(send_confirmations(rt, subscription_ids=ids))
+        report, signals = run_stoppable(
+            lambda stop: send_confirmations(rt, subscription_ids=ids, stopping=stop)
+        )
     except DeliveryError as exc:
         raise DeliveryError(
             f"{exc}; the subscribers are saved as pending: send their confirmations later with "
             f"`newsletter subscribers resend-confirmations --list {slug}`"
         ) from None
     console.print(report.summary)
+    signals.exit_if_stopped()
     return report
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from newsletter.delivery.replies import ReplyKind
+from newsletter.errors import DeliveryError
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class SendOutcome:
 class Mailer(Protocol):
     """Sends envelopes; implementations: SMTP (a connection pool) and files (dry runs)."""
 
+    async def check(self) -> None:
+        """Raise a DeliveryError when nothing could be sent (before anything is recorded)."""
+        ...
+
     async def send(self, envelope: Envelope) -> SendOutcome:
         """Send one message and say what happened."""
         ...
@@ -51,8 +56,20 @@ class FileMailer:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeliveryError(f"cannot create {directory}: {exc.strerror}") from None
         self.count = 0
+
+    async def check(self) -> None:
+        """The folder exists and takes files."""
+        probe = self.directory / ".probe"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise DeliveryError(f"cannot write to {self.directory}: {exc.strerror}") from None
 
     async def send(self, envelope: Envelope) -> SendOutcome:
         """Write the message and report it as sent."""

@@ -1,50 +1,31 @@
-"""Drain due delivery rows through the delivery engine, and stop claiming on request."""
+"""Drain due delivery rows through the one send engine, and stop claiming on request."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from newsletter.delivery.ledger import DeliveryResult
+from newsletter.delivery.ledger import db_now, due_rows
 from newsletter.delivery.mailer import Mailer
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from newsletter.runs import make_sender
 from newsletter.runtime import Runtime
-from newsletter.sending import RunSender, SendReport
-from newsletter.sendstate import Job
+from newsletter.sending import SendReport, StopRequest
 
-
-class StoppableSender(RunSender):
-    """A RunSender that claims no new batch once ``stopping()`` is true."""
-
-    def __init__(self, *args: object, stopping: Callable[[], bool], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.stopping = stopping
-
-    def _claim_jobs(self, run_id: int) -> tuple[str, list[Job], list[DeliveryResult]]:
-        if self.stopping():
-            return "stopping", [], []
-        return super()._claim_jobs(run_id)
+# Runs sent only by the command that made them: a test goes out once, a dry run writes files.
+_NOT_DRAINED = (RunKind.TEST, RunKind.DRY_RUN)
 
 
 def sendable_runs(session: Session, *, now: datetime) -> list[int]:
     """Runs that are sending and have rows due now (queued, retry due, or lease expired)."""
-    due = or_(
-        and_(
-            col(Delivery.status).in_([DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED]),
-            or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now),
-        ),
-        and_(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.lease_until) < now),
-    )
+    due = due_rows(now, db_now(session))
     rows = session.exec(
         select(Run.id)
         .where(
             Run.status == RunStatus.SENDING,
-            Run.kind != RunKind.TEST,
+            col(Run.kind).not_in(_NOT_DRAINED),
             select(Delivery.id).where(col(Delivery.run_id) == col(Run.id), due).exists(),
         )
         .order_by(col(Run.id))
@@ -53,10 +34,14 @@ def sendable_runs(session: Session, *, now: datetime) -> list[int]:
 
 
 def hand_back(session: Session, *, worker: str) -> int:
-    """Return the rows this worker still holds to the queue, for any worker to claim."""
+    """Return the rows any claim of this worker still holds to the queue (a safety net: the
+    engine hands back its own rows when a pass ends)."""
     result = session.execute(
         update(Delivery)
-        .where(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_by) == worker)
+        .where(
+            col(Delivery.status) == DeliveryStatus.SENDING,
+            col(Delivery.claimed_by).startswith(f"{worker}#", autoescape=True),
+        )
         .values(status=DeliveryStatus.QUEUED, lease_until=None, claimed_by=None)
         .execution_options(synchronize_session=False)
     )
@@ -68,30 +53,21 @@ async def drain_runs(
     run_ids: list[int],
     *,
     worker: str,
-    stopping: Callable[[], bool],
+    stopping: StopRequest,
     mailer: Mailer | None = None,
 ) -> list[SendReport]:
-    """Send every due row of these runs with one mailer; stop between batches on request."""
+    """Send every due row of these runs with one mailer; stop on request."""
     active = mailer if mailer is not None else runtime.mailer()
+    # Leases run on the database's clock, so a fast fake clock (NEWSLETTER_CLOCK_SPEED) cannot
+    # expire the leases of rows still in flight.
     policy = runtime.send_policy()
-    speed = runtime.settings.clock_speed
-    if speed != 1.0:
-        # a fast fake clock would expire leases of rows still in flight: keep them real-length
-        policy = replace(policy, lease=policy.lease * speed)
     reports = []
     signer = None
     try:
         sender, signer = make_sender(
-            runtime,
-            active,
-            sender_class=StoppableSender,
-            policy=policy,
-            worker=worker,
-            stopping=stopping,
+            runtime, active, policy=policy, worker=worker, stopping=stopping
         )
-        check = getattr(active, "check", None)
-        if check is not None:
-            await check()
+        await active.check()
         for run_id in run_ids:
             if stopping():
                 break
