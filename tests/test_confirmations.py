@@ -262,12 +262,12 @@ def test_a_name_with_a_line_break_stored_earlier_fails_only_its_confirmation(
     runtime.dispose()
 
 
-def test_deferred_confirmations_are_due_again_after_a_wait_and_only_once(
+def test_a_deferred_confirmation_is_retried_by_the_engine_once_when_due(
     sqlite_url: str, smtp_server: RecordingServer
 ) -> None:
     from datetime import timedelta
 
-    from newsletter.confirmations import due_confirmation_retries
+    from newsletter.schedule.drain import drain_runs, sendable_runs
 
     ids = _pending(sqlite_url, "ann@example.com", "ben@example.com")
     smtp_server.handler.rcpt_reply = lambda a: (
@@ -276,15 +276,29 @@ def test_deferred_confirmations_are_due_again_after_a_wait_and_only_once(
     runtime = make_runtime(make_settings(sqlite_url, smtp_server))
     report = asyncio.run(send_confirmations(runtime, subscription_ids=ids))
     assert (report.sent, report.deferred) == (1, 1)
-    wait = timedelta(minutes=15)
-    assert due_confirmation_retries(runtime, wait=wait) == []  # too soon
-    later = make_runtime(make_settings(sqlite_url, smtp_server), now=NOW + timedelta(minutes=20))
-    assert due_confirmation_retries(later, wait=wait) == [ids[0]]
+    with session_scope(runtime.engine) as session:
+        assert sendable_runs(session, now=NOW) == []  # its retry time has not come
     smtp_server.handler.rcpt_reply = lambda a: None
-    again = asyncio.run(send_confirmations(later, subscription_ids=ids[:1]))
-    assert again.sent == 1
-    assert due_confirmation_retries(later, wait=timedelta(0)) == []  # sent now: nothing due
-    expired = make_runtime(make_settings(sqlite_url, smtp_server), now=NOW + timedelta(days=30))
-    assert due_confirmation_retries(expired, wait=wait) == []
-    for rt in (runtime, later, expired):
+    later = make_runtime(make_settings(sqlite_url, smtp_server), now=NOW + timedelta(hours=1))
+    with session_scope(later.engine) as session:
+        due = sendable_runs(session, now=later.clock())
+    assert due == report.run_ids
+    asyncio.run(drain_runs(later, due, worker="test", stopping=lambda: False))
+    ann = [m for m in smtp_server.messages if m.rcpt_tos == ("ann@example.com",)]
+    ben = [m for m in smtp_server.messages if m.rcpt_tos == ("ben@example.com",)]
+    assert (len(ann), len(ben)) == (1, 1)  # accepted once each, the retry included
+    with session_scope(later.engine) as session:
+        assert sendable_runs(session, now=NOW + timedelta(days=5)) == []
+        run = session.get(Run, report.run_ids[0])
+        assert run is not None and run.status == "done"
+    # the retried email carries a confirm link that confirms ann
+    body = ann[0].parsed().get_body(("plain",))
+    assert body is not None
+    link = re.search(r"https://news\.example\.test/c/\S+", body.get_content())
+    assert link is not None
+    with session_scope(later.engine) as session:
+        service.confirm_subscription(
+            session, token=token_from_link(link.group(0)), secret=SECRET, now=later.clock()
+        )
+    for rt in (runtime, later):
         rt.dispose()

@@ -176,6 +176,9 @@ class _BrokenMailer:
     def __init__(self) -> None:
         self.sent = 0
 
+    async def check(self) -> None:
+        return None
+
     async def send(self, envelope: object) -> object:
         from newsletter.delivery.mailer import SendOutcome
         from newsletter.delivery.replies import ReplyKind

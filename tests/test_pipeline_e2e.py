@@ -13,8 +13,8 @@ import pytest
 from sqlmodel import Session, select
 
 from newsletter import runs
-from newsletter.models import Delivery, DeliveryStatus, SentArticle
-from subscribers.models import Subscriber, SubscriberStatus, Suppression
+from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus, SentArticle
+from subscribers.models import Subscriber, SubscriberStatus, Subscription, Suppression
 from subscribers.tokens import Purpose, read_token
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.helpers import add_articles, seed_list, subscribe
@@ -140,7 +140,7 @@ def test_hard_bounce_marks_bounced_and_temporary_is_retried_later(sqlite_url: st
         server.stop()
 
 
-def test_dry_run_writes_eml_files_and_records_nothing(sqlite_url: str, tmp_path: Path) -> None:
+def test_dry_run_writes_eml_files_and_changes_no_history(sqlite_url: str, tmp_path: Path) -> None:
     _setup(sqlite_url)
     runtime = make_runtime(make_settings(sqlite_url))
     out = tmp_path / "eml"
@@ -150,9 +150,13 @@ def test_dry_run_writes_eml_files_and_records_nothing(sqlite_url: str, tmp_path:
     assert len(files) == 3
     first = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
     assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    with Session(runtime.engine) as session:  # nothing was recorded
-        assert session.exec(select(Delivery)).all() == []
+    with Session(runtime.engine) as session:  # a dry-run run in the ledger, no history
+        rows = session.exec(select(Delivery)).all()
+        assert {r.status for r in rows} == {DeliveryStatus.SENT} and len(rows) == 3
+        run = session.get(Run, rows[0].run_id)
+        assert run is not None and run.kind == RunKind.DRY_RUN and run.status == RunStatus.DONE
         assert session.exec(select(SentArticle)).all() == []
+        assert all(s.offered_until is None for s in session.exec(select(Subscription)).all())
     runtime.dispose()
 
 
