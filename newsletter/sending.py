@@ -516,6 +516,10 @@ class RunSender:
                     skip = DeliveryResult(job.claimed.id, DeliveryStatus.SKIPPED, error=why)
                     state.add_results([skip], {job.claimed.id: job.claimed})
                 continue  # any other reason: the row stays held and is handed back
+            while state.ledger_stalled() and not state.stop:
+                await asyncio.sleep(0.05)
+            if state.stop:
+                return
             state.handing_over(job)
             outcome = await send(job.envelope)
             result = self._result(job.claimed, outcome, job.message_id, self.clock())
@@ -534,6 +538,7 @@ class RunSender:
             if state.closing or not (state.pending or state.pause_pending):
                 continue
             results, claimed, reason = state.take()
+            state.recording_since = time.monotonic()
             try:
                 status, stale = await self._db(
                     self._record, run_id, kind, planned_at, results, claimed, reason
@@ -541,6 +546,8 @@ class RunSender:
             except BaseException:
                 state.give_back(results, claimed, reason)
                 raise
+            finally:
+                state.recording_since = None
             state.report.stale += stale
             if status != RunStatus.SENDING:
                 state.stop = True

@@ -39,6 +39,7 @@ class SendPolicy:
     rate_per_second: float | None = None  # the sum of the servers' limits, if all have one
     stop_grace: float = 10.0  # how long messages in flight may finish after a stop
     record_grace: float = 60.0  # how long a final write of results is retried
+    stall_seconds: float = 1.0  # a ledger write slower than this holds the senders back
 
     @property
     def claim_limit(self) -> int:
@@ -100,6 +101,7 @@ class PassState:
         self.policy = policy
         self.stop = False
         self.closing = False  # the pass is ending: the recorder leaves the last write to it
+        self.recording_since: float | None = None  # monotonic start of the write in progress
         self.wake = asyncio.Event()
         self.held: dict[int, ClaimedDelivery] = {}  # claimed, not handed over, no result yet
         self.in_flight: dict[int, ClaimedDelivery] = {}  # handed to the SMTP server
@@ -147,6 +149,12 @@ class PassState:
         if time.monotonic() > self.deadlines.get(job.claimed.claim, 0.0):
             return "lease too close to its end"
         return None
+
+    def ledger_stalled(self) -> bool:
+        """The write in progress has taken longer than ``stall_seconds``: hand nothing more
+        over until it lands, so a crash now cannot leave many accepted messages unrecorded."""
+        since = self.recording_since
+        return since is not None and time.monotonic() - since > self.policy.stall_seconds
 
     # -- outcomes -------------------------------------------------------------------------
 
