@@ -1,0 +1,126 @@
+"""Every kind of message goes through the one engine: confirmations and test sends are signed,
+leased and recorded like digests; a dry run writes the engine's own bytes to files."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import subprocess
+from pathlib import Path
+
+import dkim
+import pytest
+from sqlmodel import Session, select
+
+from newsletter import runs
+from newsletter.confirmations import send_confirmations
+from newsletter.db import make_engine, session_scope
+from newsletter.models import Delivery, DeliveryStatus, Run, RunKind
+from subscribers import service
+from tests.conftest import NOW, make_runtime, make_settings
+from tests.helpers import add_articles, seed_list, subscribe
+from tests.smtpserver import RecordingServer
+
+SELECTOR = "s2026"
+DOMAIN = "news.example.org"
+
+
+def _openssl(*args: str) -> bytes:
+    return subprocess.run(["openssl", *args], check=True, capture_output=True).stdout
+
+
+@pytest.fixture(scope="module")
+def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    path = tmp_path_factory.mktemp("dkim") / "dkim.pem"
+    _openssl("genrsa", "-out", str(path), "2048")
+    der = _openssl("rsa", "-in", str(path), "-pubout", "-outform", "DER")
+    return path, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
+def _verifies(message: bytes, record: bytes) -> bool:
+    def dnsfunc(name: bytes, timeout: float = 5) -> bytes:
+        assert name == f"{SELECTOR}._domainkey.{DOMAIN}.".encode()
+        return record
+
+    return bool(dkim.verify(message, dnsfunc=dnsfunc))
+
+
+def _dkim_settings(url: str, smtp: RecordingServer, key: Path) -> dict[str, object]:
+    return {"dkim_key_file": key, "dkim_selector": SELECTOR, "dkim_domain": DOMAIN}
+
+
+def test_confirmation_emails_are_signed_and_recorded_by_the_engine(
+    sqlite_url: str, smtp_server: RecordingServer, dkim_key: tuple[Path, bytes]
+) -> None:
+    key, record = dkim_key
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech"])
+    with session_scope(engine) as session:
+        mailing_list = service.get_list(session, slug="daily")
+        pending = service.request_subscription(
+            session, mailing_list=mailing_list, email="ann@example.com", now=NOW
+        )
+        sub_id = pending.subscription.id or 0
+    engine.dispose()
+    runtime = make_runtime(
+        make_settings(sqlite_url, smtp_server, **_dkim_settings(sqlite_url, smtp_server, key))
+    )
+    report = asyncio.run(send_confirmations(runtime, subscription_ids=[sub_id]))
+    assert report.sent == 1
+    (message,) = smtp_server.messages
+    assert message.data.startswith(b"DKIM-Signature:")
+    assert _verifies(message.data, record)
+    with Session(runtime.engine) as session:
+        (row,) = session.exec(select(Delivery)).all()
+        run = session.get(Run, row.run_id)
+        assert run is not None and run.kind == RunKind.CONFIRM
+        assert row.status == DeliveryStatus.SENT and row.claimed_by and row.message_id
+        assert f"<{row.message_id}>".encode() in message.data
+    runtime.dispose()
+
+
+def test_a_test_send_is_a_signed_run_of_its_own(
+    sqlite_url: str, smtp_server: RecordingServer, dkim_key: tuple[Path, bytes]
+) -> None:
+    key, record = dkim_key
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech"])
+    add_articles(engine, NOW, [["tech"]])
+    subscribe(engine, NOW, "reader@example.com", ["tech"])
+    engine.dispose()
+    runtime = make_runtime(
+        make_settings(sqlite_url, smtp_server, **_dkim_settings(sqlite_url, smtp_server, key))
+    )
+    message_id = asyncio.run(runs.send_test(runtime, slug="daily", to="editor@example.com"))
+    (message,) = smtp_server.messages
+    assert message.rcpt_tos == ("editor@example.com",)
+    assert _verifies(message.data, record)
+    assert f"<{message_id}>".encode() in message.data
+    # the subscriber's history is untouched: a real send still brings them the article
+    summary = asyncio.run(runs.send_list(runtime, slug="daily"))
+    assert summary.plan.queued == 1
+    with Session(runtime.engine) as session:
+        kinds = sorted(run.kind for run in session.exec(select(Run)))
+        assert kinds == [RunKind.MANUAL, RunKind.TEST]
+    runtime.dispose()
+
+
+def test_a_dry_run_writes_the_engines_messages_to_files(sqlite_url: str, tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech"])
+    add_articles(engine, NOW, [["tech"]])
+    for name in ("ann", "ben"):
+        subscribe(engine, NOW, f"{name}@example.com", ["tech"])
+    engine.dispose()
+    runtime = make_runtime(make_settings(sqlite_url))
+    out = tmp_path / "eml"
+    summary = asyncio.run(runs.send_list(runtime, slug="daily", dry_run_dir=out))
+    assert summary.report is not None and summary.report.sent == 2
+    files = sorted(out.glob("*.eml"))
+    assert len(files) == 2
+    with Session(runtime.engine) as session:
+        rows = session.exec(select(Delivery)).all()
+        # each file carries the Message-ID the ledger recorded for its row
+        for row in rows:
+            assert any(f"<{row.message_id}>".encode() in f.read_bytes() for f in files)
+    runtime.dispose()
