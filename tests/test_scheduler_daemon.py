@@ -180,13 +180,16 @@ def test_sigkill_loses_nothing_the_lease_brings_rows_back(
 ) -> None:
     emails = seed(sqlite_url, 3)
     smtp_server.handler.delay = 3.0
-    proc = start(daemon_env(sqlite_url, smtp_server, DUE + timedelta(seconds=30)))
+    env = daemon_env(sqlite_url, smtp_server, DUE + timedelta(seconds=30))
+    proc = start({**env, "NEWSLETTER_SEND_LEASE_SECONDS": "2"})
     sending = lambda: any(r.status == DeliveryStatus.SENDING for r in delivery_rows(sqlite_url))  # noqa: E731
     assert wait_for(sending, 20), logs(tmp_path)
     proc.kill()
     proc.wait()
     smtp_server.handler.delay = 0.0
-    # ten (fake) minutes later the five-minute lease has expired: another daemon takes over
+    # leases run on the database's (real) clock: once the killed daemon's two-second lease has
+    # expired, another daemon takes the rows over
+    time.sleep(2.5)
     later = start(daemon_env(sqlite_url, smtp_server, DUE + timedelta(minutes=10)))
     done = lambda: {r.status for r in delivery_rows(sqlite_url)} == {DeliveryStatus.SENT}  # noqa: E731
     assert wait_for(done, 20), logs(tmp_path)
