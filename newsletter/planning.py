@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from newsletter.models import (
@@ -86,12 +87,12 @@ def load_candidates(
     """Articles in ``topics`` published or stored after ``since`` (or pinned), not excluded,
     not published before ``oldest``, ordered."""
     query = (
-        select(
-            Article.id,
-            Article.published_at,
-            Article.ingested_at,
-            Article.pinned,
-            ArticleTopic.topic,
+        sa_select(
+            col(Article.id),
+            col(Article.published_at),
+            col(Article.ingested_at),
+            col(Article.pinned),
+            col(ArticleTopic.topic),
         )
         .join(ArticleTopic, col(ArticleTopic.article_id) == col(Article.id))
         .where(
@@ -105,7 +106,7 @@ def load_candidates(
         )
     )
     found: dict[int, tuple[datetime, datetime, bool, set[str]]] = {}
-    for article_id, published_at, ingested_at, pinned, topic in session.exec(query):
+    for article_id, published_at, ingested_at, pinned, topic in session.execute(query):
         entry = found.setdefault(article_id, (published_at, ingested_at, pinned, set()))
         entry[3].add(topic)
     return order_candidates(
@@ -136,18 +137,18 @@ CHUNK = 5000
 
 def _audience_query(list_id: int, after: int, subscription_ids: Collection[int] | None) -> Any:
     query = (
-        select(
-            Subscription.id,
-            Subscriber.id,
-            Subscriber.email,
-            Subscription.topics,
-            Subscription.offered_until,
+        sa_select(
+            col(Subscription.id),
+            col(Subscriber.id),
+            col(Subscriber.email),
+            col(Subscription.topics),
+            col(Subscription.offered_until),
         )
         .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
         .where(
-            Subscription.list_id == list_id,
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscriber.status == SubscriberStatus.ACTIVE,
+            col(Subscription.list_id) == list_id,
+            col(Subscription.status) == SubscriptionStatus.ACTIVE,
+            col(Subscriber.status) == SubscriberStatus.ACTIVE,
             col(Subscription.id) > after,
         )
         .order_by(col(Subscription.id))
@@ -169,7 +170,7 @@ def iter_audience(
     blocked = suppressed_filter(session, secret=secret)
     after = 0
     while True:
-        rows = session.exec(_audience_query(list_id, after, subscription_ids)).all()
+        rows = session.execute(_audience_query(list_id, after, subscription_ids)).all()
         if not rows:
             return
         after = rows[-1][0]
@@ -327,7 +328,7 @@ def plan_run(
                 }
             )
         # Core, not the ORM: its per-row bookkeeping doubles the cost of planning.
-        session.connection().execute(insert(Delivery.__table__), rows)  # type: ignore[arg-type]
+        session.connection().execute(insert(Delivery), rows)
     if queued == 0:
         run.status = RunStatus.DONE
         run.finished_at = now

@@ -10,10 +10,8 @@ from sqlmodel import Session, col, select
 
 from newsletter.delivery.ledger import run_counts
 from newsletter.errors import RunNotFound, RunStateError
-from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
+from newsletter.models import OPEN_STATES, Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from subscribers.models import MailingList
-
-OPEN_ROWS = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,7 @@ def cancel_run(session: Session, *, run_id: int, now: datetime) -> int:
     run.finished_at = now
     result = session.execute(
         update(Delivery)
-        .where(Delivery.run_id == run_id, col(Delivery.status).in_(OPEN_ROWS))
+        .where(col(Delivery.run_id) == run_id, col(Delivery.status).in_(OPEN_STATES))
         .values(status=DeliveryStatus.CANCELLED, lease_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -148,7 +146,7 @@ def retry_failed(session: Session, *, run_id: int) -> int:
         raise RunStateError(f"run {run_id} is a {run.kind} run; only digest runs are retried")
     result = session.execute(
         update(Delivery)
-        .where(Delivery.run_id == run_id, Delivery.status == DeliveryStatus.FAILED)
+        .where(col(Delivery.run_id) == run_id, col(Delivery.status) == DeliveryStatus.FAILED)
         .values(
             status=DeliveryStatus.QUEUED,
             attempts=0,

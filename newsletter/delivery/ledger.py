@@ -72,7 +72,7 @@ def due_rows(now: datetime, lease_now: datetime) -> ColumnElement[bool]:
             col(Delivery.status).in_(CLAIMABLE),
             or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now),
         ),
-        and_(Delivery.status == DeliveryStatus.SENDING, col(Delivery.lease_until) < lease_now),
+        and_(col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.lease_until) < lease_now),
     )
 
 
@@ -97,12 +97,12 @@ def claim_batch(
     if after_id is not None:
         # Fresh rows only, walking the (run_id, status, id) index from the cursor.
         pick = select(Delivery.id).where(
-            Delivery.run_id == run_id,
-            Delivery.status == DeliveryStatus.QUEUED,
+            col(Delivery.run_id) == run_id,
+            col(Delivery.status) == DeliveryStatus.QUEUED,
             col(Delivery.id) > after_id,
         )
     else:
-        pick = select(Delivery.id).where(Delivery.run_id == run_id, due_rows(now, lease_now))
+        pick = select(Delivery.id).where(col(Delivery.run_id) == run_id, due_rows(now, lease_now))
     pick = pick.order_by(col(Delivery.id)).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
@@ -118,18 +118,30 @@ def claim_batch(
             first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
         )
         .returning(
-            Delivery.id,
-            Delivery.subscriber_id,
-            Delivery.subscription_id,
-            Delivery.digest_id,
-            Delivery.email,
-            Delivery.attempts,
-            Delivery.first_attempt_at,
+            col(Delivery.id),
+            col(Delivery.subscriber_id),
+            col(Delivery.subscription_id),
+            col(Delivery.digest_id),
+            col(Delivery.email),
+            col(Delivery.attempts),
+            col(Delivery.first_attempt_at),
         )
         .execution_options(synchronize_session=False)
     )
     rows = session.execute(statement).all()
-    claimed = [ClaimedDelivery(*row, claim=claim) for row in rows]
+    claimed = [
+        ClaimedDelivery(
+            id=row[0],
+            subscriber_id=row[1],
+            subscription_id=row[2],
+            digest_id=row[3],
+            email=row[4],
+            attempts=row[5],
+            first_attempt_at=row[6],
+            claim=claim,
+        )
+        for row in rows
+    ]
     claimed.sort(key=lambda row: row.id)
     return claimed, lease_until
 
@@ -146,10 +158,10 @@ def renew_leases(
         update(Delivery)
         .where(
             col(Delivery.claimed_by).in_(list(claims)),
-            Delivery.status == DeliveryStatus.SENDING,
+            col(Delivery.status) == DeliveryStatus.SENDING,
         )
         .values(lease_until=lease_until)
-        .returning(Delivery.id)
+        .returning(col(Delivery.id))
         .execution_options(synchronize_session=False)
     ).scalars()
     return lease_until, set(renewed)
@@ -160,7 +172,8 @@ def reap_expired(session: Session) -> int:
     result = session.execute(
         update(Delivery)
         .where(
-            Delivery.status == DeliveryStatus.SENDING, col(Delivery.lease_until) < db_now(session)
+            col(Delivery.status) == DeliveryStatus.SENDING,
+            col(Delivery.lease_until) < db_now(session),
         )
         .values(status=DeliveryStatus.QUEUED, lease_until=None, claimed_by=None)
         .execution_options(synchronize_session=False)
@@ -179,8 +192,8 @@ def release_claims(session: Session, *, rows: Iterable[ClaimedDelivery]) -> int:
             update(Delivery)
             .where(
                 col(Delivery.id).in_(ids),
-                Delivery.status == DeliveryStatus.SENDING,
-                Delivery.claimed_by == claim,
+                col(Delivery.status) == DeliveryStatus.SENDING,
+                col(Delivery.claimed_by) == claim,
             )
             .values(
                 status=DeliveryStatus.QUEUED,
