@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy import select as sa_select
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from newsletter.db import session_scope
-from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
+from newsletter.models import OPEN_STATES, Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from newsletter.runs import make_sender
 from newsletter.runtime import Runtime
 from newsletter.sending import StopRequest
@@ -90,6 +91,7 @@ def _plan(runtime: Runtime, subscription_ids: list[int], report: ConfirmationRep
                         "created_at": now,
                     }
                 )
+        _supersede(session, [r["subscription_id"] for rows in by_list.values() for r in rows], now)
         for list_id, rows_for_list in by_list.items():
             if session.get(MailingList, list_id) is None:
                 continue
@@ -108,6 +110,38 @@ def _plan(runtime: Runtime, subscription_ids: list[int], report: ConfirmationRep
             report.skipped += sum(1 for r in rows_for_list if r["status"] == DeliveryStatus.SKIPPED)
             if all(r["status"] == DeliveryStatus.SKIPPED for r in rows_for_list):
                 run.status, run.finished_at = RunStatus.DONE, now
+
+
+def _supersede(session: Session, subscription_ids: list[object], now: datetime) -> None:
+    """A new confirmation replaces older ones still waiting for a retry: one email, not two."""
+    waiting = (
+        select(Delivery.id)
+        .join(Run, col(Run.id) == col(Delivery.run_id))
+        .where(
+            Run.kind == RunKind.CONFIRM,
+            col(Delivery.subscription_id).in_(subscription_ids),
+            col(Delivery.status).in_([DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED]),
+        )
+    )
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(waiting))
+        .values(status=DeliveryStatus.CANCELLED, last_error="replaced by a newer confirmation")
+        .execution_options(synchronize_session=False)
+    )
+    still_open = select(Delivery.id).where(
+        col(Delivery.run_id) == col(Run.id), col(Delivery.status).in_(OPEN_STATES)
+    )
+    session.execute(
+        update(Run)
+        .where(
+            col(Run.kind) == RunKind.CONFIRM,
+            col(Run.status) == RunStatus.SENDING,
+            ~still_open.exists(),
+        )
+        .values(status=RunStatus.DONE, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def send_confirmations(
@@ -144,14 +178,15 @@ async def send_confirmations(
 
 
 def pending_without_confirmation(runtime: Runtime, *, list_id: int) -> list[int]:
-    """Pending subscriptions of a list whose last confirmation was not sent (to send again)."""
+    """Pending subscriptions of a list with no confirmation sent and none still on its way
+    (a deferred one is retried by the scheduler): the ones to send again."""
     with session_scope(runtime.engine) as session:
         sent = (
             select(Delivery.subscription_id)
             .join(Run, col(Run.id) == col(Delivery.run_id))
             .where(
                 Run.kind == RunKind.CONFIRM,
-                Delivery.status == DeliveryStatus.SENT,
+                col(Delivery.status).in_([DeliveryStatus.SENT, *OPEN_STATES]),
                 col(Delivery.subscription_id).is_not(None),  # NOT IN with a NULL matches nothing
             )
         )

@@ -328,6 +328,7 @@ class RunSender:
     async def send_run(self, run_id: int) -> SendReport:
         """Send every due row of the run until none is left (deferred rows wait for later)."""
         report = SendReport(run_id=run_id)
+        self._after_id = 0  # the claim cursor is per run
         try:
             status, kind, planned_at = await self._db(self._open, run_id)
             if kind is not None and planned_at is not None:

@@ -45,7 +45,7 @@ def _verifies(message: bytes, record: bytes) -> bool:
     return bool(dkim.verify(message, dnsfunc=dnsfunc))
 
 
-def _dkim_settings(url: str, smtp: RecordingServer, key: Path) -> dict[str, object]:
+def _dkim_settings(key: Path) -> dict[str, object]:
     return {"dkim_key_file": key, "dkim_selector": SELECTOR, "dkim_domain": DOMAIN}
 
 
@@ -62,9 +62,7 @@ def test_confirmation_emails_are_signed_and_recorded_by_the_engine(
         )
         sub_id = pending.subscription.id or 0
     engine.dispose()
-    runtime = make_runtime(
-        make_settings(sqlite_url, smtp_server, **_dkim_settings(sqlite_url, smtp_server, key))
-    )
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server, **_dkim_settings(key)))
     report = asyncio.run(send_confirmations(runtime, subscription_ids=[sub_id]))
     assert report.sent == 1
     (message,) = smtp_server.messages
@@ -88,9 +86,7 @@ def test_a_test_send_is_a_signed_run_of_its_own(
     add_articles(engine, NOW, [["tech"]])
     subscribe(engine, NOW, "reader@example.com", ["tech"])
     engine.dispose()
-    runtime = make_runtime(
-        make_settings(sqlite_url, smtp_server, **_dkim_settings(sqlite_url, smtp_server, key))
-    )
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server, **_dkim_settings(key)))
     message_id = asyncio.run(runs.send_test(runtime, slug="daily", to="editor@example.com"))
     (message,) = smtp_server.messages
     assert message.rcpt_tos == ("editor@example.com",)
@@ -123,4 +119,36 @@ def test_a_dry_run_writes_the_engines_messages_to_files(sqlite_url: str, tmp_pat
         # each file carries the Message-ID the ledger recorded for its row
         for row in rows:
             assert any(f"<{row.message_id}>".encode() in f.read_bytes() for f in files)
+    runtime.dispose()
+
+
+def test_a_new_confirmation_replaces_one_waiting_for_a_retry(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    from datetime import timedelta
+
+    from newsletter.schedule.drain import sendable_runs
+
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech"])
+    with session_scope(engine) as session:
+        mailing_list = service.get_list(session, slug="daily")
+        pending = service.request_subscription(
+            session, mailing_list=mailing_list, email="ann@example.com", now=NOW
+        )
+        sub_id = pending.subscription.id or 0
+    engine.dispose()
+    smtp_server.handler.rcpt_reply = lambda a: "451 4.7.1 greylisted"
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    first = asyncio.run(send_confirmations(runtime, subscription_ids=[sub_id]))
+    assert first.deferred == 1
+    smtp_server.handler.rcpt_reply = lambda a: None
+    second = asyncio.run(send_confirmations(runtime, subscription_ids=[sub_id]))
+    assert second.sent == 1
+    with session_scope(runtime.engine) as session:
+        assert sendable_runs(session, now=NOW + timedelta(days=1)) == []
+        rows = session.exec(select(Delivery).order_by(Delivery.id)).all()
+        assert [r.status for r in rows] == [DeliveryStatus.CANCELLED, DeliveryStatus.SENT]
+        assert {run.status for run in session.exec(select(Run))} == {"done"}
+    assert len(smtp_server.messages) == 1
     runtime.dispose()
