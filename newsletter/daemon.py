@@ -32,6 +32,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from newsletter.config import Settings
 from newsletter.db import session_scope
+from newsletter.errors import NewsletterError
 from newsletter.runtime import Runtime
 from newsletter.schedule import heartbeat
 from newsletter.schedule.clock import make_clock
@@ -93,6 +94,8 @@ class SchedulerDaemon:
             await work()
         except asyncio.CancelledError:
             raise
+        except NewsletterError as exc:  # the ledger or the SMTP service: one line, try again later
+            log.error(logfmt("job_failed", worker=self.worker, error=exc))
         except Exception:
             log.exception(logfmt("job_failed", worker=self.worker))
         finally:
