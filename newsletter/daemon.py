@@ -37,7 +37,7 @@ from newsletter.runtime import Runtime
 from newsletter.schedule import heartbeat
 from newsletter.schedule.clock import make_clock
 from newsletter.schedule.dispatch import dispatch
-from newsletter.schedule.drain import drain_runs, hand_back, sendable_runs
+from newsletter.schedule.drain import drain_runs, sendable_runs
 from newsletter.schedule.fetching import FeedFetcher, find_fetcher, run_fetcher
 from newsletter.schedule.report import DispatchReport
 from newsletter.sending import worker_name
@@ -234,11 +234,10 @@ class SchedulerDaemon:
             )
         self._beat()
 
-    def _stopped(self) -> int:
-        with session_scope(self.runtime.engine) as session:
-            returned = hand_back(session, worker=self.worker)
+    def _stopped(self) -> None:
+        # The engine itself records every result and hands its unsent rows back when a pass
+        # ends, keeping the lease of a message still in flight: nothing to release here.
         self._beat(state="stopped")
-        return returned
 
     async def serve(self, *, stop: asyncio.Event) -> None:
         """Run the jobs until ``stop`` is set, then shut down within the grace period."""
@@ -306,15 +305,8 @@ class SchedulerDaemon:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
             scheduler.shutdown(wait=False)
-            returned = await asyncio.to_thread(self._stopped)
-            log.info(
-                logfmt(
-                    "scheduler_stopped",
-                    worker=self.worker,
-                    cancelled=len(pending),
-                    handed_back=returned,
-                )
-            )
+            await asyncio.to_thread(self._stopped)
+            log.info(logfmt("scheduler_stopped", worker=self.worker, cancelled=len(pending)))
 
 
 async def serve(runtime: Runtime, *, stop: asyncio.Event) -> None:

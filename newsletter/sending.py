@@ -263,9 +263,9 @@ class RunSender:
             stopped = kind.stopped(session, held) if held and version != seen_version else {}
         return status, version, stopped, kept, monotonic
 
-    def _release(self, rows: list[ClaimedDelivery]) -> int:
+    def _release(self, keep: list[int]) -> int:
         with session_scope(self.engine) as session:
-            return release_claims(session, rows=rows)
+            return release_claims(session, worker=self.worker, keep=keep)
 
     def _finish_if_done(self, run_id: int) -> tuple[RunStatus, dict[str, int], str | None]:
         with session_scope(self.engine) as session:
@@ -403,16 +403,19 @@ class RunSender:
         (messages in hand may finish for ``stop_grace`` seconds)."""
         workers = [claiming, *senders]
         stop_since: float | None = None
+        failure: BaseException | None = None
         while any(not task.done() for task in workers):
             active = [task for task in [*workers, *helpers] if not task.done()]
             done, _ = await asyncio.wait(
                 active, timeout=self.policy.watch_interval, return_when=asyncio.FIRST_COMPLETED
             )
             for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    return task.exception()
-                if task in helpers:
-                    return RuntimeError("a sending stage ended early")
+                if failure is None and not task.cancelled() and task.exception() is not None:
+                    failure = task.exception()
+                elif failure is None and task in helpers:
+                    failure = RuntimeError("a sending stage ended early")
+            if failure is not None:
+                state.stop = True  # senders finish the message in hand, then stop
             if state.stop and stop_since is None:
                 stop_since = time.monotonic()
             if stop_since is not None and time.monotonic() - stop_since > self.policy.stop_grace:
@@ -423,8 +426,8 @@ class RunSender:
                         abandoned,
                         self.policy.stop_grace,
                     )
-                return None
-        return None
+                break
+        return failure
 
     async def _settle(
         self, run_id: int, kind: MessageKind, planned_at: datetime, state: PassState
@@ -443,13 +446,18 @@ class RunSender:
                         "and may be sent again when their lease expires"
                     ) from exc
                 await asyncio.sleep(0.5)
-        unsent = list(state.held.values())
+        # Everything this sender still holds goes back, except messages in flight whose fate
+        # is unknown (abandoned after the grace period): they keep their lease.
         state.held.clear()
-        if unsent:
+        while True:
             try:
-                state.report.handed_back += await self._db(self._release, unsent)
-            except LedgerError as exc:  # their leases expire on their own: nothing was sent
-                log.warning("could not hand back %d row(s): %s", len(unsent), exc)
+                state.report.handed_back += await self._db(self._release, list(state.in_flight))
+                return
+            except LedgerError as exc:
+                if time.monotonic() >= deadline:  # their leases expire on their own
+                    log.warning("could not hand unsent rows back: %s", exc)
+                    return
+                await asyncio.sleep(0.5)
 
     async def _claimer(
         self, run_id: int, kind: MessageKind, queue: asyncio.Queue[Job], state: PassState

@@ -346,3 +346,47 @@ def test_late_news_published_before_the_last_digest_is_offered_once(
         assert len(got) == 2
     for rt in (runtime, later):
         rt.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_dropped_postgresql_connections_lose_nothing_and_send_nothing_twice(
+    postgres_url: str,
+) -> None:
+    import psycopg
+
+    emails = _people(postgres_url, 150)
+    server = RecordingServer(RecordingHandler(delay=0.02))
+    server.start()
+    database = postgres_url.rsplit("/", 1)[1]
+    admin_url = postgres_url.rsplit("/", 1)[0] + "/postgres"
+
+    def drop_connections() -> None:
+        while len(server.messages) < 10:
+            time.sleep(0.005)
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            for _ in range(20):  # for a second: some land inside a transaction
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (database,),
+                )
+                time.sleep(0.05)
+
+    dropper = threading.Thread(target=drop_connections)
+    dropper.start()
+    runtime = make_runtime(make_settings(postgres_url, server, smtp_pool_size=2))
+    try:
+        try:
+            asyncio.run(runs.send_list(runtime, slug="daily"))
+        except LedgerError as exc:
+            assert "PostgreSQL" in str(exc)
+        dropper.join()
+        runtime.engine.dispose()
+        assert _statuses(postgres_url)[DeliveryStatus.SENDING] == 0
+        asyncio.run(runs.resume_run(runtime, run_id=1))
+    finally:
+        runtime.dispose()
+        server.stop()
+    received = _received(server)
+    assert sorted(received) == emails
+    assert set(received.values()) == {1}

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import ColumnElement, and_, func, or_, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from newsletter.models import Delivery, DeliveryStatus, Digest
@@ -182,30 +183,27 @@ def reap_expired(session: Session) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def release_claims(session: Session, *, rows: Iterable[ClaimedDelivery]) -> int:
-    """Hand back rows this holder claimed but did not send (stopped, paused or cancelled)."""
-    count = 0
-    by_claim: dict[str, list[int]] = {}
-    for row in rows:
-        by_claim.setdefault(row.claim, []).append(row.id)
-    for claim, ids in by_claim.items():
-        result = session.execute(
-            update(Delivery)
-            .where(
-                col(Delivery.id).in_(ids),
-                col(Delivery.status) == DeliveryStatus.SENDING,
-                col(Delivery.claimed_by) == claim,
-            )
-            .values(
-                status=DeliveryStatus.QUEUED,
-                lease_until=None,
-                claimed_by=None,
-                attempts=Delivery.attempts - 1,
-            )
-            .execution_options(synchronize_session=False)
+def release_claims(session: Session, *, worker: str, keep: Iterable[int] = ()) -> int:
+    """Hand back every row a claim of ``worker`` still holds (also rows whose claim committed
+    but whose answer never arrived), except ``keep`` (messages whose fate is unknown)."""
+    kept = list(keep)
+    statement = (
+        update(Delivery)
+        .where(
+            col(Delivery.status) == DeliveryStatus.SENDING,
+            col(Delivery.claimed_by).startswith(f"{worker}#", autoescape=True),
         )
-        count += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return count
+        .values(
+            status=DeliveryStatus.QUEUED,
+            lease_until=None,
+            claimed_by=None,
+            attempts=Delivery.attempts - 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if kept:
+        statement = statement.where(col(Delivery.id).not_in(kept))
+    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
 
 
 # -- recording ------------------------------------------------------------------------------
@@ -260,6 +258,7 @@ class _Driver:
             raise RuntimeError("no database connection")
         self.raw = raw
         self.mark = "?" if self.dialect == "sqlite" else "%s"
+        self.errors: type[Exception] = session.get_bind().dialect.loaded_dbapi.Error
 
     def stamp(self, value: datetime | None) -> object:
         # SQLite keeps naive UTC text in the form SQLAlchemy's DATETIME writes.
@@ -272,6 +271,8 @@ class _Driver:
         try:
             cursor.execute(statement, params)
             return list(cursor.fetchall()) if cursor.description else []
+        except self.errors as exc:  # the same error SQLAlchemy would have raised
+            raise DBAPIError(statement[:200], None, exc) from exc
         finally:
             cursor.close()
 

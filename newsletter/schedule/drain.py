@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from newsletter.delivery.ledger import db_now, due_rows
 from newsletter.delivery.mailer import Mailer
-from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
+from newsletter.models import Delivery, Run, RunKind, RunStatus
 from newsletter.runs import make_sender
 from newsletter.runtime import Runtime
 from newsletter.sending import SendReport, StopRequest
@@ -31,21 +30,6 @@ def sendable_runs(session: Session, *, now: datetime) -> list[int]:
         .order_by(col(Run.id))
     )
     return [run_id for run_id in rows if run_id is not None]
-
-
-def hand_back(session: Session, *, worker: str) -> int:
-    """Return the rows any claim of this worker still holds to the queue (a safety net: the
-    engine hands back its own rows when a pass ends)."""
-    result = session.execute(
-        update(Delivery)
-        .where(
-            col(Delivery.status) == DeliveryStatus.SENDING,
-            col(Delivery.claimed_by).startswith(f"{worker}#", autoescape=True),
-        )
-        .values(status=DeliveryStatus.QUEUED, lease_until=None, claimed_by=None)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def drain_runs(
