@@ -68,7 +68,7 @@ def _mix(colour: str, target: str, amount: float) -> str:
 
 
 def readable_on(colour: str, background: str, minimum: float = MIN_CONTRAST) -> str:
-    """``colour``, moved toward black or white just enough to reach ``minimum`` on ``background``."""
+    """``colour`` moved toward black or white just enough to reach ``minimum`` on ``background``."""
     if contrast(colour, background) >= minimum:
         return colour
     target = "#000000" if luminance(background) > 0.18 else "#ffffff"

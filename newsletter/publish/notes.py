@@ -24,7 +24,7 @@ def check_note(source: str) -> str:
 
 
 def note_html(source: str) -> str:
-    """Markdown rendered, then cleaned with nh3: a few inline and list tags, http(s)/mailto links."""
+    """Markdown rendered, then cleaned with nh3: a few inline tags, http(s)/mailto links."""
     if not source.strip():
         return ""
     rendered = markdown.markdown(source, extensions=[], output_format="html")

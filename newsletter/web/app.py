@@ -17,6 +17,7 @@ from newsletter.web import (
     admin_sends,
     admin_subscribers,
     admin_users,
+    archive,
     auth,
     public,
 )
@@ -73,6 +74,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     for module in (
         public,
+        archive,
         auth,
         admin_dashboard,
         admin_sends,
