@@ -1,15 +1,14 @@
 """A list's look in email and on the web: colours checked for WCAG contrast (pure).
 
 Every text colour of the digest is chosen to reach 4.5:1 against its background in light and
-dark mode; a list's accent colour is darkened (light) or lightened (dark) until it does too.
+dark mode; a list's accent colour (format checked by ``subscribers.lists.check_colour``) is
+darkened (light) or lightened (dark) until it does too.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-HEX_COLOUR = re.compile(r"#[0-9a-f]{6}")
 MIN_CONTRAST = 4.5
 
 #: The fixed palette of the digest; ``tests/test_brand.py`` checks every pair used together.
@@ -30,16 +29,6 @@ DARK = {
     "note": "#1f2937",
 }
 DEFAULT_ACCENT = "#1d4ed8"
-
-
-def parse_colour(value: str) -> str:
-    """``#rrggbb`` in lower case, or ValueError with one line naming the problem."""
-    text = value.strip().lower()
-    if len(text) == 4 and text.startswith("#"):  # #abc -> #aabbcc
-        text = "#" + "".join(ch * 2 for ch in text[1:])
-    if not HEX_COLOUR.fullmatch(text):
-        raise ValueError(f"accent colour {value[:20]!r} is not of the form #rrggbb")
-    return text
 
 
 def _channel(value: int) -> float:

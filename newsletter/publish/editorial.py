@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from newsletter.errors import NewsletterError
 from newsletter.models import Article, Run, RunKind
 from newsletter.publish.models import IssueNote
 from newsletter.publish.notes import check_note
@@ -17,7 +18,7 @@ from subscribers.models import MailingList
 ISSUE_KINDS = (RunKind.MANUAL, RunKind.SCHEDULED)
 
 
-class EditorialError(ValueError):
+class EditorialError(NewsletterError, ValueError):
     """An editor's input that cannot be used (one line, shown as is)."""
 
 

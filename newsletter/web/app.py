@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from newsletter.render import TEMPLATES
 from newsletter.runtime import Runtime
 from newsletter.web import (
+    admin_branding,
     admin_content,
     admin_dashboard,
     admin_lists,
@@ -82,6 +83,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         admin_lists,
         admin_subscribers,
         admin_users,
+        admin_branding,
     ):
         app.include_router(module.router)
     return app
