@@ -134,6 +134,9 @@ def inline_css(html: str) -> str:
         keep_style_tags=False,
         remove_classes=False,
         disable_validation=True,
+        # keep the templates' own width/height attributes (Outlook sizes by them); CSS such as
+        # `height:auto` must not overwrite them as height="auto"
+        disable_basic_attributes=["width", "height"],
         cssutils_logging_level=logging.CRITICAL,
     )
     return str(inliner.transform(pretty_print=False))

@@ -118,7 +118,7 @@ def archive_index(request: Request, slug: str, page: str | None = None) -> Respo
         "archive.html.j2",
         _branding(rt, mailing_list)
         | {
-            "page": {"items": issues, "page": found.page, "pages": found.pages},
+            "page": {"rows": issues, "page": found.page, "pages": found.pages},
             "topics": [(topic, names.get(topic, topic)) for topic in mailing_list.topics],
         },
     )
@@ -206,7 +206,7 @@ def topic_page(
         _branding(rt, mailing_list)
         | {
             "topic_name": known.name if known is not None else topic,
-            "page": {"items": items, "page": found.page, "pages": found.pages},
+            "page": {"rows": items, "page": found.page, "pages": found.pages},
             "page_url": page_url,
             "back_url": back,
             "title": f"{known.name if known else topic} · {mailing_list.name}",
