@@ -29,6 +29,11 @@ PERSONAL_MARKERS = {
 }
 
 
+FONTS = (
+    "-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, Helvetica, Arial, "
+    "'Hiragino Sans', 'Noto Sans CJK JP', sans-serif"
+)
+
 @dataclass(frozen=True)
 class ArticleView:
     """What a template shows of one article."""
@@ -93,6 +98,15 @@ def make_environment(templates_dir: Path = TEMPLATES) -> Environment:
         keep_trailing_newline=True,
     )
     environment.filters["nl2br"] = nl2br
+    # The stylesheet's defaults, for templates that include it without a brand (confirmation).
+    default = Brand(name="")
+    environment.globals.update(
+        light=LIGHT,
+        dark=DARK,
+        fonts=FONTS,
+        accent=default.accent_light,
+        accent_dark=default.accent_dark,
+    )
     return environment
 
 
@@ -142,10 +156,6 @@ def inline_css(html: str) -> str:
     return str(inliner.transform(pretty_print=False))
 
 
-FONTS = (
-    "-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, Helvetica, Arial, "
-    "'Hiragino Sans', 'Noto Sans CJK JP', sans-serif"
-)
 #: Fills the inbox preview after the preheader, so it does not run on into "View in your
 #: browser": zero-width non-joiners and no-break spaces (no text coloured like its background).
 PREHEADER_FILLER = Markup("&zwnj;&nbsp;" * 90)
