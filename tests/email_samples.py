@@ -127,8 +127,11 @@ def html_samples() -> Iterator[tuple[str, str]]:
         topics=["Technology", "Science"],
         ttl_hours=48,
     )
-    yield "confirm", confirmation.html.replace("@@NAME@@", "Alice").replace(
-        "@@CONFIRM_URL@@", f"{BASE}/c/" + "C" * 80
+    yield (
+        "confirm",
+        confirmation.html.replace("@@NAME@@", "Alice").replace(
+            "@@CONFIRM_URL@@", f"{BASE}/c/" + "C" * 80
+        ),
     )
     yield "web-issue", render_web_issue(env, digest(True), label="Issue of 25 Nov 2026")
 
@@ -148,7 +151,10 @@ def messages() -> Iterator[tuple[str, bytes]]:
             render_digest(env, digest(branded)), SENDER, date=datetime(2026, 11, 25, 7, tzinfo=UTC)
         )
         message_id = f"{name}.7.0123456789abcdef@news.example.org"
-        yield name, personalise(template, Recipient("alice@example.com", "Alice", links), message_id)
+        yield (
+            name,
+            personalise(template, Recipient("alice@example.com", "Alice", links), message_id),
+        )
     confirmation = build_confirmation_template(
         render_confirmation(
             env,
@@ -161,10 +167,13 @@ def messages() -> Iterator[tuple[str, bytes]]:
         SENDER,
         date=datetime(2026, 11, 25, 7, tzinfo=UTC),
     )
-    yield "confirm", personalise_confirmation(
-        confirmation,
-        email="alice@example.com",
-        name="Alice",
-        confirm_url=f"{BASE}/c/" + "C" * 80,
-        message_id="confirm.7.0123456789abcdef@news.example.org",
+    yield (
+        "confirm",
+        personalise_confirmation(
+            confirmation,
+            email="alice@example.com",
+            name="Alice",
+            confirm_url=f"{BASE}/c/" + "C" * 80,
+            message_id="confirm.7.0123456789abcdef@news.example.org",
+        ),
     )
