@@ -219,7 +219,8 @@ def render_digest(env: Environment, digest: DigestView) -> RenderedDigest:
 def render_web_issue(env: Environment, digest: DigestView, *, label: str) -> str:
     """The reader's copy for a browser: working links, a subscribe button, no personal links."""
     context = _context(env, digest, web=True) | {"issue_label": label}
-    return env.get_template("email/digest.html.j2").render(context)
+    # inlined like the email, so it reads the same in a browser with styles blocked
+    return inline_css(env.get_template("email/digest.html.j2").render(context))
 
 
 def fill_markers(text: str, values: dict[str, str]) -> str:

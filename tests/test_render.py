@@ -174,4 +174,4 @@ def test_web_issue_has_no_personal_markers_and_a_subscribe_button() -> None:
     html = render_web_issue(make_environment(), digest, label="Issue of 25 Nov 2026")
     assert "@@" not in html and "Unsubscribe" not in html
     assert 'class="button" href="https://news.example.test/l/daily"' in html
-    assert "<style>" in html  # a browser honours it; no inlining needed
+    assert "<style>" in html and "@media (prefers-color-scheme: dark)" in html
