@@ -34,6 +34,7 @@ FONTS = (
     "'Hiragino Sans', 'Noto Sans CJK JP', sans-serif"
 )
 
+
 @dataclass(frozen=True)
 class ArticleView:
     """What a template shows of one article."""
