@@ -29,10 +29,9 @@ PERSONAL_MARKERS = {
 }
 
 
-FONTS = (
-    "-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, Helvetica, Arial, "
-    "'Hiragino Sans', 'Noto Sans CJK JP', sans-serif"
-)
+#: Repeated on every cell (Yahoo drops <body>); kept short because it is inlined ~100 times: a
+#: longer stack with CJK family names made a 20-article Japanese digest 14 % larger.
+FONTS = "-apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
 
 
 @dataclass(frozen=True)

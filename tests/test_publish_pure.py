@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 from newsletter.publish.atom import FeedEntry, FeedInfo, atom_feed
 from newsletter.publish.brand import DARK, LIGHT, MIN_CONTRAST, Brand, contrast, readable_on
 from newsletter.publish.mailparts import (
+    HTML_PART_BUDGET,
     TransferEncoding,
     encoded_sizes,
+    fits_gmail,
+    html_part_octets,
     list_headers,
     transfer_encoding,
 )
@@ -166,3 +169,11 @@ def test_the_feed_escapes_everything_and_parses() -> None:
     assert parsed.entries[0].title == '25 Nov: <b>bold</b> & "quoted"'
     assert parsed.entries[0].content[0].value == "<ul><li>A &amp; B</li></ul>"
     assert parsed.feed.updated == "2026-11-25T08:00:00Z"
+
+
+def test_gmail_budget_uses_the_smaller_encoding() -> None:
+    japanese = "東京で新しい技術の発表がありました。" * 1800  # ~97 KB UTF-8
+    sizes = encoded_sizes(japanese)
+    assert sizes[TransferEncoding.QUOTED_PRINTABLE] > HTML_PART_BUDGET
+    assert html_part_octets(japanese) == sizes[TransferEncoding.BASE64]
+    assert fits_gmail("<p>short</p>") and not fits_gmail("x" * 100_000)

@@ -47,3 +47,18 @@ def list_headers(*, base_url: str, slug: str, archive_public: bool) -> tuple[tup
     if archive_public:
         headers.append(("List-Archive", f"<{archive_index_url(base_url, slug)}>"))
     return tuple(headers)
+
+
+#: Gmail clips a message once its HTML passes about 102 KB and hides what follows, the footer's
+#: unsubscribe link included; the budget leaves room for the headers and the text part.
+HTML_PART_BUDGET = 90_000
+
+
+def html_part_octets(html: str) -> int:
+    """Octets the HTML part takes on the wire in the encoding ``transfer_encoding`` picks."""
+    return min(encoded_sizes(html).values())
+
+
+def fits_gmail(html: str, budget: int = HTML_PART_BUDGET) -> bool:
+    """Whether a rendered digest's HTML part stays under Gmail's clipping size."""
+    return html_part_octets(html) <= budget
