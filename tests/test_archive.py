@@ -254,3 +254,22 @@ def test_paging_newest_first(sent: Sent) -> None:
     assert first_page.items[0].run_id == second.plan.run_id
     assert second_page.items[0].run_id == sent.run_id
     assert beyond.page == 2
+    newer = sent.client.get(f"/l/daily/archive/{second.plan.run_id}").text
+    assert "Tomorrow's tech story" in newer and "issue one" not in newer  # the note went once
+    index = sent.client.get("/l/daily/archive").text
+    assert index.index(f"/archive/{second.plan.run_id}") < index.index(f"/archive/{sent.run_id}")
+
+
+def test_a_note_reaches_one_issue_and_a_test_send_only_shows_it(sent: Sent) -> None:
+    now = sent.runtime.clock()
+    with session_scope(sent.runtime.engine) as session:
+        mailing_list = list_service.get_list(session, slug="daily")
+        editorial.set_next_issue(session, mailing_list=mailing_list, now=now, note="Second _note_")
+    asyncio.run(runs.send_test(sent.runtime, slug="daily", to="editor@example.org"))
+    test_html, _ = message_to(sent.smtp, "editor@example.org")
+    assert "Second <em>note</em>" in test_html and "issue one" not in test_html
+    with session_scope(sent.runtime.engine) as session:
+        pending = editorial.pending_note(session, list_id=1)
+        assert pending is not None and pending.run_id is None  # still waiting
+    issue = sent.client.get(f"/l/daily/archive/{sent.run_id}").text
+    assert "issue one" in issue and "Second" not in issue  # the sent issue keeps its own note

@@ -106,6 +106,10 @@ def note_for_run(session: Session, run: Run) -> IssueNote | None:
         .where(col(IssueNote.list_id) == run.list_id, col(IssueNote.run_id).is_(None))
         .values(run_id=run.id)
     )
-    session.flush()
-    session.expire_all()
-    return session.exec(select(IssueNote).where(IssueNote.run_id == run.id)).first()
+    # populate_existing refreshes only the note (expire_all would also expire the caller's
+    # objects, which the send engine keeps using after this session ends)
+    return session.exec(
+        select(IssueNote)
+        .where(IssueNote.run_id == run.id)
+        .execution_options(populate_existing=True)
+    ).first()
