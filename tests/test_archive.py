@@ -273,3 +273,27 @@ def test_a_note_reaches_one_issue_and_a_test_send_only_shows_it(sent: Sent) -> N
         assert pending is not None and pending.run_id is None  # still waiting
     issue = sent.client.get(f"/l/daily/archive/{sent.run_id}").text
     assert "issue one" in issue and "Second" not in issue  # the sent issue keeps its own note
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/l/daily/archive?page=-1",
+        "/l/daily/archive?page=99999999999999999999",
+        "/l/daily/archive?page=%C3%A9",
+        "/l/daily/archive/0",
+        "/l/daily/archive/99999999999999999999",
+        "/l/daily/archive/%00",
+        "/l/daily/topics/%C3%A9t%C3%A9?k=%C3%A9",
+        "/l/daily/topics/tech?page=abc&k=" + "x" * 5000,
+        "/l/nosuch/archive",
+        "/l/nosuch/feed.xml",
+        "/l/nosuch/topics/tech",
+        "/v/1/" + "é" * 16,
+        "/v/99999999999999999999/0000000000000000",
+    ],
+)
+def test_hostile_archive_urls_get_a_page_never_a_500(sent: Sent, path: str) -> None:
+    response = sent.client.get(path)
+    assert response.status_code in (200, 404, 422), (path, response.status_code)
+    assert "Traceback" not in response.text
