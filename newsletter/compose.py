@@ -20,6 +20,7 @@ from newsletter.message import MessageTemplate, Sender, build_template
 from newsletter.models import Article, Digest, Run, Topic
 from newsletter.publish.brand import Brand
 from newsletter.publish.editorial import note_for_run, pending_note
+from newsletter.publish.lang import guess_lang
 from newsletter.publish.models import IssueNote
 from newsletter.publish.notes import note_html
 from newsletter.publish.urls import archive_index_url, list_url, topic_url
@@ -86,6 +87,7 @@ def article_view(article: Article, fallback_url: str) -> ArticleView:
         source=article.source,
         published=format_date(article.published_at),
         image_url=https_image(article.image_url),
+        lang=guess_lang(f"{article.title} {article.summary}"),
     )
 
 

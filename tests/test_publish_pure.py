@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from newsletter.publish.atom import FeedEntry, FeedInfo, atom_feed
 from newsletter.publish.brand import DARK, LIGHT, MIN_CONTRAST, Brand, contrast, readable_on
+from newsletter.publish.lang import guess_lang
 from newsletter.publish.mailparts import (
     HTML_PART_BUDGET,
     TransferEncoding,
@@ -177,3 +178,26 @@ def test_gmail_budget_uses_the_smaller_encoding() -> None:
     assert sizes[TransferEncoding.QUOTED_PRINTABLE] > HTML_PART_BUDGET
     assert html_part_octets(japanese) == sizes[TransferEncoding.BASE64]
     assert fits_gmail("<p>short</p>") and not fits_gmail("x" * 100_000)
+
+
+@pytest.mark.parametrize(
+    ("text", "tag"),
+    [
+        ("東京の研究者が新しい電池技術を発表しました", "ja"),
+        ("北京今天发布了新的电池技术，研究团队表示容量是以前的两倍，充电时间减半。", "zh"),
+        ("東京株式市場", ""),  # short and all Han: Japanese or Chinese, so no tag
+        ("서울에서 새로운 배터리 기술이 발표되었습니다", "ko"),
+        ("Η Αθήνα σήμερα", "el"),
+        ("Servers add one-click unsubscribe", ""),
+        ("Новости дня", ""),  # Russian, Ukrainian, Bulgarian...: no tag
+        ("Tokyo: 東京 trip report for the weekend crowd", ""),
+        ("", ""),
+    ],
+)
+def test_lang_only_when_the_script_tells(text: str, tag: str) -> None:
+    assert guess_lang(text) == tag
+
+
+@given(st.text(max_size=200))
+def test_lang_guess_is_a_known_tag_or_nothing(text: str) -> None:
+    assert guess_lang(text) in {"", "ja", "ko", "zh", "el", "he", "th"}
