@@ -175,3 +175,11 @@ def test_web_issue_has_no_personal_markers_and_a_subscribe_button() -> None:
     assert "@@" not in html and "Unsubscribe" not in html
     assert 'class="button" href="https://news.example.test/l/daily"' in html
     assert "<style>" in html and "@media (prefers-color-scheme: dark)" in html
+
+
+def test_lang_and_direction_per_article() -> None:
+    from tests.email_samples import digest
+
+    html = render_digest(make_environment(), digest(True)).html
+    assert html.count('lang="ja" dir="auto"') == 1  # the one Japanese article
+    assert html.count('dir="auto"') == 10  # nine articles and the lead
