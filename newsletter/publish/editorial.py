@@ -89,18 +89,16 @@ def next_issue(session: Session, *, list_id: int) -> NextIssue:
 def note_for_run(session: Session, run: Run) -> IssueNote | None:
     """The note of ``run``: its own, else the pending one, which an issue run takes for good.
 
-    A test run shows the pending note without taking it; the taking is one conditional UPDATE,
-    so two processes rendering digests of one run agree on the note.
+    Other runs (test sends, dry runs) show the pending note without taking it; the taking is
+    one conditional UPDATE, so two processes rendering digests of one run agree on the note.
     """
     if run.id is None:
         return None
     own = session.exec(select(IssueNote).where(IssueNote.run_id == run.id)).first()
     if own is not None:
         return own
-    if run.kind == RunKind.TEST:
-        return pending_note(session, list_id=run.list_id)
     if run.kind not in ISSUE_KINDS:
-        return None
+        return pending_note(session, list_id=run.list_id)
     session.exec(
         update(IssueNote)
         .where(col(IssueNote.list_id) == run.list_id, col(IssueNote.run_id).is_(None))
