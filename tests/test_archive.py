@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
@@ -35,6 +37,7 @@ from tests.helpers import add_articles, seed_list, subscribe
 from tests.smtpserver import RecordingServer
 
 BASE = "http://testserver"
+SITE = "http://archive.test"  # answered by Playwright routes, never resolved
 SECRET = b"test-secret-key-0123456789"
 NOTE = (
     "Welcome to **issue one**. <script>alert(1)</script> [Read us](https://news.example.org/about)"
@@ -297,3 +300,58 @@ def test_hostile_archive_urls_get_a_page_never_a_500(sent: Sent, path: str) -> N
     response = sent.client.get(path)
     assert response.status_code in (200, 404, 422), (path, response.status_code)
     assert "Traceback" not in response.text
+
+
+@pytest.mark.browser
+def test_archive_pages_fit_a_phone_and_a_desktop_in_chromium(sent: Sent) -> None:
+    from tests.test_email_clients import ARGS, CHROMIUM, PNG
+
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is missing: run `make system-deps`")
+    from playwright.sync_api import sync_playwright
+
+    stylesheet = sent.client.get("/static/style.css").text
+    pages = {
+        "home": "/",
+        "archive": "/l/daily/archive",
+        "issue": f"/l/daily/archive/{sent.run_id}",
+        "topic": "/l/daily/topics/tech",
+        "help": "/l/daily/help",
+    }
+    shots = Path(__file__).resolve().parent.parent / "test-output" / "archive"
+    shots.mkdir(parents=True, exist_ok=True)
+
+    html = {path: sent.client.get(path).text for path in pages.values()}
+    requested: list[str] = []
+
+    def serve(route: Any) -> None:
+        """Pages and the stylesheet from the app, images from memory: nothing leaves."""
+        url = route.request.url
+        requested.append(url)
+        path = url.removeprefix(SITE)
+        if path == "/static/style.css":
+            route.fulfill(status=200, content_type="text/css", body=stylesheet)
+        elif path in html:
+            route.fulfill(status=200, content_type="text/html", body=html[path])
+        else:
+            route.fulfill(status=200, content_type="image/png", body=PNG)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            for width in (375, 1280):
+                context = browser.new_context(viewport={"width": width, "height": 800})
+                page = context.new_page()
+                page.route("**/*", serve)
+                for name, path in pages.items():
+                    page.goto(SITE + path, wait_until="load")
+                    widths = page.evaluate(
+                        "() => [document.documentElement.scrollWidth,"
+                        " document.documentElement.clientWidth]"
+                    )
+                    page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
+                    assert widths[0] <= widths[1], (name, width, widths)
+                context.close()
+        finally:
+            browser.close()
+    assert f"{SITE}/static/style.css" in requested  # the pages were styled as served
