@@ -22,6 +22,7 @@ from newsletter.links import check_archive_signature
 from newsletter.models import Topic
 from newsletter.publish import archive as reads
 from newsletter.publish.atom import FeedEntry, FeedInfo, atom_feed
+from newsletter.publish.models import IssueNote
 from newsletter.publish.urls import (
     archive_index_url,
     check_topic_signature,
@@ -160,7 +161,7 @@ def view_in_browser(request: Request, digest_id: int, signature: str) -> Respons
         if found is None:
             raise PageError(404, "Not sent yet", "This digest has not been sent yet.")
         digest, run, mailing_list = found
-        note = session.exec(select(reads.IssueNote).where(reads.IssueNote.run_id == run.id)).first()
+        note = session.exec(select(IssueNote).where(IssueNote.run_id == run.id)).first()
         view = digest_view(
             session,
             mailing_list=mailing_list,
