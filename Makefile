@@ -26,11 +26,19 @@ demo-stop: install
 demo-web: install
 	$(VENV)/bin/newsletter demo --serve
 
-# Browser tests drive Debian's Chromium; install it from Debian when it is missing.
+# Browser tests drive Debian's Chromium; the email checks use Debian's SpamAssassin and node
+# (tools/caniemail: the caniemail.com data through npm). Installed from Debian when missing.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v spamassassin >/dev/null 2>&1 || { \
+	  echo "installing Debian's spamassassin for the email score test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin >/dev/null; }
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Debian's nodejs and npm for the caniemail check"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@test -d tools/caniemail/node_modules || npm ci --prefix tools/caniemail --no-audit --no-fund --silent
 
 test: install system-deps
 	$(PY) -m pytest

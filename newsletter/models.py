@@ -270,3 +270,6 @@ class SmtpServerState(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     down_until: datetime | None = _ts()
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+from newsletter.publish.models import IssueNote  # noqa: E402, F401  (registers issue_notes)

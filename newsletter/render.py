@@ -1,4 +1,8 @@
-"""Render digests with Jinja and inline their CSS with premailer (pure, once per digest)."""
+"""Render digests with Jinja and inline their CSS with premailer (pure, once per digest).
+
+The same template renders the email (personal markers in place) and the reader's web copy
+(``render_web_issue``: no personal links, a subscribe button, the stylesheet kept in <style>).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from pathlib import Path
 import cssutils
 import premailer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from newsletter.publish.brand import DARK, LIGHT, Brand
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -22,6 +29,11 @@ PERSONAL_MARKERS = {
 }
 
 
+#: Repeated on every cell (Yahoo drops <body>); kept short because it is inlined ~100 times: a
+#: longer stack with CJK family names made a 20-article Japanese digest 14 % larger.
+FONTS = "-apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
+
+
 @dataclass(frozen=True)
 class ArticleView:
     """What a template shows of one article."""
@@ -31,6 +43,8 @@ class ArticleView:
     summary: str
     source: str
     published: str
+    image_url: str = ""  # absolute https only (compose checks); shown when the list enables it
+    lang: str = ""  # BCP 47 tag when known; the cell gets dir="auto" either way
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,7 @@ class SectionView:
     topic: str
     topic_name: str
     articles: tuple[ArticleView, ...]
+    url: str = ""  # the list's topic page in the archive, when known
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,13 @@ class DigestView:
     sender_address: str
     sections: tuple[SectionView, ...]
     view_url: str
+    brand: Brand | None = None  # None: the default look, named after the list
+    note_html: str = ""  # the editor's note, already sanitised (newsletter.publish.notes)
+    note_text: str = ""
+    lead: ArticleView | None = None
+    subscribe_url: str = ""
+    archive_url: str = ""  # empty when the list's archive is private
+    lang: str = "en"
 
 
 @dataclass(frozen=True)
@@ -67,7 +89,7 @@ def make_environment(templates_dir: Path = TEMPLATES) -> Environment:
     """The Jinja environment for e-mail and pages: autoescape on, undefined names are errors."""
     # cssutils logs every property it does not know (mso-*, prefers-color-scheme) at WARNING.
     cssutils.log.setLevel(logging.CRITICAL)
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(str(templates_dir)),
         autoescape=select_autoescape(["html", "html.j2", "htm"], default_for_string=True),
         undefined=StrictUndefined,
@@ -75,6 +97,22 @@ def make_environment(templates_dir: Path = TEMPLATES) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    environment.filters["nl2br"] = nl2br
+    # The stylesheet's defaults, for templates that include it without a brand (confirmation).
+    default = Brand(name="")
+    environment.globals.update(
+        light=LIGHT,
+        dark=DARK,
+        fonts=FONTS,
+        accent=default.accent_light,
+        accent_dark=default.accent_dark,
+    )
+    return environment
+
+
+def nl2br(value: str) -> Markup:
+    """Escape ``value`` and turn its line breaks into ``<br>`` (footer text, postal address)."""
+    return Markup("<br>").join(escape(line) for line in str(value).splitlines())
 
 
 def format_date(moment: datetime) -> str:
@@ -85,6 +123,8 @@ def format_date(moment: datetime) -> str:
 def subject_for(digest: DigestView) -> str:
     """``List name: first headline (+N more)``."""
     articles = [article for section in digest.sections for article in section.articles]
+    if digest.lead is not None:
+        articles.insert(0, digest.lead)
     if not articles:
         return digest.list_name
     more = f" (+{len(articles) - 1} more)" if len(articles) > 1 else ""
@@ -93,7 +133,7 @@ def subject_for(digest: DigestView) -> str:
 
 def preheader_for(digest: DigestView) -> str:
     """An honest preview line: how many articles in which topics."""
-    count = sum(len(section.articles) for section in digest.sections)
+    count = sum(len(section.articles) for section in digest.sections) + (digest.lead is not None)
     topics = ", ".join(section.topic_name for section in digest.sections)
     noun = "article" if count == 1 else "articles"
     return f"{count} new {noun} in {topics}"
@@ -108,34 +148,79 @@ def inline_css(html: str) -> str:
         keep_style_tags=False,
         remove_classes=False,
         disable_validation=True,
+        # keep the templates' own width/height attributes (Outlook sizes by them); CSS such as
+        # `height:auto` must not overwrite them as height="auto"
+        disable_basic_attributes=["width", "height"],
         cssutils_logging_level=logging.CRITICAL,
     )
     return str(inliner.transform(pretty_print=False))
 
 
-def render_digest(env: Environment, digest: DigestView) -> RenderedDigest:
-    """Render both parts and inline the HTML's CSS; personal values stay as markers."""
-    css = env.loader.get_source(env, "email/digest.css")[0] if env.loader else ""
-    subject, preheader = subject_for(digest), preheader_for(digest)
-    context = {
-        "subject": subject,
-        "preheader": preheader,
-        "css": css,
+#: Fills the inbox preview after the preheader, so it does not run on into "View in your
+#: browser": zero-width non-joiners and no-break spaces (no text coloured like its background).
+PREHEADER_FILLER = Markup("&zwnj;&nbsp;" * 90)
+
+
+def brand_of(digest: DigestView) -> Brand:
+    """The digest's brand, or the default look named after the list."""
+    return digest.brand if digest.brand is not None else Brand(name=digest.list_name)
+
+
+def render_css(env: Environment, brand: Brand) -> str:
+    """The digest stylesheet with the list's accent (4.5:1 on the card in light and dark)."""
+    return env.get_template("email/digest.css").render(
+        light=LIGHT,
+        dark=DARK,
+        fonts=FONTS,
+        accent=brand.accent_light,
+        accent_dark=brand.accent_dark,
+    )
+
+
+def _context(env: Environment, digest: DigestView, *, web: bool) -> dict[str, object]:
+    brand = brand_of(digest)
+    return {
+        "subject": subject_for(digest),
+        "preheader": preheader_for(digest),
+        "filler": PREHEADER_FILLER,
+        "css": Markup(render_css(env, brand)),
+        "light": LIGHT,
+        "brand": brand,
+        "lang": digest.lang,
         "list_name": digest.list_name,
         "sender_name": digest.sender_name,
         "sender_address": digest.sender_address,
         "sections": digest.sections,
         "view_url": digest.view_url,
-        "personal": PERSONAL_MARKERS,
+        "note_html": Markup(digest.note_html),
+        "note_text": digest.note_text,
+        "lead": digest.lead,
+        "subscribe_url": digest.subscribe_url,
+        "archive_url": digest.archive_url,
+        "personal": None if web else PERSONAL_MARKERS,
+        "web": web,
+        "issue_label": "",
     }
+
+
+def render_digest(env: Environment, digest: DigestView) -> RenderedDigest:
+    """Render both parts and inline the HTML's CSS; personal values stay as markers."""
+    context = _context(env, digest, web=False)
     html = env.get_template("email/digest.html.j2").render(context)
     text = env.get_template("email/digest.txt.j2").render(context)
     return RenderedDigest(
-        subject=subject,
-        preheader=preheader,
+        subject=str(context["subject"]),
+        preheader=str(context["preheader"]),
         html=inline_css(html),
         text=text,
     )
+
+
+def render_web_issue(env: Environment, digest: DigestView, *, label: str) -> str:
+    """The reader's copy for a browser: working links, a subscribe button, no personal links."""
+    context = _context(env, digest, web=True) | {"issue_label": label}
+    # inlined like the email, so it reads the same in a browser with styles blocked
+    return inline_css(env.get_template("email/digest.html.j2").render(context))
 
 
 def fill_markers(text: str, values: dict[str, str]) -> str:
@@ -146,10 +231,17 @@ def fill_markers(text: str, values: dict[str, str]) -> str:
 
 
 def sections_with_topics(
-    sections: Sequence[tuple[str, Sequence[ArticleView]]], topic_names: dict[str, str]
+    sections: Sequence[tuple[str, Sequence[ArticleView]]],
+    topic_names: dict[str, str],
+    topic_urls: dict[str, str] | None = None,
 ) -> tuple[SectionView, ...]:
     """Build section views, naming each topic."""
     return tuple(
-        SectionView(topic=topic, topic_name=topic_names.get(topic, topic), articles=tuple(items))
+        SectionView(
+            topic=topic,
+            topic_name=topic_names.get(topic, topic),
+            articles=tuple(items),
+            url=(topic_urls or {}).get(topic, ""),
+        )
         for topic, items in sections
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
@@ -20,6 +23,84 @@ def _check_slug(slug: str) -> str:
     if not slug or not all(ch.isalnum() or ch in "-_" for ch in slug):
         raise InvalidPreference(f"list slug {slug!r} may only hold letters, digits, - and _")
     return slug
+
+
+HEX_COLOUR = re.compile(r"#[0-9a-f]{6}")
+MAX_FOOTER_CHARS = 1000
+BRANDING_FIELDS = (
+    "description",
+    "logo_url",
+    "accent_color",
+    "footer_text",
+    "postal_address",
+    "archive_public",
+    "show_images",
+)
+
+
+def check_colour(value: str) -> str:
+    """``#rrggbb`` in lower case (``#abc`` is expanded), or InvalidPreference."""
+    text = value.strip().lower()
+    if len(text) == 4 and text.startswith("#"):
+        text = "#" + "".join(ch * 2 for ch in text[1:])
+    if not HEX_COLOUR.fullmatch(text):
+        raise InvalidPreference(f"accent colour {value[:20]!r} is not of the form #rrggbb")
+    return text
+
+
+def check_logo_url(value: str) -> str | None:
+    """An absolute https URL of at most 2000 characters, or None for ""; else InvalidPreference."""
+    text = value.strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if (
+        parts.scheme != "https"
+        or not parts.netloc
+        or len(text) > 2000
+        or any(ch.isspace() or ch in '"<>' for ch in text)
+    ):
+        raise InvalidPreference("the logo URL must be an absolute https:// address")
+    return text
+
+
+def check_text(value: str, *, field: str, limit: int = MAX_FOOTER_CHARS) -> str:
+    """Plain text with normalised line ends, control characters refused, at most ``limit``."""
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
+        raise InvalidPreference(f"the {field} holds control characters")
+    if len(text) > limit:
+        raise InvalidPreference(f"the {field} has {len(text)} characters; at most {limit}")
+    return text
+
+
+def branding_values(
+    *,
+    description: str | None = None,
+    logo_url: str | None = None,
+    accent_color: str | None = None,
+    footer_text: str | None = None,
+    postal_address: str | None = None,
+    archive_public: bool | None = None,
+    show_images: bool | None = None,
+) -> dict[str, object]:
+    """The validated branding changes (only the fields given)."""
+    values: dict[str, object] = {}
+    if description is not None:
+        values["description"] = check_text(description, field="description", limit=500)
+    if logo_url is not None:
+        values["logo_url"] = check_logo_url(logo_url)
+    if accent_color is not None:
+        values["accent_color"] = check_colour(accent_color)
+    if footer_text is not None:
+        values["footer_text"] = check_text(footer_text, field="footer text")
+    if postal_address is not None:
+        values["postal_address"] = check_text(postal_address, field="postal address", limit=500)
+    if archive_public is not None:
+        values["archive_public"] = archive_public
+    if show_images is not None:
+        values["show_images"] = show_images
+    return values
 
 
 def _check_offered(topics: Sequence[str], known_topics: Collection[str] | None) -> list[str]:
@@ -117,11 +198,16 @@ def update_list(
     default_timezone: str | None = None,
     double_opt_in: bool | None = None,
     known_topics: Collection[str] | None = None,
+    **branding: Any,
 ) -> ListUpdate:
     """Change a list's settings (validated first); topics it stops offering leave subscriptions.
 
-    ``reply_to=""`` removes the Reply-To address.
+    ``reply_to=""`` removes the Reply-To address; ``branding`` takes the keyword arguments of
+    ``branding_values`` (``logo_url=""`` removes the logo).
     """
+    unknown = set(branding) - set(BRANDING_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown list settings: {', '.join(sorted(unknown))}")
     mailing_list = get_list(session, slug=slug)
     values: dict[str, object] = {}
     if name is not None:
@@ -146,6 +232,7 @@ def update_list(
         values["default_timezone"] = check_timezone(default_timezone)
     if double_opt_in is not None:
         values["double_opt_in"] = double_opt_in
+    values.update(branding_values(**branding))
     changed = tuple(key for key, value in values.items() if getattr(mailing_list, key) != value)
     trimmed = 0
     if "topics" in changed:

@@ -6,7 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, String, UniqueConstraint
+from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from subscribers.dbtypes import UTCDateTime, utcnow
@@ -65,6 +66,10 @@ class SuppressionKind(StrEnum):
     HASH = "hash"
 
 
+def _default(value: Any) -> dict[str, Any]:
+    return {"server_default": value}
+
+
 def _ts(nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
 
@@ -113,6 +118,16 @@ class MailingList(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+    # Branding and the public archive (migration 0012).
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    logo_url: str | None = Field(default=None, max_length=2000)
+    accent_color: str = Field(default="#1d4ed8", max_length=7, sa_column_kwargs=_default("#1d4ed8"))
+    footer_text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    postal_address: str = Field(
+        default="", sa_column=Column(Text, nullable=False, server_default="")
+    )
+    archive_public: bool = Field(default=False, sa_column_kwargs=_default(sa_false()))
+    show_images: bool = Field(default=False, sa_column_kwargs=_default(sa_false()))
 
 
 class Subscription(SQLModel, table=True):

@@ -243,29 +243,22 @@ def test_forged_tampered_wrong_purpose_and_expired_tokens_get_400(web: WebEnv) -
     assert no_body.status_code == 400 and _status(web, "alice@example.com") == "active"
 
 
-def test_view_in_browser_shows_the_archive_without_personal_links(web: WebEnv) -> None:
+def test_view_in_browser_answers_404_for_unsent_digests_and_bad_signatures(web: WebEnv) -> None:
+    """The sent case is in tests/test_archive.py (a real send, then the page)."""
     with session_scope(web.runtime.engine) as session:
         run = Run(list_id=1, created_at=web.runtime.clock())
         session.add(run)
         session.flush()
-        digest = Digest(
-            run_id=run.id or 0,
-            content_key="k",
-            archive_html="<html><body><h1>Archived digest</h1><a href='#'>Bye</a></body></html>",
-        )
-        unsent = Digest(run_id=run.id or 0, content_key="k2")
-        session.add_all([digest, unsent])
+        unsent = Digest(run_id=run.id or 0, content_key="k2", archive_html="<p>old copy</p>")
+        session.add(unsent)
         session.flush()
-        digest_id, unsent_id = digest.id or 0, unsent.id or 0
-    url = archive_url(base_url="http://testserver", secret=SECRET, digest_id=digest_id)
-    page = web.client.get(url.removeprefix("http://testserver"))
-    assert page.status_code == 200 and "Archived digest" in page.text
-    assert "script-src 'none'" in page.headers["content-security-policy"]
-    assert web.client.get(f"/v/{digest_id}/0000000000000000").status_code == 404
-    assert web.client.get(f"/v/{digest_id}/%C3%A9t%C3%A9").status_code == 404
-    assert web.client.get("/u/%C3%A9t%C3%A9").status_code == 400
+        unsent_id = unsent.id or 0
     unsent_url = archive_url(base_url="http://testserver", secret=SECRET, digest_id=unsent_id)
-    assert web.client.get(unsent_url.removeprefix("http://testserver")).status_code == 404
+    page = web.client.get(unsent_url.removeprefix("http://testserver"))
+    assert page.status_code == 404 and "old copy" not in page.text
+    assert web.client.get(f"/v/{unsent_id}/0000000000000000").status_code == 404
+    assert web.client.get(f"/v/{unsent_id}/%C3%A9t%C3%A9").status_code == 404
+    assert web.client.get("/u/%C3%A9t%C3%A9").status_code == 400
 
 
 def test_home_health_and_stylesheet(web: WebEnv) -> None:

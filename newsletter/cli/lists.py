@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,6 +12,7 @@ from sqlmodel import select
 from newsletter.cli.context import console, runtime
 from newsletter.db import session_scope
 from newsletter.models import Topic
+from newsletter.publish import editorial
 from subscribers import lists as list_service
 from subscribers.preferences import WEEKDAYS
 from subscribers.queries import status_counts, subscription_counts
@@ -81,6 +83,7 @@ def show_list(ctx: typer.Context, slug: Annotated[str, typer.Argument(help="List
     with session_scope(rt.engine) as session:
         item = list_service.get_list(session, slug=slug)
         counts = status_counts(session, list_id=item.id or 0)
+        next_up = editorial.next_issue(session, list_id=item.id or 0)
     table = Table("setting", "value", show_header=False)
     table.add_row("slug", item.slug)
     table.add_row("name", item.name)
@@ -93,6 +96,14 @@ def show_list(ctx: typer.Context, slug: Annotated[str, typer.Argument(help="List
     table.add_row("default cadence", cadence)
     table.add_row("default send time", f"{item.default_send_hour:02d}:00 {item.default_timezone}")
     table.add_row("double opt-in", "yes" if item.double_opt_in else "no")
+    table.add_row("archive", "public" if item.archive_public else "private")
+    table.add_row("accent colour", item.accent_color)
+    table.add_row("logo", item.logo_url or "-")
+    table.add_row("lead images", "shown" if item.show_images else "hidden")
+    table.add_row("footer text", item.footer_text or "-")
+    table.add_row("postal address", item.postal_address or "-")
+    table.add_row("next issue's note", next_up.note_markdown or "-")
+    table.add_row("next issue's lead", next_up.lead_title or "-")
     for status in ("active", "pending", "unsubscribed"):
         table.add_row(f"{status} subscriptions", str(counts.get(status, 0)))
     console.print(table)
@@ -116,8 +127,28 @@ def update_list(
     double_opt_in: Annotated[
         bool | None, typer.Option("--double-opt-in/--no-double-opt-in")
     ] = None,
+    description: Annotated[str | None, typer.Option(help="One line about the list.")] = None,
+    logo_url: Annotated[
+        str | None, typer.Option("--logo-url", help="https:// logo URL ('' removes it).")
+    ] = None,
+    accent_color: Annotated[
+        str | None, typer.Option("--accent-color", help="Accent colour, #rrggbb.")
+    ] = None,
+    footer_text: Annotated[
+        str | None, typer.Option("--footer-text", help="Footer text of every digest.")
+    ] = None,
+    postal_address: Annotated[
+        str | None, typer.Option("--postal-address", help="Postal address for the footer.")
+    ] = None,
+    archive_public: Annotated[
+        bool | None,
+        typer.Option("--public-archive/--private-archive", help="Publish past issues."),
+    ] = None,
+    show_images: Annotated[
+        bool | None, typer.Option("--images/--no-images", help="Show lead images.")
+    ] = None,
 ) -> None:
-    """Change a list's settings; only the options given change."""
+    """Change a list's settings and branding; only the options given change."""
     rt = runtime(ctx)
     with session_scope(rt.engine) as session:
         known = set(session.exec(select(Topic.slug)))
@@ -135,6 +166,13 @@ def update_list(
             default_timezone=timezone,
             double_opt_in=double_opt_in,
             known_topics=known,
+            description=description,
+            logo_url=logo_url,
+            accent_color=accent_color,
+            footer_text=_unescape(footer_text),
+            postal_address=_unescape(postal_address),
+            archive_public=archive_public,
+            show_images=show_images,
         )
     if not result.changed:
         console.print(f"list {result.mailing_list.slug}: nothing changed")
@@ -159,3 +197,48 @@ def delete_list(
     with session_scope(rt.engine) as session:
         removed = list_service.delete_list(session, slug=slug, force=force)
     console.print(f"list {slug} deleted with {removed} subscription(s)")
+
+
+def _unescape(value: str | None) -> str | None:
+    """``\\n`` typed on a command line becomes a line break (addresses span lines)."""
+    return None if value is None else value.replace("\\n", "\n")
+
+
+@lists_app.command("note")
+def next_issue_note(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="List slug.")],
+    text: Annotated[
+        str | None, typer.Option("--text", help="The editor's note, Markdown ('' removes it).")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Read the note from a Markdown file.")
+    ] = None,
+    lead: Annotated[
+        int | None, typer.Option("--lead", help="Article id of the lead story.")
+    ] = None,
+    clear_lead: Annotated[bool, typer.Option("--clear-lead", help="No lead story.")] = False,
+) -> None:
+    """Set the editor's note and lead story of the list's next issue (manual or scheduled)."""
+    rt = runtime(ctx)
+    if text is not None and file is not None:
+        raise typer.BadParameter("give --text or --file, not both")
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read {file}: {exc}") from None
+    with session_scope(rt.engine) as session:
+        mailing_list = list_service.get_list(session, slug=slug)
+        result = editorial.set_next_issue(
+            session,
+            mailing_list=mailing_list,
+            now=rt.clock(),
+            note=text,
+            lead_article_id=lead,
+            clear_lead=clear_lead,
+        )
+    note = f"{len(result.note_markdown)} characters" if result.note_markdown else "none"
+    console.print(
+        f"list {slug}: next issue's note: {note}; lead story: {result.lead_title or 'none'}"
+    )

@@ -11,12 +11,14 @@ from fastapi.responses import RedirectResponse, Response
 from newsletter.render import TEMPLATES
 from newsletter.runtime import Runtime
 from newsletter.web import (
+    admin_branding,
     admin_content,
     admin_dashboard,
     admin_lists,
     admin_sends,
     admin_subscribers,
     admin_users,
+    archive,
     auth,
     public,
 )
@@ -73,6 +75,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     for module in (
         public,
+        archive,
         auth,
         admin_dashboard,
         admin_sends,
@@ -80,6 +83,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         admin_lists,
         admin_subscribers,
         admin_users,
+        admin_branding,
     ):
         app.include_router(module.router)
     return app

@@ -1,4 +1,7 @@
-"""Public subscriber pages: sign-up, confirm, preferences, RFC 8058 unsubscribe, view in browser."""
+"""Public subscriber pages: sign-up, confirm, preferences, RFC 8058 unsubscribe.
+
+The archive, `/` and view in browser are in ``newsletter/web/archive.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,15 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from sqlmodel import col, select
 
 from newsletter.confirmations import send_confirmations
 from newsletter.db import session_scope
-from newsletter.links import check_archive_signature
-from newsletter.models import Digest, Topic
+from newsletter.models import Topic
 from newsletter.runtime import Runtime
 from newsletter.web.choices import WEEKDAYS, timezones
 from newsletter.web.deps import (
-    SECURITY_HEADERS,
     PageError,
     client_ip,
     in_background,
@@ -92,18 +93,6 @@ def _defaults(mailing_list: MailingList) -> dict[str, Any]:
         "send_hour": mailing_list.default_send_hour,
         "timezone": mailing_list.default_timezone,
     }
-
-
-@router.get("/")
-def home() -> Response:
-    """A bare landing page: lists are reached by their own links."""
-    return HTMLResponse(
-        '<!doctype html><meta charset="utf-8"><title>Newsletter</title>'
-        '<link rel="stylesheet" href="/static/style.css">'
-        '<main class="narrow"><section class="card"><h1>Newsletter</h1>'
-        "<p>Follow the sign-up link of a list to subscribe.</p></section></main>",
-        headers=SECURITY_HEADERS,
-    )
 
 
 @router.get("/l/{slug}")
@@ -373,24 +362,4 @@ async def unsubscribe_one_click(request: Request, token: str) -> Response:
             "mailing_list": mailing_list,
             "everything": claims.list_id is None,
         },
-    )
-
-
-@router.get("/v/{digest_id}/{signature}")
-def archive(request: Request, digest_id: int, signature: str) -> Response:
-    """A sent digest as archived: the same for every reader, personal links removed."""
-    rt = runtime(request)
-    if not signature.isascii() or not check_archive_signature(
-        rt.settings.secret, digest_id, signature
-    ):
-        raise PageError(404, "Page not found", "There is nothing at this address.")
-    with session_scope(rt.engine) as session:
-        digest = session.get(Digest, digest_id)
-        html = digest.archive_html if digest is not None else None
-    if html is None:
-        raise PageError(404, "Not sent yet", "This digest has not been sent yet.")
-    return HTMLResponse(
-        html,
-        headers=SECURITY_HEADERS
-        | {"Content-Security-Policy": "script-src 'none'; frame-ancestors 'self'"},
     )
