@@ -39,12 +39,10 @@ def render_confirmation(
     ttl_hours: float,
 ) -> RenderedConfirmation:
     """Render both parts and inline the CSS once for every recipient of a list."""
-    css = env.loader.get_source(env, "email/digest.css")[0] if env.loader else ""
     subject = f"Confirm your subscription to {list_name}"
     context = {
         "subject": subject,
         "preheader": f"One click and you will start receiving {list_name}.",
-        "css": css,
         "list_name": list_name,
         "sender_name": sender_name,
         "sender_address": sender_address,

@@ -28,8 +28,7 @@ from newsletter.delivery.ledger import ClaimedDelivery, digest_article_ids
 from newsletter.delivery.verp import make_return_path
 from newsletter.links import confirm_url, personal_links
 from newsletter.message import MessageTemplate, Recipient, personalise
-from newsletter.models import DIGEST_KINDS, Digest, Run, RunKind
-from newsletter.render import fill_markers
+from newsletter.models import DIGEST_KINDS, Run, RunKind
 from subscribers.models import (
     MailingList,
     Subscriber,
@@ -145,7 +144,7 @@ class DigestMessages(_Base):
         links = LinkSettings(base_url=self.policy.base_url, secret=self.policy.secret)
         for digest_id in sorted(missing):
             try:
-                template, rendered = template_for_digest(
+                template, _ = template_for_digest(
                     session, self.env, digest_id=digest_id, links=links, now=now
                 )
             except (ValueError, LookupError, UnicodeError) as exc:
@@ -155,12 +154,6 @@ class DigestMessages(_Base):
                 continue
             self.templates_built += 1
             self._templates[digest_id] = template
-            digest = session.get(Digest, digest_id)
-            if digest is not None and digest.archive_html is None:
-                digest.archive_html = fill_markers(
-                    rendered.html,
-                    {"name": "there", "unsubscribe_url": "#", "preferences_url": "#"},
-                )
         built = sorted(missing - set(self._unbuildable))
         if built:
             self._articles.update(digest_article_ids(session, built))
