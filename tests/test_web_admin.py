@@ -214,13 +214,17 @@ def test_lists_create_and_edit(web: WebEnv) -> None:
     assert "slug" in bad.text
 
 
-def test_subscribers_add_edit_unsubscribe_suppress_erase(web: WebEnv) -> None:
+def test_subscribers_add_edit_unsubscribe_suppress_erase(
+    web: WebEnv, smtp_server: RecordingServer
+) -> None:
     csrf = login(web.client, ADMIN)
     added = web.client.post(
         "/admin/subscribers/add",
         data={"csrf": csrf, "list": "daily", "email": "Carol@Example.com", "topics": ["tech"]},
     )
     assert "Added (pending)" in added.text
+    # double opt-in: carol's confirmation email goes out through the engine
+    wait_for(lambda: any(m.rcpt_tos == ("carol@example.com",) for m in smtp_server.messages))
     page = web.client.get("/admin/subscribers?list=daily&status=pending")
     assert "carol@example.com" in page.text and "alice@example.com" not in page.text
     base = {"csrf": csrf, "list": "daily", "email": "alice@example.com"}

@@ -130,8 +130,17 @@ async def add_subscriber(request: Request, account: Account = Depends(require_ad
                 secret=rt.settings.secret,
             )
             notice = f"Added ({subscription.status})"
+            pending = subscription.id if subscription.status == SubscriptionStatus.PENDING else None
     except SubscriberError as exc:
-        notice = str(exc)
+        notice, pending = str(exc), None
+    if pending is not None:
+        # Double opt-in: the person gets their confirmation email, through the one engine.
+        in_background(
+            state(request),
+            send_confirmations(rt, subscription_ids=[pending]),
+            f"confirmation for subscription {pending}",
+        )
+        notice += "; confirmation email sent"
     return redirect_to("/admin/subscribers", list=slug, notice=notice)
 
 
