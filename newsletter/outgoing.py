@@ -78,6 +78,7 @@ class MessageKind(Protocol):
     """How one kind of message is built; the engine does the rest."""
 
     records_history: bool  # sent rows record sent articles and move the offer cursor
+    templates_built: int  # message templates rendered so far (one premailer call each)
 
     def prepare(self, session: Session, rows: Sequence[ClaimedDelivery], now: datetime) -> None:
         """Load what building these rows needs (runs on the engine's database thread)."""
@@ -97,6 +98,8 @@ class MessageKind(Protocol):
 
 
 class _Base:
+    templates_built = 0
+
     def __init__(self, run: Run, mailing_list: MailingList, policy: Policy) -> None:
         self.run = run
         self.list = mailing_list
@@ -257,6 +260,7 @@ class ConfirmationMessages(_Base):
             chosen = tuple(topics or ()) or tuple(self.list.topics)
             self._pending[sub_id or 0] = _Pending(name, chosen, generation)
             if chosen not in self._templates:
+                self.templates_built += 1
                 rendered = render_confirmation(
                     self.env,
                     list_name=self.list.name,

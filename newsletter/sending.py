@@ -333,7 +333,7 @@ class RunSender:
             status, kind, planned_at = await self._db(self._open, run_id)
             if kind is not None and planned_at is not None:
                 await self._pass(run_id, kind, planned_at, report)
-                self.templates_built += getattr(kind, "templates_built", 0)
+                self.templates_built += kind.templates_built
             status, counts, reason = await self._db(self._finish_if_done, run_id)
         finally:
             if self._executor is not None:
