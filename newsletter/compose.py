@@ -6,7 +6,7 @@ A digest carries its list's brand, and the editor's note and lead story of its r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -99,6 +99,7 @@ def digest_view(
     view_url: str,
     note: IssueNote | None | str = PENDING,
     links: LinkSettings | None = None,
+    more: Mapping[str, Sequence[int]] | None = None,
 ) -> DigestView:
     """Load the articles of ``sections`` and build the view the templates render.
 
@@ -117,14 +118,15 @@ def digest_view(
         )
     }
     names = {topic.slug: topic.name for topic in session.exec(select(Topic))}
+    left_out = {topic: len(ids) for topic, ids in (more or {}).items() if ids}
     built = []
-    for topic, article_ids in sections:
+    for topic, article_ids in [*sections, *((t, ()) for t in left_out if t not in dict(sections))]:
         views = [
             article_view(articles[article_id], view_url)
             for article_id in article_ids
             if article_id in articles and article_id != lead_id  # deleted since planned
         ]
-        if views:
+        if views or topic in left_out:
             built.append((topic, views))
     lead = articles.get(lead_id) if lead_id else None
     markdown = issue_note.note_markdown if issue_note is not None else ""
@@ -139,7 +141,7 @@ def digest_view(
         list_name=mailing_list.name,
         sender_name=mailing_list.from_name,
         sender_address=mailing_list.from_address,
-        sections=sections_with_topics(built, names, topic_urls),
+        sections=sections_with_topics(built, names, topic_urls, left_out),
         view_url=view_url,
         brand=brand_of(mailing_list),
         note_html=note_html(markdown),
@@ -169,6 +171,7 @@ def render_stored_digest(
         view_url=archive_url(base_url=links.base_url, secret=links.secret, digest_id=digest.id),
         note=note_for_run(session, run) if run is not None else None,
         links=links,
+        more=digest.more,
     )
     return render_digest(env, view)
 

@@ -166,6 +166,10 @@ class Digest(SQLModel, table=True):
     run_id: int = Field(foreign_key="runs.id", index=True, ondelete="CASCADE")
     content_key: str = Field(max_length=64)
     sections: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # topic -> ids of eligible articles the caps left out ("4 more in Technology")
+    more: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
     archive_html: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _created()
 

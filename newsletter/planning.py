@@ -341,6 +341,7 @@ def add_digest(session: Session, run_id: int, selection: Selection, now: datetim
         run_id=run_id,
         content_key=selection.content_key,
         sections=[[t, list(ids)] for t, ids in selection.sections],
+        more={t: list(ids) for t, ids in selection.more},
         created_at=now,
     )
     session.add(digest)

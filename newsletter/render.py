@@ -7,7 +7,7 @@ The same template renders the email (personal markers in place) and the reader's
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +55,7 @@ class SectionView:
     topic_name: str
     articles: tuple[ArticleView, ...]
     url: str = ""  # the list's topic page in the archive, when known
+    more: int = 0  # eligible articles the caps left out (counted as offered)
 
 
 @dataclass(frozen=True)
@@ -234,14 +235,16 @@ def sections_with_topics(
     sections: Sequence[tuple[str, Sequence[ArticleView]]],
     topic_names: dict[str, str],
     topic_urls: dict[str, str] | None = None,
+    more: Mapping[str, int] | None = None,
 ) -> tuple[SectionView, ...]:
-    """Build section views, naming each topic."""
+    """Build section views, naming each topic and saying how many more it has."""
     return tuple(
         SectionView(
             topic=topic,
             topic_name=topic_names.get(topic, topic),
             articles=tuple(items),
             url=(topic_urls or {}).get(topic, ""),
+            more=(more or {}).get(topic, 0),
         )
         for topic, items in sections
     )

@@ -256,6 +256,7 @@ def build_preview(runtime: Runtime, *, slug: str, email: str | None = None) -> P
             mailing_list=mailing_list,
             sections=selection.sections,
             view_url=f"{settings.base_url}/l/{mailing_list.slug}",
+            more=dict(selection.more),
         )
         sender = sender_of(mailing_list)
     rendered = render_digest(runtime.env, view)

@@ -390,3 +390,25 @@ def test_dropped_postgresql_connections_lose_nothing_and_send_nothing_twice(
     received = _received(server)
     assert sorted(received) == emails
     assert set(received.values()) == {1}
+
+
+def test_articles_over_the_cap_are_counted_linked_and_not_brought_back(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech"])
+    add_articles(engine, NOW, [["tech"]] * 5)
+    subscribe(engine, NOW, "ann@example.com", ["tech"])
+    engine.dispose()
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server, max_articles_per_topic=2))
+    asyncio.run(runs.send_list(runtime, slug="daily"))
+    (message,) = smtp_server.messages
+    text_part = message.parsed().get_body(("plain",))
+    assert text_part is not None
+    body = text_part.get_content()
+    assert "3 more in Tech: https://news.example.test/l/daily/topics/tech" in body
+    with Session(runtime.engine) as session:  # all five count as offered
+        assert len(session.exec(select(SentArticle)).all()) == 5
+    again = asyncio.run(runs.send_list(runtime, slug="daily"))
+    assert again.plan.queued == 0
+    runtime.dispose()

@@ -62,6 +62,33 @@ def test_caps_per_topic_and_total() -> None:
     )
     assert len(selection.article_ids) == 5
     assert all(len(ids) <= 3 for _, ids in selection.sections)
+    # nothing silently capped away: the rest is counted per topic, and offered
+    assert sum(len(ids) for _, ids in selection.more) == 19 - 5
+    assert sorted(selection.offered_ids) == list(range(1, 20))
+
+
+def test_late_arrivals_count_and_old_ones_do_not() -> None:
+    late = Candidate(
+        id=1,
+        topics=frozenset({"tech"}),
+        published_at=NOW - timedelta(hours=30),
+        arrived_at=NOW - timedelta(hours=1),
+    )
+    ancient = Candidate(
+        id=2,
+        topics=frozenset({"tech"}),
+        published_at=NOW - timedelta(days=40),
+        arrived_at=NOW - timedelta(hours=1),
+    )
+    selection = select_articles(
+        order_candidates([late, ancient]),
+        topics=["tech"],
+        since=NOW - timedelta(hours=24),
+        oldest=NOW - timedelta(days=14),
+        already_sent=set(),
+        limits=Limits(),
+    )
+    assert selection.article_ids == (1,)
 
 
 def test_pinned_comes_first_even_if_old() -> None:
@@ -128,3 +155,11 @@ def test_selection_invariants(
             assert topic in article.topics
             assert article_id not in sent
             assert article.pinned or article.published_at > since
+    # every eligible candidate is either shown or counted in "more", never both
+    eligible = {
+        c.id
+        for c in pool
+        if c.id not in sent and set(c.topics) & set(chosen) and (c.pinned or c.published_at > since)
+    }
+    offered = selection.offered_ids
+    assert len(offered) == len(set(offered)) and set(offered) == eligible

@@ -403,11 +403,14 @@ def run_counts(session: Session, *, run_id: int) -> dict[str, int]:
 
 
 def digest_article_ids(session: Session, digest_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
-    """The article ids of each digest."""
-    rows = session.exec(select(Digest.id, Digest.sections).where(col(Digest.id).in_(digest_ids)))
+    """The article ids each digest offers: shown, or counted in its "N more" lines."""
+    rows = session.exec(
+        select(Digest.id, Digest.sections, Digest.more).where(col(Digest.id).in_(digest_ids))
+    )
     return {
         digest_id: tuple(article for _, ids in sections for article in ids)
-        for digest_id, sections in rows
+        + tuple(article for ids in (more or {}).values() for article in ids)
+        for digest_id, sections, more in rows
         if digest_id is not None
     }
 
