@@ -9,6 +9,7 @@ message is built, so a retry carries a fresh, valid link.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from newsletter.db import session_scope
+from newsletter.delivery.mailer import Mailer
 from newsletter.models import OPEN_STATES, Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from newsletter.runs import make_sender
 from newsletter.runtime import Runtime
@@ -35,8 +37,9 @@ from subscribers.service import suppressed_filter
 
 @dataclass
 class ConfirmationReport:
-    """What one call of send_confirmations did."""
+    """What one call of send_confirmations (or send_welcomes) did."""
 
+    what: str = "confirmation"
     run_ids: list[int] = field(default_factory=list)
     sent: int = 0
     deferred: int = 0
@@ -48,7 +51,7 @@ class ConfirmationReport:
     def summary(self) -> str:
         """One line of counts."""
         return (
-            f"{self.sent} confirmation(s) sent, {self.deferred} deferred, {self.failed} failed, "
+            f"{self.sent} {self.what}(s) sent, {self.deferred} deferred, {self.failed} failed, "
             f"{self.bounced} bounced, {self.skipped} skipped"
         )
 
@@ -158,10 +161,21 @@ async def send_confirmations(
     if not ids:
         return report
     mailer = runtime.mailer()
-    signer = None
     try:
         await mailer.check()  # before anything is recorded: an unreachable server writes nothing
         _plan(runtime, ids, report)
+        await _send_runs(runtime, mailer, report, stopping)
+    finally:
+        await mailer.close()
+    return report
+
+
+async def _send_runs(
+    runtime: Runtime, mailer: Mailer, report: ConfirmationReport, stopping: StopRequest | None
+) -> None:
+    """Send the report's runs through the engine, adding up their outcomes."""
+    signer = None
+    try:
         sender, signer = make_sender(runtime, mailer, stopping=stopping)
         for run_id in report.run_ids:
             sent = await sender.send_run(run_id)
@@ -171,9 +185,85 @@ async def send_confirmations(
             report.bounced += sent.bounced
             report.skipped += sent.skipped
     finally:
-        await mailer.close()
         if signer is not None:
             signer.close()
+
+
+def _plan_welcomes(runtime: Runtime, subscription_ids: list[int]) -> list[int]:
+    """A welcome run per list that has a welcome text, with one row per active subscription
+    that never had a welcome; returns the run ids. Asking twice plans nothing more."""
+    now = runtime.clock()
+    welcomed = (
+        select(Delivery.subscription_id)
+        .join(Run, col(Run.id) == col(Delivery.run_id))
+        .where(
+            Run.kind == RunKind.WELCOME,
+            col(Delivery.status) != DeliveryStatus.CANCELLED,
+            col(Delivery.subscription_id).is_not(None),  # NOT IN with a NULL matches nothing
+        )
+    )
+    run_ids: list[int] = []
+    with session_scope(runtime.engine) as session:
+        rows = session.execute(
+            sa_select(
+                col(Subscription.id),
+                col(Subscription.list_id),
+                col(Subscriber.id),
+                col(Subscriber.email),
+            )
+            .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
+            .join(MailingList, col(MailingList.id) == col(Subscription.list_id))
+            .where(
+                col(Subscription.id).in_(subscription_ids),
+                col(Subscription.status) == SubscriptionStatus.ACTIVE,
+                col(Subscriber.status) == SubscriberStatus.ACTIVE,
+                col(MailingList.welcome_text).is_not(None),
+                col(Subscription.id).not_in(welcomed),
+            )
+        ).all()
+        by_list: dict[int, list[dict[str, object]]] = defaultdict(list)
+        for sub_id, list_id, person_id, email in rows:
+            by_list[list_id].append(
+                {
+                    "subscriber_id": person_id,
+                    "subscription_id": sub_id,
+                    "email": email,
+                    "status": DeliveryStatus.QUEUED,
+                    "attempts": 0,
+                    "created_at": now,
+                }
+            )
+        for list_id, list_rows in by_list.items():
+            run = Run(
+                list_id=list_id, kind=RunKind.WELCOME, status=RunStatus.SENDING, created_at=now
+            )
+            session.add(run)
+            session.flush()
+            if run.id is None:
+                raise RuntimeError("run flushed without an id")
+            run_ids.append(run.id)
+            session.execute(insert(Delivery), [row | {"run_id": run.id} for row in list_rows])
+    return run_ids
+
+
+async def send_welcomes(
+    runtime: Runtime, *, subscription_ids: Collection[int], stopping: StopRequest | None = None
+) -> ConfirmationReport:
+    """Send the list's welcome email (when it has one) to each newly confirmed subscription
+    among the ids, through the one send engine; a subscription is welcomed once."""
+    report = ConfirmationReport(what="welcome email")
+    ids = sorted(set(subscription_ids))
+    if not ids:
+        return report
+    report.run_ids = await asyncio.to_thread(_plan_welcomes, runtime, ids)
+    if report.run_ids:
+        # A server that cannot be reached now leaves the rows queued: the scheduler sends them.
+        mailer = runtime.mailer()
+        try:
+            await mailer.check()
+            await _send_runs(runtime, mailer, report, stopping)
+        finally:
+            await mailer.close()
     return report
 
 

@@ -36,6 +36,7 @@ class RunKind(StrEnum):
     TEST = "test"
     CONFIRM = "confirm"  # confirmation emails: deliveries without a digest
     DRY_RUN = "dry-run"  # digests written as .eml files: recorded, but no subscriber history
+    WELCOME = "welcome"  # the list's welcome email after a confirmation
 
 
 # Runs whose sent rows are digests that reached a subscriber (they record sent articles).

@@ -1,5 +1,6 @@
 """What each kind of outgoing message supplies to the one send engine: how it is built, and who
-must no longer get it. Digests (manual, scheduled, test and dry runs) and confirmation emails.
+must no longer get it. Digests (manual, scheduled, test and dry runs), confirmation emails and
+welcome emails.
 
 The engine (``newsletter/sending.py``) claims rows, asks the run's kind to ``prepare`` the
 claimed rows (database work, once per batch: templates, names), ``build`` each message (pure
@@ -27,8 +28,10 @@ from newsletter.confirmmail import (
 from newsletter.delivery.ledger import ClaimedDelivery, digest_article_ids
 from newsletter.delivery.verp import make_return_path
 from newsletter.links import confirm_url, personal_links
-from newsletter.message import MessageTemplate, Recipient, personalise
-from newsletter.models import DIGEST_KINDS, Run, RunKind
+from newsletter.message import MessageTemplate, Recipient, build_template, personalise
+from newsletter.models import DIGEST_KINDS, Run, RunKind, Topic
+from newsletter.publish.notes import note_html
+from newsletter.render import render_welcome
 from subscribers.models import (
     MailingList,
     Subscriber,
@@ -172,7 +175,9 @@ class DigestMessages(_Base):
             raise ValueError(self._unbuildable[row.digest_id])
         if row.digest_id is None or row.digest_id not in self._templates:
             raise LookupError("digest missing")
-        template = self._templates[row.digest_id]
+        return self._personalise(self._templates[row.digest_id], row)
+
+    def _personalise(self, template: MessageTemplate, row: ClaimedDelivery) -> Built:
         links = personal_links(
             base_url=self.policy.base_url,
             secret=self.policy.secret,
@@ -318,6 +323,40 @@ class ConfirmationMessages(_Base):
         return stopped
 
 
+class WelcomeMessages(DigestMessages):
+    """The list's welcome email: one template per run (naming the list's topics), personal
+    links per recipient; stopped for whoever is no longer active."""
+
+    def prepare(self, session: Session, rows: Sequence[ClaimedDelivery], now: datetime) -> None:
+        if not self._templates:
+            text = self.list.welcome_text or ""
+            names = _topic_names(session)
+            rendered = render_welcome(
+                self.env,
+                list_name=self.list.name,
+                sender_name=self.list.from_name,
+                sender_address=self.list.from_address,
+                topics=[names.get(topic, topic) for topic in self.list.topics],
+                welcome_text=text,
+                welcome_html=note_html(text),
+            )
+            self._templates[0] = build_template(rendered, sender_of(self.list), date=now)
+            self.templates_built += 1
+        ids = [r.subscriber_id for r in rows if r.subscriber_id is not None]
+        if ids:
+            found = session.exec(
+                select(Subscriber.id, Subscriber.name).where(col(Subscriber.id).in_(ids))
+            ).all()
+            self._names.update({k: v for k, v in found if k is not None})
+
+    def build(self, row: ClaimedDelivery) -> Built:
+        return self._personalise(self._templates[0], row)
+
+
+def _topic_names(session: Session) -> dict[str, str]:
+    return {topic.slug: topic.name for topic in session.exec(select(Topic))}
+
+
 def kind_for(session: Session, run: Run, policy: Policy, env: Environment) -> MessageKind:
     """The message kind of a run."""
     mailing_list = session.get(MailingList, run.list_id)
@@ -325,4 +364,6 @@ def kind_for(session: Session, run: Run, policy: Policy, env: Environment) -> Me
         raise LookupError(f"list of run {run.id} is gone")
     if run.kind == RunKind.CONFIRM:
         return ConfirmationMessages(run, mailing_list, policy, env)
+    if run.kind == RunKind.WELCOME:
+        return WelcomeMessages(run, mailing_list, policy, env)
     return DigestMessages(run, mailing_list, policy, env)

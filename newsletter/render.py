@@ -217,6 +217,37 @@ def render_digest(env: Environment, digest: DigestView) -> RenderedDigest:
     )
 
 
+def render_welcome(
+    env: Environment,
+    *,
+    list_name: str,
+    sender_name: str,
+    sender_address: str,
+    topics: Sequence[str],
+    welcome_text: str,
+    welcome_html: str,
+) -> RenderedDigest:
+    """The welcome email after a confirmation: the list's own words (Markdown, sanitised into
+    ``welcome_html``), with the personal markers a digest has."""
+    subject = f"Welcome to {list_name}"
+    context = {
+        "subject": subject,
+        "preheader": f"You are subscribed to {list_name}.",
+        "list_name": list_name,
+        "sender_name": sender_name,
+        "sender_address": sender_address,
+        "topics": list(topics),
+        "welcome_text": welcome_text,
+        "welcome_html": Markup(welcome_html),
+        "personal": PERSONAL_MARKERS,
+    }
+    html = env.get_template("email/welcome.html.j2").render(context)
+    text = env.get_template("email/welcome.txt.j2").render(context)
+    return RenderedDigest(
+        subject=subject, preheader=str(context["preheader"]), html=inline_css(html), text=text
+    )
+
+
 def render_web_issue(env: Environment, digest: DigestView, *, label: str) -> str:
     """The reader's copy for a browser: working links, a subscribe button, no personal links."""
     context = _context(env, digest, web=True) | {"issue_label": label}

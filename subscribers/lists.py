@@ -198,12 +198,14 @@ def update_list(
     default_timezone: str | None = None,
     double_opt_in: bool | None = None,
     known_topics: Collection[str] | None = None,
+    welcome_text: str | None = None,
     **branding: Any,
 ) -> ListUpdate:
     """Change a list's settings (validated first); topics it stops offering leave subscriptions.
 
-    ``reply_to=""`` removes the Reply-To address; ``branding`` takes the keyword arguments of
-    ``branding_values`` (``logo_url=""`` removes the logo).
+    ``reply_to=""`` removes the Reply-To address, ``welcome_text=""`` the welcome email;
+    ``branding`` takes the keyword arguments of ``branding_values`` (``logo_url=""`` removes the
+    logo).
     """
     unknown = set(branding) - set(BRANDING_FIELDS)
     if unknown:
@@ -232,6 +234,11 @@ def update_list(
         values["default_timezone"] = check_timezone(default_timezone)
     if double_opt_in is not None:
         values["double_opt_in"] = double_opt_in
+    if welcome_text is not None:
+        text = welcome_text.replace("\r\n", "\n").strip()
+        if len(text) > 20_000:
+            raise InvalidPreference("the welcome text is longer than 20,000 characters")
+        values["welcome_text"] = text or None
     values.update(branding_values(**branding))
     changed = tuple(key for key, value in values.items() if getattr(mailing_list, key) != value)
     trimmed = 0

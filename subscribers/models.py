@@ -128,6 +128,8 @@ class MailingList(SQLModel, table=True):
     )
     archive_public: bool = Field(default=False, sa_column_kwargs=_default(sa_false()))
     show_images: bool = Field(default=False, sa_column_kwargs=_default(sa_false()))
+    # Markdown sent to each new subscriber once they confirm; None: no welcome email.
+    welcome_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Subscription(SQLModel, table=True):

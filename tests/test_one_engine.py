@@ -152,3 +152,44 @@ def test_a_new_confirmation_replaces_one_waiting_for_a_retry(
         assert {run.status for run in session.exec(select(Run))} == {"done"}
     assert len(smtp_server.messages) == 1
     runtime.dispose()
+
+
+def test_a_confirmed_subscriber_is_welcomed_once_through_the_engine(
+    sqlite_url: str, smtp_server: RecordingServer
+) -> None:
+    from newsletter.confirmations import send_welcomes
+    from subscribers import lists as list_service
+
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech"])
+    with session_scope(engine) as session:
+        list_service.update_list(
+            session, slug="daily", welcome_text="Thanks for joining.\n\nWe write *daily*."
+        )
+        mailing_list = service.get_list(session, slug="daily")
+        pending = service.request_subscription(
+            session, mailing_list=mailing_list, email="ann@example.com", now=NOW, name="Ann"
+        )
+        sub_id = pending.subscription.id or 0
+    engine.dispose()
+    runtime = make_runtime(make_settings(sqlite_url, smtp_server))
+    # not confirmed yet: no welcome
+    assert asyncio.run(send_welcomes(runtime, subscription_ids=[sub_id])).run_ids == []
+    with session_scope(runtime.engine) as session:
+        subscription = service.get_subscription(session, email="ann@example.com", slug="daily")
+        subscription.status = "active"
+    first = asyncio.run(send_welcomes(runtime, subscription_ids=[sub_id]))
+    again = asyncio.run(send_welcomes(runtime, subscription_ids=[sub_id]))
+    assert (first.sent, again.run_ids) == (1, [])
+    (message,) = smtp_server.messages
+    parsed = message.parsed()
+    assert parsed["Subject"] == "Welcome to Example Daily"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    html = parsed.get_body(("html",))
+    assert html is not None and "<em>daily</em>" in html.get_content()
+    text = parsed.get_body(("plain",))
+    assert text is not None and "Hi Ann" in text.get_content()
+    with Session(runtime.engine) as session:
+        runs_ = session.exec(select(Run)).all()
+        assert [r.kind for r in runs_] == [RunKind.WELCOME]
+    runtime.dispose()

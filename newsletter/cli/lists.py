@@ -147,6 +147,13 @@ def update_list(
     show_images: Annotated[
         bool | None, typer.Option("--images/--no-images", help="Show lead images.")
     ] = None,
+    welcome_text: Annotated[
+        str | None,
+        typer.Option(
+            "--welcome-text",
+            help="Markdown of the welcome email sent after a confirmation ('' turns it off).",
+        ),
+    ] = None,
 ) -> None:
     """Change a list's settings and branding; only the options given change."""
     rt = runtime(ctx)
@@ -173,6 +180,7 @@ def update_list(
             postal_address=_unescape(postal_address),
             archive_public=archive_public,
             show_images=show_images,
+            welcome_text=_unescape(welcome_text),
         )
     if not result.changed:
         console.print(f"list {result.mailing_list.slug}: nothing changed")

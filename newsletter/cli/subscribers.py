@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from newsletter.confirmations import (
     ConfirmationReport,
     pending_without_confirmation,
     send_confirmations,
+    send_welcomes,
 )
 from newsletter.db import session_scope
 from newsletter.errors import DeliveryError
@@ -204,6 +206,14 @@ def confirm(
         )
         subscriber = service.subscription_person(session, subscription=subscription)
         console.print(f"{subscriber.email}: subscription confirmed, now {subscription.status}")
+    if subscription.id is not None:
+        try:
+            welcome = asyncio.run(send_welcomes(rt, subscription_ids=[subscription.id]))
+        except DeliveryError as exc:  # confirmed all the same; the scheduler sends it later
+            console.print(f"welcome email not sent now ({exc}); the scheduler will send it")
+        else:
+            if welcome.run_ids:
+                console.print(welcome.summary)
 
 
 @subscribers_app.command("unsubscribe")

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import col, select
 
-from newsletter.confirmations import send_confirmations
+from newsletter.confirmations import send_confirmations, send_welcomes
 from newsletter.db import session_scope
 from newsletter.models import Topic
 from newsletter.runtime import Runtime
@@ -202,6 +202,12 @@ def confirm(request: Request, token: str) -> Response:
             mailing_list = session.get(MailingList, subscription.list_id)
     except (InvalidToken, Suppressed):
         raise bad_link() from None
+    if subscription.id is not None:  # the list's welcome email, once (if it has one)
+        in_background(
+            state(request),
+            send_welcomes(rt, subscription_ids=[subscription.id]),
+            f"welcome for subscription {subscription.id}",
+        )
     return render(
         request,
         "confirm.html.j2",

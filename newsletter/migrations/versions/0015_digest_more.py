@@ -1,4 +1,5 @@
-"""Digests remember the articles their caps left out, so the email can say "N more in Topic".
+"""Digests remember the articles their caps left out ("N more in Topic"); lists get the text
+of an optional welcome email.
 
 Revision ID: 0015
 Revises: 0012
@@ -16,11 +17,14 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    """Add digests.more (topic -> article ids), empty for existing digests."""
+    """Add digests.more (topic -> article ids, empty for existing digests), lists.welcome_text."""
     op.add_column("digests", sa.Column("more", sa.JSON(), nullable=False, server_default="{}"))
+    op.add_column("lists", sa.Column("welcome_text", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    """Drop digests.more."""
+    """Drop digests.more and lists.welcome_text."""
     with op.batch_alter_table("digests") as batch:
         batch.drop_column("more")
+    with op.batch_alter_table("lists") as batch:
+        batch.drop_column("welcome_text")
