@@ -10,6 +10,8 @@ import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from jinja2 import Environment
+
 from newsletter.confirmmail import (
     build_confirmation_template,
     personalise_confirmation,
@@ -22,11 +24,13 @@ from newsletter.publish.notes import note_html
 from newsletter.render import (
     ArticleView,
     DigestView,
+    RenderedDigest,
     SectionView,
     fill_markers,
     make_environment,
     render_digest,
     render_web_issue,
+    render_welcome,
 )
 
 BASE = "https://news.example.org"
@@ -107,6 +111,11 @@ def digest(branded: bool) -> DigestView:
     )
 
 
+WELCOME = (
+    "Thanks for joining **The Example Daily**. Every morning we send the stories of the "
+    "topics you chose; reply to this email to reach the editors."
+)
+
 PERSONAL_VALUES = {
     "name": "Alice",
     "unsubscribe_url": f"{BASE}/u/" + "A" * 60,
@@ -133,7 +142,21 @@ def html_samples() -> Iterator[tuple[str, str]]:
             "@@CONFIRM_URL@@", f"{BASE}/c/" + "C" * 80
         ),
     )
+    yield "welcome", fill_markers(welcome(env).html, PERSONAL_VALUES)
     yield "web-issue", render_web_issue(env, digest(True), label="Issue of 25 Nov 2026")
+
+
+def welcome(env: Environment) -> RenderedDigest:
+    """The welcome email of a list with a welcome text."""
+    return render_welcome(
+        env,
+        list_name="The Example Daily",
+        sender_name=SENDER.name,
+        sender_address=SENDER.address,
+        topics=["Technology", "Science"],
+        welcome_text=WELCOME,
+        welcome_html=note_html(WELCOME),
+    )
 
 
 def messages() -> Iterator[tuple[str, bytes]]:
@@ -155,6 +178,14 @@ def messages() -> Iterator[tuple[str, bytes]]:
             name,
             personalise(template, Recipient("alice@example.com", "Alice", links), message_id),
         )
+    yield (
+        "welcome",
+        personalise(
+            build_template(welcome(env), SENDER, date=datetime(2026, 11, 25, 7, tzinfo=UTC)),
+            Recipient("alice@example.com", "Alice", links),
+            "welcome.7.0123456789abcdef@news.example.org",
+        ),
+    )
     confirmation = build_confirmation_template(
         render_confirmation(
             env,
