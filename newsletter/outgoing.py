@@ -163,6 +163,9 @@ class DigestMessages(_Base):
         built = sorted(missing - set(self._unbuildable))
         if built:
             self._articles.update(digest_article_ids(session, built))
+        self._load_names(session, rows)
+
+    def _load_names(self, session: Session, rows: Sequence[ClaimedDelivery]) -> None:
         ids = [r.subscriber_id for r in rows if r.subscriber_id is not None]
         if ids:
             found = session.exec(
@@ -342,12 +345,7 @@ class WelcomeMessages(DigestMessages):
             )
             self._templates[0] = build_template(rendered, sender_of(self.list), date=now)
             self.templates_built += 1
-        ids = [r.subscriber_id for r in rows if r.subscriber_id is not None]
-        if ids:
-            found = session.exec(
-                select(Subscriber.id, Subscriber.name).where(col(Subscriber.id).in_(ids))
-            ).all()
-            self._names.update({k: v for k, v in found if k is not None})
+        self._load_names(session, rows)
 
     def build(self, row: ClaimedDelivery) -> Built:
         return self._personalise(self._templates[0], row)

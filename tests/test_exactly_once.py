@@ -29,7 +29,8 @@ from newsletter.errors import LedgerError
 from newsletter.ingest.store import store_drafts
 from newsletter.models import Delivery, DeliveryStatus, SentArticle
 from newsletter.outgoing import STOPPED
-from newsletter.planning import plan_run
+from newsletter.planning import Plan, plan_run
+from newsletter.runtime import Runtime
 from newsletter.schedule.drain import drain_runs, sendable_runs
 from subscribers import service
 from subscribers.models import UnsubscribeSource
@@ -54,6 +55,18 @@ def _people(url: str, count: int, prefix: str = "reader") -> list[str]:
         subscribe(engine, NOW, address, ["tech"])
     engine.dispose()
     return emails
+
+
+def _plan(runtime: Runtime) -> Plan:
+    """Plan a manual run of the daily list now."""
+    with session_scope(runtime.engine) as session:
+        return plan_run(
+            session,
+            mailing_list=service.get_list(session, slug="daily"),
+            now=NOW,
+            limits=runtime.limits,
+            lookback=runtime.lookback,
+        )
 
 
 def _story(url: str, title: str, *, published: datetime, stored: datetime) -> int:
@@ -119,14 +132,7 @@ def test_a_rate_limited_send_longer_than_its_lease_sends_everyone_once(
 def test_a_holder_that_lost_its_lease_writes_nothing(db_url: str) -> None:
     _people(db_url, 3)
     runtime = make_runtime(make_settings(db_url))
-    with session_scope(runtime.engine) as session:
-        plan = plan_run(
-            session,
-            mailing_list=service.get_list(session, slug="daily"),
-            now=NOW,
-            limits=runtime.limits,
-            lookback=runtime.lookback,
-        )
+    plan = _plan(runtime)
     lease = timedelta(minutes=5)
     with session_scope(runtime.engine) as session:
         first, _ = claim_batch(
@@ -168,14 +174,7 @@ def test_a_holder_that_lost_its_lease_writes_nothing(db_url: str) -> None:
 def test_a_sender_whose_clock_runs_ahead_does_not_take_live_leases(db_url: str) -> None:
     _people(db_url, 4)
     runtime = make_runtime(make_settings(db_url))
-    with session_scope(runtime.engine) as session:
-        plan = plan_run(
-            session,
-            mailing_list=service.get_list(session, slug="daily"),
-            now=NOW,
-            limits=runtime.limits,
-            lookback=runtime.lookback,
-        )
+    plan = _plan(runtime)
     lease = timedelta(minutes=5)
     with session_scope(runtime.engine) as session:
         held, _ = claim_batch(
