@@ -93,10 +93,9 @@ async def send_test(request: Request, account: Account = Depends(require_editor)
     slug, to = form.get("list", ""), form.get("to", "")
     try:
         message_id = await runs.send_test(runtime(request), slug=slug, to=to)
-        notice = f"Test sent to {to} ({message_id})"
     except (SubscriberError, NewsletterError) as exc:
-        notice = f"Test not sent: {exc}"
-    return redirect_to("/admin/preview", list=slug, notice=notice)
+        return redirect_to("/admin/preview", list=slug, error=f"Test not sent: {exc}", keep=form)
+    return redirect_to("/admin/preview", list=slug, notice=f"Test sent to {to} ({message_id})")
 
 
 @router.get("/send")
@@ -218,5 +217,5 @@ async def run_action(
         else:
             raise PageError(404, "Unknown action", f"Runs cannot {action!r}.")
     except NewsletterError as exc:
-        notice = str(exc)
+        return redirect_to(f"/admin/runs/{run_id}", error=str(exc))
     return redirect_to(f"/admin/runs/{run_id}", notice=notice)
