@@ -22,6 +22,7 @@ from newsletter.web import (
     auth,
     public,
 )
+from newsletter.web.api import API_PREFIX, create_api
 from newsletter.web.deps import LoginRequired, PageError, WebState, render
 from subscribers.errors import SubscriberError
 
@@ -130,4 +131,5 @@ def create_app(runtime: Runtime) -> FastAPI:
         admin_users,
     ):
         app.include_router(module.router)
+    app.mount(API_PREFIX, create_api(app.state.web))
     return app
