@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, UnknownTopic
 from subscribers.errors import SubscriberError
 
 PROBLEM_TYPE = "application/problem+json"
@@ -77,7 +77,8 @@ def problem_response(
 
 
 def _not_found(exc: Exception) -> bool:
-    return isinstance(exc, LookupError)
+    """A lookup of what the URL names failed (an unknown topic in a body is a bad request)."""
+    return isinstance(exc, LookupError) and not isinstance(exc, UnknownTopic)
 
 
 def validation_detail(exc: RequestValidationError) -> str:
