@@ -1,4 +1,5 @@
-"""Admin use cases on many subscribers at once, shared by the console and the HTTP API."""
+"""Admin use cases on the audience shared by the console and the HTTP API: bulk actions on
+subscribers, and searching the suppression list."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, func
+from sqlmodel import Session, col, select
 
 from newsletter.privacy import erase_person
 from subscribers import service
 from subscribers.errors import SubscriberError
-from subscribers.models import MailingList, SuppressionReason, UnsubscribeSource
+from subscribers.models import MailingList, Suppression, SuppressionReason, UnsubscribeSource
 from subscribers.suppression import add_suppression
 
 MAX_BULK = 1000
@@ -93,3 +95,32 @@ def bulk_action(
         except SubscriberError as exc:
             failed.append((email, str(exc)))
     return BulkResult(action=chosen, changed=changed, failed=tuple(failed))
+
+
+def search_suppressions(
+    session: Session, *, text: str = "", reason: str = "", limit: int = 200
+) -> tuple[list[Suppression], int]:
+    """Suppression entries containing ``text`` (and of one reason), newest first, with the
+    total that match."""
+    conditions: list[ColumnElement[bool]] = []
+    if text.strip():
+        pattern = "%" + text.strip().lower().replace("^", "^^").replace("%", "^%") + "%"
+        conditions.append(
+            func.lower(col(Suppression.value)).like(pattern.replace("_", "^_"), escape="^")
+        )
+    if reason:
+        try:
+            conditions.append(col(Suppression.reason) == SuppressionReason(reason))
+        except ValueError:
+            names = ", ".join(r.value for r in SuppressionReason)
+            raise SubscriberError(f"reason must be one of {names}, not {reason!r}") from None
+    total = session.execute(
+        select(func.count()).select_from(Suppression).where(*conditions)
+    ).scalar_one()
+    rows = session.exec(
+        select(Suppression)
+        .where(*conditions)
+        .order_by(col(Suppression.created_at).desc(), col(Suppression.id).desc())
+        .limit(limit)
+    )
+    return list(rows), int(total)

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from newsletter.cli import (
+    access,
     articles,
     bench,
     bounces,
@@ -51,6 +52,7 @@ app.command("demo")(demo.demo)
 app.command("web")(web.web)
 app.add_typer(web.users_app, name="users")
 app.command("bench")(bench.bench)
+app.add_typer(access.tokens_app, name="tokens")
 
 
 def main() -> None:

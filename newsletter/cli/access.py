@@ -1,0 +1,72 @@
+"""``newsletter tokens``: HTTP API tokens per console user (create, list, revoke)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from newsletter.accounts import find_user
+from newsletter.api_tokens import create_token, list_tokens, revoke_token
+from newsletter.cli.context import console, runtime
+from newsletter.db import session_scope
+
+tokens_app = typer.Typer(help="HTTP API tokens (one per script or tool).", no_args_is_help=True)
+
+
+def _when(moment: object) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if hasattr(moment, "strftime") else "never"
+
+
+@tokens_app.command("create")
+def create(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The console user the token acts for.")],
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. 'sync script'.")],
+) -> None:
+    """Issue a token with the user's role; it is printed once (only a hash is stored)."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        user = find_user(session, email=email)
+        token_id, token = create_token(session, user_id=user.id or 0, name=name, now=rt.clock())
+    console.print(
+        f"token #{token_id} for {user.email} ({user.role}); keep it now, it is not shown again:"
+    )
+    typer.echo(token)
+
+
+@tokens_app.command("ls")
+def list_all(
+    ctx: typer.Context,
+    email: Annotated[str | None, typer.Option(help="Only this user's tokens.")] = None,
+) -> None:
+    """List tokens (never their secrets)."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        user_id = find_user(session, email=email).id if email else None
+        rows = list_tokens(session, user_id=user_id)
+    table = Table("id", "user", "name", "starts", "created", "last used", "revoked")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.email,
+            row.name,
+            row.prefix + "…",
+            _when(row.created_at),
+            _when(row.last_used_at),
+            _when(row.revoked_at) if row.revoked_at else "",
+        )
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    token_id: Annotated[int, typer.Argument(help="Token id (see: newsletter tokens ls).")],
+) -> None:
+    """Revoke a token; it stops working at once."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        revoke_token(session, token_id=token_id, now=rt.clock())
+    console.print(f"token #{token_id} revoked")
