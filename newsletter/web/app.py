@@ -15,9 +15,13 @@ from newsletter.runtime import Runtime
 from newsletter.web import (
     admin_content,
     admin_dashboard,
+    admin_feeds,
     admin_lists,
+    admin_people,
+    admin_schedule,
     admin_sends,
     admin_subscribers,
+    admin_suppressions,
     admin_users,
     auth,
     public,
@@ -129,6 +133,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         admin_lists,
         admin_subscribers,
         admin_users,
+        admin_feeds,
+        admin_schedule,
+        admin_suppressions,
+        admin_people,
     ):
         app.include_router(module.router)
     app.mount(API_PREFIX, create_api(app.state.web))
