@@ -290,20 +290,37 @@ class WebhookEndpoint(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class WebhookDelivery(SQLModel, table=True):
-    """One event queued for one endpoint: the durable queue the webhook worker drains."""
+class WebhookEvent(SQLModel, table=True):
+    """Something that happened, recorded once (``UNIQUE(kind, ref)``) for the webhooks."""
 
-    __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("kind", "ref"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    endpoint_id: int = Field(foreign_key="webhook_endpoints.id", index=True)
-    event: str = Field(max_length=40)
+    kind: str = Field(max_length=40)
+    ref: str = Field(max_length=100)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = _created()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event queued for one endpoint: the durable queue the webhook sender drains."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoints.id", index=True, ondelete="CASCADE")
+    event_id: int = Field(foreign_key="webhook_events.id", ondelete="CASCADE")
     status: str = Field(default=WebhookStatus.PENDING, sa_type=String(20))
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     lease_until: datetime | None = _ts()
+    last_status: int | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = _created()
     delivered_at: datetime | None = _ts()

@@ -1,4 +1,5 @@
-"""``newsletter tokens``: HTTP API tokens per console user (create, list, revoke)."""
+"""``newsletter tokens`` (HTTP API tokens per console user) and ``newsletter webhooks``
+(outgoing webhook endpoints and their queue)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from newsletter.accounts import find_user
 from newsletter.api_tokens import create_token, list_tokens, revoke_token
 from newsletter.cli.context import console, runtime
 from newsletter.db import session_scope
+from newsletter.webhooks.endpoints import add_endpoint, list_endpoints, remove_endpoint
+from newsletter.webhooks.sender import deliver_due
 
 tokens_app = typer.Typer(help="HTTP API tokens (one per script or tool).", no_args_is_help=True)
 
@@ -70,3 +73,64 @@ def revoke(
     with session_scope(rt.engine) as session:
         revoke_token(session, token_id=token_id, now=rt.clock())
     console.print(f"token #{token_id} revoked")
+
+
+webhooks_app = typer.Typer(
+    help="Outgoing webhooks (signed event notifications).", no_args_is_help=True
+)
+
+
+@webhooks_app.command("add")
+def add_webhook(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="Where to POST the events.")],
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", "-e", help="An event to send (repeat; default: all)."),
+    ] = None,
+) -> None:
+    """Register an endpoint; prints its signing secret once."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        endpoint, secret = add_endpoint(session, url=url, events=event or [], now=rt.clock())
+        console.print(f"webhook #{endpoint.id} for {', '.join(endpoint.events)}; signing secret:")
+    typer.echo(secret)
+
+
+@webhooks_app.command("ls")
+def list_webhooks(ctx: typer.Context) -> None:
+    """List endpoints with their queue counts."""
+    with session_scope(runtime(ctx).engine) as session:
+        rows = list_endpoints(session)
+    table = Table("id", "url", "events", "active", "pending", "delivered", "failed")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.url,
+            ", ".join(row.events),
+            "yes" if row.active else "paused",
+            str(row.counts["pending"]),
+            str(row.counts["delivered"]),
+            str(row.counts["failed"]),
+        )
+    console.print(table)
+
+
+@webhooks_app.command("rm")
+def remove_webhook(
+    ctx: typer.Context, endpoint_id: Annotated[int, typer.Argument(help="Webhook id.")]
+) -> None:
+    """Remove an endpoint and its queue."""
+    with session_scope(runtime(ctx).engine) as session:
+        url = remove_endpoint(session, endpoint_id=endpoint_id)
+    console.print(f"webhook #{endpoint_id} ({url}) removed")
+
+
+@webhooks_app.command("send")
+def send_webhooks(ctx: typer.Context) -> None:
+    """Record new events and post every due delivery once (the scheduler does this too)."""
+    report = deliver_due(runtime(ctx))
+    console.print(
+        f"{report.recorded} new event(s); {report.delivered} delivered, {report.retried} to "
+        f"retry, {report.failed} given up"
+    )

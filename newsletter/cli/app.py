@@ -53,6 +53,7 @@ app.command("web")(web.web)
 app.add_typer(web.users_app, name="users")
 app.command("bench")(bench.bench)
 app.add_typer(access.tokens_app, name="tokens")
+app.add_typer(access.webhooks_app, name="webhooks")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from newsletter.web import (
     admin_subscribers,
     admin_suppressions,
     admin_users,
+    admin_webhooks,
     auth,
     public,
 )
@@ -137,6 +138,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         admin_schedule,
         admin_suppressions,
         admin_people,
+        admin_webhooks,
     ):
         app.include_router(module.router)
     app.mount(API_PREFIX, create_api(app.state.web))
