@@ -286,3 +286,28 @@ def test_rate_limit_per_token(api: Api) -> None:
 
 def test_unknown_paths_are_problems(api: Api) -> None:
     assert_problem(api.admin.get("/nothing-here"), 404)
+
+
+def test_lists_create_and_change(api: Api) -> None:
+    body = {
+        "slug": "weekly",
+        "name": "Weekly",
+        "from_name": "Desk",
+        "from_address": "desk@news.example.org",
+        "topics": ["tech"],
+        "default_cadence": "weekly",
+    }
+    created = api.admin.post("/lists", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["topics"] == ["tech"]
+    assert_problem(api.admin.post("/lists", json=body), 400, "weekly")
+    assert_problem(api.admin.post("/lists", json=body | {"slug": "x2", "topics": ["nope"]}), 400)
+    changed = api.admin.patch("/lists/weekly", json={"name": "Weekly Digest", "reply_to": ""})
+    assert changed.json()["name"] == "Weekly Digest"
+    with session_scope(api.runtime.engine) as session:
+        stored = service.get_list(session, slug="weekly")
+    assert (stored.name, stored.default_cadence, stored.reply_to) == (
+        "Weekly Digest",
+        "weekly",
+        None,
+    )

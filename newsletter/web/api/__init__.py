@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from newsletter.web.api import audience, content, sends, tokens
+from newsletter.web.api import audience, content, lists, sends, tokens
 from newsletter.web.api.deps import DEFAULT_RATE_LIMIT, ApiState
 from newsletter.web.api.problems import install
 from newsletter.web.deps import WebState
@@ -28,6 +28,6 @@ def create_api(web: WebState, *, rate_limit: int = DEFAULT_RATE_LIMIT) -> FastAP
     )
     api.state.api = ApiState(web=web, limiter=RateLimiter(limit=rate_limit, window=60))
     install(api)
-    for module in (tokens, audience, content, sends):
+    for module in (tokens, lists, audience, content, sends):
         api.include_router(module.router)
     return api

@@ -1,4 +1,4 @@
-"""API: lists and their subscribers (admins only): list, add with or without double opt-in,
+"""API: a list's subscribers (admins only): list them, add with or without double opt-in,
 change preferences, unsubscribe, erase and import a CSV."""
 
 from __future__ import annotations
@@ -19,26 +19,11 @@ from newsletter.web.api.problems import PROBLEM_RESPONSES, ApiProblem
 from newsletter.web.deps import in_background
 from subscribers import service
 from subscribers.importer import import_csv
-from subscribers.models import MailingList, Subscriber, Subscription, UnsubscribeSource
-from subscribers.queries import Member, count_members, list_members, status_counts
+from subscribers.models import Subscriber, Subscription, UnsubscribeSource
+from subscribers.queries import Member, count_members, list_members
 
 router = APIRouter(tags=["audience"], responses=PROBLEM_RESPONSES)
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
-
-
-class ListOut(BaseModel):
-    """A mailing list and how many subscriptions it has per status."""
-
-    slug: str
-    name: str
-    from_name: str
-    from_address: str
-    reply_to: str | None
-    topics: list[str]
-    double_opt_in: bool
-    default_cadence: str
-    default_timezone: str
-    counts: dict[str, int]
 
 
 class MemberOut(BaseModel):
@@ -106,21 +91,6 @@ class ImportOut(BaseModel):
     confirmations_queued: int
 
 
-def _list_out(mailing_list: MailingList, counts: dict[str, int]) -> ListOut:
-    return ListOut(
-        slug=mailing_list.slug,
-        name=mailing_list.name,
-        from_name=mailing_list.from_name,
-        from_address=mailing_list.from_address,
-        reply_to=mailing_list.reply_to,
-        topics=list(mailing_list.topics),
-        double_opt_in=mailing_list.double_opt_in,
-        default_cadence=mailing_list.default_cadence,
-        default_timezone=mailing_list.default_timezone,
-        counts=counts,
-    )
-
-
 def _member_out(member: Member) -> MemberOut:
     return MemberOut(**member.__dict__ | {"topics": list(member.topics)})
 
@@ -137,24 +107,6 @@ def _member(subscription: Subscription, person: Subscriber) -> MemberOut:
         send_hour=subscription.send_hour,
         timezone=subscription.timezone or person.timezone,
     )
-
-
-@router.get("/lists", response_model=list[ListOut])
-def get_lists(request: Request, owner: Admin) -> list[ListOut]:
-    """Every list with its subscription counts."""
-    with session_scope(api_runtime(request).engine) as session:
-        return [
-            _list_out(ml, status_counts(session, list_id=ml.id or 0))
-            for ml in service.all_lists(session)
-        ]
-
-
-@router.get("/lists/{slug}", response_model=ListOut)
-def get_list(request: Request, slug: str, owner: Admin) -> ListOut:
-    """One list."""
-    with session_scope(api_runtime(request).engine) as session:
-        ml = service.get_list(session, slug=slug)
-        return _list_out(ml, status_counts(session, list_id=ml.id or 0))
 
 
 @router.get("/lists/{slug}/subscribers", response_model=MembersPage)
