@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +25,7 @@ from newsletter.models import WebhookDelivery, WebhookEvent
 from newsletter.render import make_environment
 from newsletter.runtime import Runtime
 from newsletter.webhooks.endpoints import WebhookError, add_endpoint
+from newsletter.webhooks.events import record_events
 from newsletter.webhooks.sender import deliver_due
 from newsletter.webhooks.signing import MAX_ATTEMPTS, backoff, signature, verify
 from subscribers import service
@@ -37,6 +40,7 @@ class Receiver:
     """An HTTP server on loopback that records POSTs and answers ``statuses`` in turn."""
 
     statuses: list[int] = field(default_factory=list)
+    delay: float = 0.0
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -46,6 +50,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802  (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                time.sleep(owner.delay)
                 owner.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 status = owner.statuses.pop(0) if owner.statuses else 200
                 self.send_response(status)
@@ -82,12 +87,14 @@ def receiver() -> Iterator[Receiver]:
     served.stop()
 
 
-@pytest.fixture
-def rt(sqlite_url: str, smtp_server: RecordingServer) -> Iterator[Runtime]:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def rt(request: pytest.FixtureRequest, smtp_server: RecordingServer) -> Iterator[Runtime]:
+    """A runtime with a clock the test moves, on SQLite and on PostgreSQL."""
+    url = request.getfixturevalue(f"{request.param}_url")
     clock = Clock()
     runtime = Runtime(
-        settings=make_settings(sqlite_url, smtp_server),
-        engine=make_engine(sqlite_url),
+        settings=make_settings(url, smtp_server),
+        engine=make_engine(url),
         env=make_environment(),
         clock=clock,
     )
@@ -226,3 +233,18 @@ def test_backoff_doubles_and_is_capped() -> None:
     waits = [backoff(n) for n in range(1, 20)]
     assert waits[0] == timedelta(seconds=30) and waits[1] == timedelta(seconds=60)
     assert waits == sorted(waits) and max(waits) == timedelta(hours=6)
+
+
+def test_two_senders_at_once_post_each_event_once(rt: Runtime, receiver: Receiver) -> None:
+    endpoint(rt, receiver.start(), "subscriber.confirmed")
+    advance(rt, 1)
+    for number in range(6):
+        subscribe(rt.engine, rt.clock(), f"p{number}@example.com", ["tech"])
+    with session_scope(rt.engine) as session:
+        record_events(session, now=rt.clock())
+    receiver.delay = 0.1  # slow answers keep both senders busy at the same time
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda _: deliver_due(rt, limit=3), range(2)))
+    assert sum(r.delivered for r in reports) == 6
+    ids = sorted(json.loads(body)["data"]["email"] for _, body in receiver.received)
+    assert ids == [f"p{number}@example.com" for number in range(6)]

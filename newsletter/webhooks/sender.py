@@ -8,12 +8,14 @@ is tried again. Every byte of HTTP goes through a ``Poster`` (the seam tests plu
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlmodel import Session, col, or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, or_, select, update
 
 from newsletter.db import session_scope
 from newsletter.models import WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookStatus
@@ -21,6 +23,7 @@ from newsletter.runtime import Runtime
 from newsletter.webhooks.events import record_events
 from newsletter.webhooks.signing import MAX_ATTEMPTS, SIGNATURE_HEADER, backoff, signature
 
+log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 TIMEOUT_SECONDS = 10.0
 MAX_ERROR = 500
@@ -57,10 +60,12 @@ class DrainReport:
 
 
 def _claim(session: Session, *, now: datetime, limit: int) -> list[Job]:
-    query = (
-        select(WebhookDelivery, WebhookEndpoint, WebhookEvent)
+    """Lease up to ``limit`` due rows in one ``UPDATE ... RETURNING`` (the first statement of
+    the transaction, so SQLite takes its write lock at once and two senders queue instead of
+    failing), then build their signed requests."""
+    due = (
+        select(WebhookDelivery.id)
         .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
-        .join(WebhookEvent, col(WebhookEvent.id) == col(WebhookDelivery.event_id))
         .where(
             WebhookDelivery.status == WebhookStatus.PENDING,
             col(WebhookDelivery.next_attempt_at) <= now,
@@ -70,12 +75,26 @@ def _claim(session: Session, *, now: datetime, limit: int) -> list[Job]:
         .order_by(col(WebhookDelivery.id))
         .limit(limit)
     )
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=WebhookDelivery)  # type: ignore[arg-type]
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True, of=WebhookDelivery)  # type: ignore[arg-type]
+    claimed = session.execute(
+        update(WebhookDelivery)
+        .where(col(WebhookDelivery.id).in_(due.scalar_subquery()))
+        .values(lease_until=now + LEASE)
+        .returning(col(WebhookDelivery.id))
+    )
+    ids = sorted(row[0] for row in claimed)
+    if not ids:
+        return []
+    rows = session.exec(
+        select(WebhookDelivery, WebhookEndpoint, WebhookEvent)
+        .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
+        .join(WebhookEvent, col(WebhookEvent.id) == col(WebhookDelivery.event_id))
+        .where(col(WebhookDelivery.id).in_(ids))
+        .order_by(col(WebhookDelivery.id))
+    )
     jobs = []
-    for delivery, endpoint, event in session.exec(query):
-        delivery.lease_until = now + LEASE
+    for delivery, endpoint, event in rows:
         body = json.dumps(
             {
                 "id": event.id,
@@ -94,7 +113,6 @@ def _claim(session: Session, *, now: datetime, limit: int) -> list[Job]:
             SIGNATURE_HEADER: signature(endpoint.secret, int(now.timestamp()), body),
         }
         jobs.append(Job(delivery.id or 0, endpoint.url, body, headers, delivery.attempts))
-    session.flush()
     return jobs
 
 
@@ -120,8 +138,14 @@ def _record(session: Session, job: Job, *, status: int | None, error: str, now: 
 
 def deliver_due(runtime: Runtime, *, poster: Poster = http_poster, limit: int = 100) -> DrainReport:
     """Record new events, then post every due delivery once; returns the counts."""
-    with session_scope(runtime.engine) as session:
-        recorded = record_events(session, now=runtime.clock())
+    try:
+        with session_scope(runtime.engine) as session:
+            recorded = record_events(session, now=runtime.clock())
+    except (IntegrityError, OperationalError) as exc:
+        # another sender is recording the same facts right now; they are queued by whichever
+        # pass wins, and nothing is lost: the next pass sees them as known
+        log.info("webhook events recorded by another sender (%s)", type(exc).__name__)
+        recorded = 0
     with session_scope(runtime.engine) as session:
         jobs = _claim(session, now=runtime.clock(), limit=limit)
     outcomes = {"delivered": 0, "retried": 0, "failed": 0, "gone": 0}
