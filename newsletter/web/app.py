@@ -25,6 +25,7 @@ from newsletter.web import (
     admin_users,
     admin_webhooks,
     auth,
+    inbound,
     public,
 )
 from newsletter.web.api import API_PREFIX, create_api
@@ -139,6 +140,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         admin_suppressions,
         admin_people,
         admin_webhooks,
+        inbound,
     ):
         app.include_router(module.router)
     app.mount(API_PREFIX, create_api(app.state.web))
