@@ -1,8 +1,9 @@
-"""``newsletter tokens`` (HTTP API tokens per console user) and ``newsletter webhooks``
-(outgoing webhook endpoints and their queue)."""
+"""``newsletter tokens`` (HTTP API tokens per console user), ``newsletter webhooks``
+(outgoing webhook endpoints and their queue) and ``newsletter complaints`` (ARF reports)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ from newsletter.accounts import find_user
 from newsletter.api_tokens import create_token, list_tokens, revoke_token
 from newsletter.cli.context import console, runtime
 from newsletter.db import session_scope
+from newsletter.inbound.apply import process_arf_mailbox
 from newsletter.webhooks.endpoints import add_endpoint, list_endpoints, remove_endpoint
 from newsletter.webhooks.sender import deliver_due
 
@@ -133,4 +135,22 @@ def send_webhooks(ctx: typer.Context) -> None:
     console.print(
         f"{report.recorded} new event(s); {report.delivered} delivered, {report.retried} to "
         f"retry, {report.failed} given up"
+    )
+
+
+complaints_app = typer.Typer(help="Complaint reports (ARF, RFC 5965).", no_args_is_help=True)
+
+
+@complaints_app.command("process")
+def process_complaints(
+    ctx: typer.Context,
+    mailbox: Annotated[Path, typer.Argument(help="A Maildir or mbox of ARF reports.")],
+) -> None:
+    """Unsubscribe the people whose complaints match a delivery we made to them."""
+    rt = runtime(ctx)
+    with session_scope(rt.engine) as session:
+        report = process_arf_mailbox(session, mailbox, now=rt.clock())
+    console.print(
+        f"{report.complaints} complaint(s) applied, {report.unmatched} not matching a delivery, "
+        f"{report.ignored} not a feedback report"
     )

@@ -54,6 +54,7 @@ app.add_typer(web.users_app, name="users")
 app.command("bench")(bench.bench)
 app.add_typer(access.tokens_app, name="tokens")
 app.add_typer(access.webhooks_app, name="webhooks")
+app.add_typer(access.complaints_app, name="complaints")
 
 
 def main() -> None:

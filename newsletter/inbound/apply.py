@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.bounces import BounceReport, apply_bounce, read_mailbox
 from newsletter.delivery.dsn import Action, Bounce, BounceKind, RecipientStatus
@@ -38,7 +38,10 @@ def _delivery(session: Session, message_id: str | None, email: str) -> Delivery 
     if not message_id:
         return None
     return session.exec(
-        select(Delivery).where(Delivery.message_id == message_id, Delivery.email == email.lower())
+        select(Delivery).where(
+            col(Delivery.message_id).in_([message_id, f"<{message_id}>"]),
+            Delivery.email == email.lower(),
+        )
     ).first()
 
 

@@ -36,10 +36,18 @@ class ProviderEvent:
 
 
 def _msgid(value: object) -> str | None:
-    text = str(value or "").strip()
-    if not text:
-        return None
-    return text if text.startswith("<") else f"<{text}>"
+    """A Message-ID without its angle brackets (as the ledger stores it)."""
+    text = str(value or "").strip().removeprefix("<").removesuffix(">").strip()
+    return text or None
+
+
+def _dict(value: object) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (hostile payloads stay harmless)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _text(value: object) -> str:
@@ -52,9 +60,9 @@ def parse_mailgun(payload: dict[str, Any]) -> list[ProviderEvent]:
     if not isinstance(data, dict):
         raise ValueError("no event-data object")
     event, recipient = data.get("event"), str(data.get("recipient") or "")
-    headers = (data.get("message") or {}).get("headers") or {}
+    headers = _dict(_dict(data.get("message")).get("headers"))
     message_id = _msgid(headers.get("message-id"))
-    status = data.get("delivery-status") or {}
+    status = _dict(data.get("delivery-status"))
     detail = _text(status.get("description") or status.get("message") or status.get("code"))
     if event == "failed" and recipient:
         kind = EventKind.HARD if data.get("severity") == "permanent" else EventKind.SOFT
@@ -104,10 +112,11 @@ def parse_postmark(payload: dict[str, Any]) -> list[ProviderEvent]:
 def parse_ses(notification: dict[str, Any]) -> list[ProviderEvent]:
     """An SES notification (or event): ``Bounce`` and ``Complaint``."""
     kind = notification.get("notificationType") or notification.get("eventType")
-    mail = notification.get("mail") or {}
-    message_id = _msgid((mail.get("commonHeaders") or {}).get("messageId"))
+    message_id = _msgid(
+        _dict(_dict(notification.get("mail")).get("commonHeaders")).get("messageId")
+    )
     if kind == "Bounce":
-        bounce = notification.get("bounce") or {}
+        bounce = _dict(notification.get("bounce"))
         hard = bounce.get("bounceType") == "Permanent"
         return [
             ProviderEvent(
@@ -116,14 +125,14 @@ def parse_ses(notification: dict[str, Any]) -> list[ProviderEvent]:
                 message_id,
                 _text(r.get("diagnosticCode") or r.get("status")),
             )
-            for r in bounce.get("bouncedRecipients") or []
+            for r in map(_dict, _list(bounce.get("bouncedRecipients")))
             if r.get("emailAddress")
         ]
     if kind == "Complaint":
-        complaint = notification.get("complaint") or {}
+        complaint = _dict(notification.get("complaint"))
         return [
             ProviderEvent(EventKind.COMPLAINT, str(r.get("emailAddress")), message_id, "complaint")
-            for r in complaint.get("complainedRecipients") or []
+            for r in map(_dict, _list(complaint.get("complainedRecipients")))
             if r.get("emailAddress")
         ]
     return []

@@ -120,6 +120,8 @@ async def provider_webhook(request: Request, provider: str) -> Response:
         events = _events(request, provider, body)
     except Refused as exc:
         return problem_response(request, exc.status, exc.detail)
+    except ValueError as exc:  # an authenticated payload we cannot read
+        return problem_response(request, 400, f"the payload is not understood: {exc}")
     rt = runtime(request)
     with session_scope(rt.engine) as session:
         report = apply_events(
