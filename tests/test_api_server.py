@@ -24,7 +24,8 @@ from newsletter.web.security import RateLimiter
 from subscribers import service
 from subscribers.models import Subscriber, Subscription
 from tests.apiserver import api_state_of, serve
-from tests.conftest import make_runtime, make_settings
+from tests.conftest import FIXTURES, make_runtime, make_settings
+from tests.feedserver import FeedServer, Page
 from tests.helpers import add_articles, seed_list, subscribe
 from tests.smtpserver import RecordingServer
 from tests.webapp import ADMIN, EDITOR, add_users, wait_for
@@ -313,3 +314,24 @@ def test_lists_create_and_change(api: Api) -> None:
         "weekly",
         None,
     )
+
+
+def test_article_ingest_by_url(api: Api) -> None:
+    served = FeedServer()
+    served.pages["/feed.xml"] = Page(body=(FIXTURES / "feeds" / "tech-rss2.xml").read_bytes())
+    served.start()
+    try:
+        first = api.editor.post(
+            "/articles", json={"url": served.url("/feed.xml"), "topics": ["tech"]}
+        )
+        assert first.status_code == 201, first.text
+        assert first.json()["added"] >= 1
+        again = api.editor.post("/articles", json={"url": served.url("/feed.xml")})
+        assert again.json()["added"] == 0 and again.json()["duplicates"] == first.json()["added"]
+        assert [hit.path for hit in served.hits] == ["/feed.xml", "/feed.xml"]
+        missing = api.editor.post("/articles", json={"url": served.url("/nothing.xml")})
+        assert_problem(missing, 400, "404")
+    finally:
+        served.stop()
+    with session_scope(api.runtime.engine) as session:
+        assert len(session.exec(select(Article)).all()) == 2 + first.json()["added"]
