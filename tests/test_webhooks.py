@@ -135,22 +135,30 @@ def test_events_are_signed_delivered_once_and_retried_with_backoff(
     advance(rt, 60)
     summary = asyncio.run(runs.send_list(rt, slug="daily"))
     assert summary.report is not None and summary.report.sent == 1
+    with session_scope(rt.engine) as session:  # a hard bounce, as a DSN or a provider reports it
+        bounced = service.find_subscriber(session, email="new@example.com")
+        service.mark_bounced(session, subscriber_id=bounced.id or 0, now=rt.clock())
 
-    receiver.statuses = [500, 500, 500]  # the first three posts fail
+    receiver.statuses = [500, 500, 500, 500]  # the first four posts fail
     report = deliver_due(rt)
-    assert (report.recorded, report.delivered, report.retried) == (3, 0, 3)
+    assert (report.recorded, report.delivered, report.retried) == (4, 0, 4)
     with session_scope(rt.engine) as session:
         waits = {d.next_attempt_at - rt.clock() for d in session.exec(select(WebhookDelivery))}
     assert waits == {timedelta(seconds=30)}
     assert deliver_due(rt).delivered == 0  # nothing due yet, nothing recorded twice
-    assert len(receiver.received) == 3
+    assert len(receiver.received) == 4
     advance(rt, 31)
     report = deliver_due(rt)
-    assert (report.recorded, report.delivered, report.retried) == (0, 3, 0)
+    assert (report.recorded, report.delivered, report.retried) == (0, 4, 0)
 
-    delivered = receiver.received[3:]
+    delivered = receiver.received[4:]
     kinds = sorted(json.loads(body)["type"] for _, body in delivered)
-    assert kinds == ["delivery.complained", "run.finished", "subscriber.confirmed"]
+    assert kinds == [
+        "delivery.bounced",
+        "delivery.complained",
+        "run.finished",
+        "subscriber.confirmed",
+    ]
     for headers, body in delivered:
         stamp = int(rt.clock().timestamp())
         assert verify(secret, headers["newsletter-signature"], body, now=stamp)
@@ -161,10 +169,15 @@ def test_events_are_signed_delivered_once_and_retried_with_backoff(
     assert data["subscriber.confirmed"]["email"] == "new@example.com"
     assert data["delivery.complained"]["email"] == "old@example.com"
     assert data["run.finished"]["counts"]["sent"] == 1
+    assert data["delivery.bounced"] == {
+        "email": "new@example.com",
+        "reason": "hard-bounce",
+        "note": "",
+    }
     advance(rt, 3600)
     assert deliver_due(rt) == type(report)(0, 0, 0, 0)
     with session_scope(rt.engine) as session:
-        assert len(session.exec(select(WebhookEvent)).all()) == 3
+        assert len(session.exec(select(WebhookEvent)).all()) == 4
 
 
 def test_events_before_an_endpoint_existed_are_not_sent_and_filters_apply(

@@ -2,9 +2,9 @@
 
 Nothing in the send engine or the subscriber services has to call us: each pass reads what
 happened since the oldest active endpoint was added (confirmations, unsubscribe events with
-their source, finished runs), records each fact once in ``webhook_events`` (``UNIQUE(kind,
-ref)``, so a repeat or a concurrent pass adds nothing) and queues it for every active endpoint
-that wants it and existed when it happened.
+their source, addresses suppressed for bouncing, finished runs), records each fact once in
+``webhook_events`` (``UNIQUE(kind, ref)``, so a repeat or a concurrent pass adds nothing) and
+queues it for every active endpoint that wants it and existed when it happened.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from subscribers.models import (
     MailingList,
     Subscriber,
     Subscription,
+    Suppression,
+    SuppressionKind,
+    SuppressionReason,
     UnsubscribeEvent,
     UnsubscribeSource,
 )
@@ -67,10 +70,8 @@ def _confirmations(session: Session, since: datetime) -> list[Fact]:
     ]
 
 
-KIND_OF_SOURCE = {
-    UnsubscribeSource.BOUNCE: EventKind.BOUNCED,
-    UnsubscribeSource.COMPLAINT: EventKind.COMPLAINED,
-}
+KIND_OF_SOURCE = {UnsubscribeSource.COMPLAINT: EventKind.COMPLAINED}
+BOUNCE_REASONS = (SuppressionReason.HARD_BOUNCE, SuppressionReason.SOFT_BOUNCES)
 
 
 def _unsubscribes(session: Session, since: datetime) -> list[Fact]:
@@ -93,6 +94,27 @@ def _unsubscribes(session: Session, since: datetime) -> list[Fact]:
             },
         )
         for event, email, slug in rows
+        if event.source != UnsubscribeSource.BOUNCE  # announced by its suppression below
+    ]
+
+
+def _bounces(session: Session, since: datetime) -> list[Fact]:
+    """Addresses suppressed for bouncing (by a DSN, a provider webhook or soft bounces)."""
+    rows = session.exec(
+        select(Suppression).where(
+            col(Suppression.created_at) >= since,
+            col(Suppression.reason).in_(BOUNCE_REASONS),
+            Suppression.kind == SuppressionKind.ADDRESS,
+        )
+    )
+    return [
+        Fact(
+            EventKind.BOUNCED,
+            str(entry.id),
+            entry.created_at,
+            {"email": entry.value, "reason": entry.reason, "note": entry.note},
+        )
+        for entry in rows
     ]
 
 
@@ -130,6 +152,7 @@ def record_events(session: Session, *, now: datetime) -> int:
         return 0
     since = min(e.created_at for e in endpoints)
     facts = _confirmations(session, since) + _unsubscribes(session, since)
+    facts += _bounces(session, since)
     facts += _finished_runs(session, since)
     known = {
         (kind, ref)
