@@ -261,3 +261,8 @@ def test_two_senders_at_once_post_each_event_once(rt: Runtime, receiver: Receive
     assert sum(r.delivered for r in reports) == 6
     ids = sorted(json.loads(body)["data"]["email"] for _, body in receiver.received)
     assert ids == [f"p{number}@example.com" for number in range(6)]
+
+
+@given(st.text(max_size=120))
+def test_hostile_signature_values_are_refused(value: str) -> None:
+    assert not verify("whsec_k", f"t=0,v1={value}", b"{}", now=0)

@@ -57,7 +57,7 @@ def check_mailgun(key: str, signature: dict[str, Any], *, now: float) -> bool:
     if not (timestamp and token and given) or not _fresh(timestamp, now):
         return False
     expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, given)
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
 
 
 def check_sendgrid(

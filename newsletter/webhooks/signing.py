@@ -34,7 +34,7 @@ def verify(secret: str, header: str, body: bytes, *, now: int) -> bool:
     if abs(now - timestamp) > TOLERANCE_SECONDS:
         return False
     expected = signature(secret, timestamp, body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+    return hmac.compare_digest(expected.encode(), fields.get("v1", "").encode("utf-8", "replace"))
 
 
 def backoff(attempts: int) -> timedelta:
