@@ -1,4 +1,5 @@
-"""Console accounts: create users with argon2 password hashes and check their logins."""
+"""Console accounts: create, change, disable and remove users (argon2 password hashes), check
+their logins and keep their sessions; any change to a user ends that user's sessions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, delete, select
 
 from newsletter.errors import AccountError
-from newsletter.models import ConsoleSession, User, UserRole
+from newsletter.models import ApiToken, ConsoleSession, User, UserRole
 from subscribers.addresses import normalise_email
 from subscribers.errors import InvalidAddress
 
@@ -61,7 +62,7 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
         _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    if user is None:
+    if user is None or user.disabled_at is not None:
         return None
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = _HASHER.hash(password)
@@ -95,7 +96,8 @@ def session_user(session: Session, *, nonce: str, user_id: int, now: datetime) -
     found = session.get(ConsoleSession, nonce)
     if found is None or found.user_id != user_id or found.expires_at <= now:
         return None
-    return session.get(User, user_id)
+    user = session.get(User, user_id)
+    return user if user is not None and user.disabled_at is None else None
 
 
 def end_session(session: Session, *, nonce: str) -> None:
@@ -106,3 +108,93 @@ def end_session(session: Session, *, nonce: str) -> None:
 def end_all_sessions(session: Session, *, user_id: int) -> None:
     """Revoke every console session of a user (for a password or role change or a removal)."""
     session.execute(delete(ConsoleSession).where(col(ConsoleSession.user_id) == user_id))
+
+
+def get_user(session: Session, *, user_id: int) -> User:
+    """The user with this id, or AccountError."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise AccountError(f"unknown user #{user_id}")
+    return user
+
+
+def find_user(session: Session, *, email: str) -> User:
+    """The user with this address, or AccountError."""
+    try:
+        address = normalise_email(email)
+    except InvalidAddress as exc:
+        raise AccountError(str(exc)) from exc
+    user = session.exec(select(User).where(User.email == address)).first()
+    if user is None:
+        raise AccountError(f"unknown user {address!r}")
+    return user
+
+
+def _other_active_admins(session: Session, user_id: int) -> int:
+    query = select(User.id).where(
+        User.role == UserRole.ADMIN, col(User.disabled_at).is_(None), col(User.id) != user_id
+    )
+    return len(session.exec(query).all())
+
+
+def _keep_an_admin(session: Session, user: User, *, acting_user_id: int | None) -> None:
+    """Refuse a change that would leave no active admin, or an admin locking themselves out."""
+    if user.id is not None and user.id == acting_user_id:
+        raise AccountError("you cannot change your own role, status or account here")
+    if user.role == UserRole.ADMIN and not _other_active_admins(session, user.id or 0):
+        raise AccountError("this is the last active admin: make another admin first")
+
+
+def change_role(
+    session: Session, *, user_id: int, role: str, acting_user_id: int | None = None
+) -> User:
+    """Give a user another role; their sessions end."""
+    user = get_user(session, user_id=user_id)
+    chosen = check_role(role)
+    if chosen == user.role:
+        return user
+    _keep_an_admin(session, user, acting_user_id=acting_user_id)
+    user.role = chosen
+    end_all_sessions(session, user_id=user_id)
+    session.flush()
+    return user
+
+
+def set_disabled(
+    session: Session,
+    *,
+    user_id: int,
+    disabled: bool,
+    now: datetime,
+    acting_user_id: int | None = None,
+) -> User:
+    """Disable (no sign-in, no API) or re-enable a user; disabling ends their sessions."""
+    user = get_user(session, user_id=user_id)
+    if disabled and user.disabled_at is None:
+        _keep_an_admin(session, user, acting_user_id=acting_user_id)
+        user.disabled_at = now
+        end_all_sessions(session, user_id=user_id)
+    elif not disabled:
+        user.disabled_at = None
+    session.flush()
+    return user
+
+
+def reset_password(session: Session, *, user_id: int, password: str) -> User:
+    """Set a new password chosen by an admin; the user's sessions end."""
+    user = get_user(session, user_id=user_id)
+    user.password_hash = hash_password(password)
+    end_all_sessions(session, user_id=user_id)
+    session.flush()
+    return user
+
+
+def delete_user(session: Session, *, user_id: int, acting_user_id: int | None = None) -> str:
+    """Remove a user with their sessions and API tokens; returns the address removed."""
+    user = get_user(session, user_id=user_id)
+    _keep_an_admin(session, user, acting_user_id=acting_user_id)
+    end_all_sessions(session, user_id=user_id)
+    session.execute(delete(ApiToken).where(col(ApiToken.user_id) == user_id))
+    session.delete(user)
+    session.flush()
+    return user.email

@@ -1,17 +1,24 @@
-"""Editorial actions on stored articles: tag, pin, exclude, find (for the CLI and web admin)."""
+"""Editorial actions on stored articles: ingest one, tag, pin, exclude, find (for the CLI, the
+web console and the HTTP API)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, delete, select
 
-from newsletter.errors import ArticleNotFound
-from newsletter.ingest.store import check_topics
+from newsletter.db import session_scope
+from newsletter.errors import ArticleNotFound, IngestError
+from newsletter.ingest.articlefile import Overrides, parse_article_file
+from newsletter.ingest.sources import load_drafts
+from newsletter.ingest.store import IngestResult, check_topics, store_drafts
 from newsletter.models import Article, ArticleTopic, TopicOrigin
+from newsletter.runtime import Runtime
+from newsletter.topic_model import load_tagging
 
 
 @dataclass(frozen=True)
@@ -169,3 +176,47 @@ def article_page(
 
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+ARTICLE_FORMATS = {"html": ".html", "markdown": ".md", "text": ".txt"}
+
+
+def ingest_article(
+    runtime: Runtime,
+    *,
+    url: str | None = None,
+    body: str | None = None,
+    body_format: str = "html",
+    topics: Sequence[str] = (),
+    published_at: datetime | None = None,
+) -> IngestResult:
+    """Ingest a feed or page fetched from ``url``, or one article given as ``body`` (HTML,
+    Markdown or text); the same path as ``newsletter ingest``. Re-ingesting adds nothing."""
+    source = url or "request body"
+    if (url is None) == (body is None):
+        raise IngestError(source, "give either a url or a body")
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise IngestError(url, "the url must start with http:// or https://")
+    overrides = Overrides(published_at=published_at)
+    if body is not None:
+        suffix = ARTICLE_FORMATS.get(body_format)
+        if suffix is None:
+            raise IngestError(source, f"format must be one of {', '.join(ARTICLE_FORMATS)}")
+        drafts = [
+            parse_article_file(
+                body.encode("utf-8"), source=source, suffix=suffix, overrides=overrides
+            )
+        ]
+    else:
+        drafts = load_drafts(source, overrides=overrides)
+    tagging = load_tagging(runtime.settings)
+    with session_scope(runtime.engine) as session:
+        return store_drafts(
+            session,
+            drafts,
+            topics=list(topics),
+            now=runtime.clock(),
+            source=source,
+            tagging=tagging,
+            origin=TopicOrigin.MANUAL if len(drafts) == 1 and topics else TopicOrigin.FEED,
+        )

@@ -165,6 +165,12 @@ class Settings(BaseSettings):
     classifier_threshold: float = Field(default=0.6, gt=0, le=1)
     topic_model_path: Path | None = None
 
+    # Incoming bounce and complaint webhooks (POST /hooks/PROVIDER); unset: refused.
+    mailgun_signing_key: SecretStr | None = None
+    sendgrid_public_key: str | None = None  # the base64 key of SendGrid's signed event webhook
+    postmark_webhook_secret: SecretStr | None = None  # the basic-auth password in Postmark's URL
+    ses_topic_arns: list[str] = Field(default_factory=list)  # SNS topics allowed to post
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -251,6 +251,7 @@ class User(SQLModel, table=True):
     role: str = Field(default=UserRole.EDITOR, sa_type=String(20))
     created_at: datetime = _created()
     last_login_at: datetime | None = _ts()
+    disabled_at: datetime | None = _ts()
 
 
 class ConsoleSession(SQLModel, table=True):
@@ -275,6 +276,78 @@ class SmtpServerState(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     down_until: datetime | None = _ts()
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ApiToken(SQLModel, table=True):
+    """A user's HTTP API token: only its SHA-256 is stored; it acts with the user's role."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: datetime = _created()
+    last_used_at: datetime | None = _ts()
+    revoked_at: datetime | None = _ts()
+
+
+class WebhookStatus(StrEnum):
+    """Where one webhook delivery stands."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after the last attempt
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A URL that receives signed event notifications."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=100)
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    created_at: datetime = _created()
+
+
+class WebhookEvent(SQLModel, table=True):
+    """Something that happened, recorded once (``UNIQUE(kind, ref)``) for the webhooks."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("kind", "ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40)
+    ref: str = Field(max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = _created()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event queued for one endpoint: the durable queue the webhook sender drains."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoints.id", index=True, ondelete="CASCADE")
+    event_id: int = Field(foreign_key="webhook_events.id", ondelete="CASCADE")
+    status: str = Field(default=WebhookStatus.PENDING, sa_type=String(20))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    lease_until: datetime | None = _ts()
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _created()
+    delivered_at: datetime | None = _ts()
 
 
 from newsletter.publish.models import IssueNote  # noqa: E402, F401  (registers issue_notes)

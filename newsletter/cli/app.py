@@ -7,6 +7,7 @@ import sys
 import typer
 
 from newsletter.cli import (
+    access,
     articles,
     bench,
     bounces,
@@ -51,6 +52,9 @@ app.command("demo")(demo.demo)
 app.command("web")(web.web)
 app.add_typer(web.users_app, name="users")
 app.command("bench")(bench.bench)
+app.add_typer(access.tokens_app, name="tokens")
+app.add_typer(access.webhooks_app, name="webhooks")
+app.add_typer(access.complaints_app, name="complaints")
 
 
 def main() -> None:

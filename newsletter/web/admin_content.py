@@ -76,7 +76,14 @@ async def update_article(
     except ArticleNotFound as exc:
         raise PageError(404, "No such article", str(exc)) from None
     except NewsletterError as exc:
-        notice = str(exc)
+        return redirect_to(
+            "/admin/articles",
+            error=str(exc),
+            q=form.get("q", ""),
+            topic=form.get("topic", ""),
+            flag=form.get("flag", ""),
+            page=form.get("page", ""),
+        )
     return redirect_to(
         "/admin/articles",
         q=form.get("q", ""),

@@ -86,7 +86,7 @@ async def create_list(request: Request, account: Account = Depends(require_admin
             )
             notice = f"List {created.slug} created"
     except SubscriberError as exc:
-        notice = str(exc)
+        return redirect_to("/admin/lists", error=str(exc), keep=form)
     return redirect_to("/admin/lists", notice=notice)
 
 
@@ -124,5 +124,5 @@ async def edit_list(
             )
             notice = f"Saved ({', '.join(result.changed)})" if result.changed else "Nothing changed"
     except SubscriberError as exc:
-        return redirect_to(f"/admin/lists/{slug}", notice=str(exc))
+        return redirect_to(f"/admin/lists/{slug}", error=str(exc), keep=form)
     return redirect_to("/admin/lists", notice=notice)

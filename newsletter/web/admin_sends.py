@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlmodel import col, select
 
 from newsletter import runs
 from newsletter.db import session_scope
 from newsletter.delivery.ledger import run_counts
 from newsletter.errors import NewsletterError
-from newsletter.models import Delivery, Run, RunStatus
+from newsletter.models import DeliveryStatus, Run, RunStatus
 from newsletter.planning import load_audience
+from newsletter.recipients import run_recipients
 from newsletter.web.admin_dashboard import recent_runs
 from newsletter.web.deps import (
     Account,
@@ -36,6 +36,7 @@ from subscribers.service import all_lists
 router = APIRouter(prefix="/admin")
 log = logging.getLogger(__name__)
 OPEN_STATUSES = ("queued", "sending", "deferred")
+RECIPIENTS_PER_PAGE = 100
 
 
 @router.get("/preview")
@@ -93,10 +94,9 @@ async def send_test(request: Request, account: Account = Depends(require_editor)
     slug, to = form.get("list", ""), form.get("to", "")
     try:
         message_id = await runs.send_test(runtime(request), slug=slug, to=to)
-        notice = f"Test sent to {to} ({message_id})"
     except (SubscriberError, NewsletterError) as exc:
-        notice = f"Test not sent: {exc}"
-    return redirect_to("/admin/preview", list=slug, notice=notice)
+        return redirect_to("/admin/preview", list=slug, error=f"Test not sent: {exc}", keep=form)
+    return redirect_to("/admin/preview", list=slug, notice=f"Test sent to {to} ({message_id})")
 
 
 @router.get("/send")
@@ -165,23 +165,33 @@ def run_progress(
 
 
 @router.get("/runs/{run_id}")
-def run_page(request: Request, run_id: int, account: Account = Depends(require_editor)) -> Response:
-    """One run: live counts, its failed rows, and retry, pause and resume buttons."""
+def run_page(
+    request: Request,
+    run_id: int,
+    account: Account = Depends(require_editor),
+    status: str = "",
+    q: str = "",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    """One run: live counts, its recipients (filtered by status and address, with their last
+    errors and archived issues), and retry, pause and resume buttons."""
     progress = _progress(request, run_id)
-    with session_scope(runtime(request).engine) as session:
+    rt = runtime(request)
+    with session_scope(rt.engine) as session:
         run = session.get(Run, run_id)
         mailing_list = session.get(MailingList, run.list_id) if run else None
-        problems = list(
-            session.exec(
-                select(Delivery)
-                .where(
-                    Delivery.run_id == run_id,
-                    col(Delivery.status).in_(["failed", "bounced", "deferred"]),
-                )
-                .order_by(col(Delivery.id))
-                .limit(50)
+        try:
+            found = run_recipients(
+                session,
+                run_id=run_id,
+                status=status,
+                search=q,
+                limit=RECIPIENTS_PER_PAGE,
+                offset=(page - 1) * RECIPIENTS_PER_PAGE,
+                secret=rt.settings.secret,
             )
-        )
+        except NewsletterError as exc:
+            raise PageError(400, "Bad filter", str(exc)) from None
     return render(
         request,
         "run.html.j2",
@@ -190,7 +200,12 @@ def run_page(request: Request, run_id: int, account: Account = Depends(require_e
             "run": run,
             "mailing_list": mailing_list,
             "progress": progress,
-            "problems": problems,
+            "recipients": found,
+            "status": status,
+            "q": q,
+            "page": page,
+            "pages": max(1, -(-found.total // RECIPIENTS_PER_PAGE)),
+            "statuses": [s.value for s in DeliveryStatus],
         },
     )
 
@@ -218,5 +233,5 @@ async def run_action(
         else:
             raise PageError(404, "Unknown action", f"Runs cannot {action!r}.")
     except NewsletterError as exc:
-        notice = str(exc)
+        return redirect_to(f"/admin/runs/{run_id}", error=str(exc))
     return redirect_to(f"/admin/runs/{run_id}", notice=notice)

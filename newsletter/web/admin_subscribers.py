@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from sqlmodel import select
 from starlette.datastructures import UploadFile
 
+from newsletter import audience_admin
 from newsletter.confirmations import send_confirmations
 from newsletter.db import session_scope
 from newsletter.privacy import erase_person
@@ -132,7 +133,7 @@ async def add_subscriber(request: Request, account: Account = Depends(require_ad
             notice = f"Added ({subscription.status})"
             pending = subscription.id if subscription.status == SubscriptionStatus.PENDING else None
     except SubscriberError as exc:
-        notice, pending = str(exc), None
+        return redirect_to("/admin/subscribers", list=slug, error=str(exc), keep=form)
     if pending is not None:
         # Double opt-in: the person gets their confirmation email, through the one engine.
         in_background(
@@ -142,6 +143,37 @@ async def add_subscriber(request: Request, account: Account = Depends(require_ad
         )
         notice += "; confirmation email sent"
     return redirect_to("/admin/subscribers", list=slug, notice=notice)
+
+
+@router.post("/subscribers/bulk")
+async def bulk(request: Request, account: Account = Depends(require_admin)) -> Response:
+    """Unsubscribe, suppress or erase the ticked subscribers of a list."""
+    form = await form_with_csrf(request, account)
+    slug = form.get("list", "")
+    mailing_list = list_or_404(request, slug)
+    emails = [str(e) for e in (await request.form()).getlist("emails")]
+    action = form.get("action", "")
+    if action == "erase" and form.get("confirm_bulk") != "yes":
+        return redirect_to("/admin/subscribers", list=slug, error="Tick the box to confirm erasure")
+    rt = runtime(request)
+    try:
+        with session_scope(rt.engine) as session:
+            result = audience_admin.bulk_action(
+                session,
+                mailing_list=mailing_list,
+                emails=emails,
+                action=action,
+                now=rt.clock(),
+                secret=rt.settings.secret,
+                actor=account.email,
+            )
+    except SubscriberError as exc:
+        return redirect_to("/admin/subscribers", list=slug, error=str(exc))
+    text = f"{result.action.value}: {result.changed} changed"
+    if result.failed:
+        skipped = "; ".join(f"{email}: {why}" for email, why in result.failed[:5])
+        return redirect_to("/admin/subscribers", list=slug, error=f"{text}, not done: {skipped}")
+    return redirect_to("/admin/subscribers", list=slug, notice=text)
 
 
 def _membership(request: Request, slug: str, email: str) -> tuple[Subscriber, Subscription]:
@@ -197,7 +229,6 @@ async def edit_subscriber(request: Request, account: Account = Depends(require_a
     slug, email, action = form.get("list", ""), form.get("email", ""), form.get("action", "")
     subscriber, subscription = _membership(request, slug, email)
     rt = runtime(request)
-    back = {"list": slug, "email": email}
     try:
         with session_scope(rt.engine) as session:
             if action == "save":
@@ -213,7 +244,9 @@ async def edit_subscriber(request: Request, account: Account = Depends(require_a
                     timezone=form.get("timezone") or None,
                     name=form.get("name"),
                 )
-                return redirect_to("/admin/subscribers/edit", **back, notice="Saved")
+                return redirect_to(
+                    "/admin/subscribers/edit", list=slug, email=email, notice="Saved"
+                )
             if action == "unsubscribe":
                 service.unsubscribe(
                     session,
@@ -222,7 +255,9 @@ async def edit_subscriber(request: Request, account: Account = Depends(require_a
                     source=UnsubscribeSource.ADMIN,
                     now=rt.clock(),
                 )
-                return redirect_to("/admin/subscribers/edit", **back, notice="Unsubscribed")
+                return redirect_to(
+                    "/admin/subscribers/edit", list=slug, email=email, notice="Unsubscribed"
+                )
             if action == "suppress":
                 add_suppression(
                     session,
@@ -231,20 +266,25 @@ async def edit_subscriber(request: Request, account: Account = Depends(require_a
                     reason=SuppressionReason.MANUAL,
                     note=f"by {account.email}",
                 )
-                return redirect_to("/admin/subscribers/edit", **back, notice="Suppressed")
+                return redirect_to(
+                    "/admin/subscribers/edit", list=slug, email=email, notice="Suppressed"
+                )
             if action == "erase":
                 if form.get("confirm_erase") != subscriber.email:
                     return redirect_to(
                         "/admin/subscribers/edit",
-                        **back,
-                        notice="Type the address to confirm the erasure",
+                        list=slug,
+                        email=email,
+                        error="Type the address to confirm the erasure",
                     )
                 erase_person(
                     session, email=subscriber.email, secret=rt.settings.secret, now=rt.clock()
                 )
                 return redirect_to("/admin/subscribers", list=slug, notice="Erased")
     except SubscriberError as exc:
-        return redirect_to("/admin/subscribers/edit", **back, notice=str(exc))
+        return redirect_to(
+            "/admin/subscribers/edit", list=slug, email=email, error=str(exc), keep=form
+        )
     raise PageError(400, "Unknown action")
 
 
@@ -284,7 +324,7 @@ async def _import(request: Request, account: Account) -> Response:
     form = await form_with_csrf(request, account)
     upload = (await request.form()).get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        return redirect_to("/admin/subscribers", list=form.get("list", ""), notice="Choose a file")
+        return redirect_to("/admin/subscribers", list=form.get("list", ""), error="Choose a file")
     mailing_list = list_or_404(request, form.get("list", ""))
     rt = runtime(request)
     rejected: list[list[str]] = []
@@ -340,8 +380,11 @@ def export(
     """Download the list's subscribers (optionally one status) as CSV."""
     mailing_list = list_or_404(request, list)
     out = io.StringIO()
-    with session_scope(runtime(request).engine) as session:
-        export_csv(session, mailing_list=mailing_list, out=out, status=status or "all")
+    try:
+        with session_scope(runtime(request).engine) as session:
+            export_csv(session, mailing_list=mailing_list, out=out, status=status or "all")
+    except SubscriberError as exc:
+        raise PageError(400, "Bad filter", str(exc)) from None
     name = f"{mailing_list.slug}-{status or 'all'}.csv"
     return Response(
         out.getvalue(),

@@ -6,25 +6,46 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
+from newsletter.errors import NewsletterError
 from newsletter.render import TEMPLATES
 from newsletter.runtime import Runtime
 from newsletter.web import (
     admin_branding,
     admin_content,
     admin_dashboard,
+    admin_feeds,
     admin_lists,
+    admin_people,
+    admin_schedule,
     admin_sends,
     admin_subscribers,
+    admin_suppressions,
     admin_users,
+    admin_webhooks,
     archive,
     auth,
+    inbound,
     public,
 )
+from newsletter.web.api import API_PREFIX, create_api
 from newsletter.web.deps import LoginRequired, PageError, WebState, render
+from subscribers.errors import SubscriberError
+
+
+def one_line(exc: RequestValidationError) -> str:
+    """The first problem of a request that failed validation, as one readable line."""
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "request"
+        return f"{where}: {error.get('msg', 'invalid value')}"
+    return "The request is not valid."
+
 
 STYLESHEET = TEMPLATES / "web" / "style.css"
+CONSOLE_SCRIPT = TEMPLATES / "web" / "console.js"
+FAVICON = TEMPLATES / "web" / "favicon.svg"
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -37,6 +58,24 @@ def create_app(runtime: Runtime) -> FastAPI:
     def stylesheet() -> Response:
         return Response(
             css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+        )
+
+    script = Path(CONSOLE_SCRIPT).read_bytes()
+    icon = Path(FAVICON).read_bytes()
+
+    @app.get("/static/console.js", include_in_schema=False)
+    def console_script() -> Response:
+        return Response(
+            script,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
+
+    @app.get("/favicon.svg", include_in_schema=False)
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(
+            icon, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
         )
 
     @app.get("/healthz", include_in_schema=False)
@@ -73,6 +112,22 @@ def create_app(runtime: Runtime) -> FastAPI:
             status=404,
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_query(request: Request, exc: RequestValidationError) -> Response:
+        return render(
+            request,
+            "error.html.j2",
+            {"title": "Bad request", "message": one_line(exc)},
+            status=400,
+        )
+
+    @app.exception_handler(SubscriberError)
+    @app.exception_handler(NewsletterError)
+    async def refused(request: Request, exc: Exception) -> Response:
+        return render(
+            request, "error.html.j2", {"title": "Not done", "message": str(exc)}, status=400
+        )
+
     for module in (
         public,
         archive,
@@ -84,6 +139,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         admin_subscribers,
         admin_users,
         admin_branding,
+        admin_feeds,
+        admin_schedule,
+        admin_suppressions,
+        admin_people,
+        admin_webhooks,
+        inbound,
     ):
         app.include_router(module.router)
+    app.mount(API_PREFIX, create_api(app.state.web))
     return app

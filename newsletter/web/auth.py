@@ -13,6 +13,7 @@ from newsletter.web.deps import (
     Account,
     client_ip,
     form_with_csrf,
+    redirect_to,
     render,
     require_editor,
     runtime,
@@ -109,6 +110,6 @@ async def logout(request: Request, account: Account = Depends(require_editor)) -
     await form_with_csrf(request, account)
     with session_scope(runtime(request).engine) as session:
         end_session(session, nonce=account.nonce)
-    response = RedirectResponse("/admin/login?notice=Signed+out", status_code=303)
+    response = redirect_to("/admin/login", notice="Signed out")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

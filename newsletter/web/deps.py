@@ -16,6 +16,7 @@ from newsletter.accounts import session_user
 from newsletter.db import session_scope
 from newsletter.models import UserRole
 from newsletter.runtime import Runtime
+from newsletter.web import flash
 from newsletter.web.security import (
     SESSION_COOKIE,
     RateLimiter,
@@ -138,19 +139,23 @@ async def form_with_csrf(request: Request, account: Account) -> dict[str, str]:
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200
 ) -> HTMLResponse:
-    """Render ``templates/web/NAME`` with the account, its CSRF token and a notice."""
+    """Render ``templates/web/NAME`` with the account, its CSRF token and a one-shot message."""
     rt = runtime(request)
     account = current_account(request) if request.url.path.startswith("/admin") else None
+    shown = flash.take(request)
     values: dict[str, Any] = {
         "account": account,
         "csrf": csrf_token(rt.settings.secret, account.nonce) if account else "",
-        "notice": request.query_params.get("notice", ""),
+        "flash": shown,
+        "kept": shown.kept if shown and shown.is_error else {},
         "path": request.url.path,
         "title": "",
     }
     values.update(context or {})
     html = rt.env.get_template(f"web/{name}").render(values)
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    flash.clear(request, response)
+    return response
 
 
 SECURITY_HEADERS = {
@@ -160,10 +165,23 @@ SECURITY_HEADERS = {
 }
 
 
-def redirect_to(path: str, **params: str) -> RedirectResponse:
-    """A 303 to a local path with query parameters (after a POST)."""
+def redirect_to(
+    path: str,
+    *,
+    notice: str = "",
+    error: str = "",
+    keep: dict[str, str] | None = None,
+    **params: str,
+) -> RedirectResponse:
+    """A 303 to a local path with query parameters (after a POST); ``notice`` or ``error`` (with
+    the typed fields in ``keep``) travel in the flash cookie, never in the URL."""
     query = urlencode({key: value for key, value in params.items() if value})
-    return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+    response = RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+    if error:
+        flash.attach(response, flash.Flash(text=error, kind="error", kept=keep or {}))
+    elif notice:
+        flash.attach(response, flash.Flash(text=notice))
+    return response
 
 
 def in_background(web: WebState, work: Coroutine[Any, Any, Any], what: str) -> None:

@@ -1,0 +1,126 @@
+"""The suppression list and the effective settings, for admins: search, add and remove
+suppressions with their reasons; read the configuration with every secret masked."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, SecretStr
+
+from newsletter.audience_admin import search_suppressions
+from newsletter.config import Settings
+from newsletter.db import session_scope
+from newsletter.web.deps import (
+    Account,
+    PageError,
+    form_with_csrf,
+    redirect_to,
+    render,
+    require_admin,
+    runtime,
+)
+from subscribers.errors import SubscriberError
+from subscribers.models import SuppressionReason
+from subscribers.suppression import add_suppression, remove_suppression
+
+router = APIRouter(prefix="/admin")
+MASK = "••••••"
+SECRET_WORDS = ("secret", "password", "token", "private")
+
+
+@router.get("/suppressions")
+def suppressions_page(
+    request: Request, account: Account = Depends(require_admin), q: str = "", reason: str = ""
+) -> Response:
+    """Search the suppression list (newest first, 200 at most) and add to it."""
+    with session_scope(runtime(request).engine) as session:
+        try:
+            rows, total = search_suppressions(session, text=q, reason=reason)
+        except SubscriberError as exc:
+            raise PageError(400, "Bad filter", str(exc)) from None
+    return render(
+        request,
+        "suppressions.html.j2",
+        {
+            "title": "Suppressions",
+            "rows": rows,
+            "total": total,
+            "q": q,
+            "reason": reason,
+            "reasons": [r.value for r in SuppressionReason],
+        },
+    )
+
+
+@router.post("/suppressions")
+async def change_suppressions(
+    request: Request, account: Account = Depends(require_admin)
+) -> Response:
+    """Add an address or domain with a reason and note, or remove one."""
+    form = await form_with_csrf(request, account)
+    rt = runtime(request)
+    value, domain = form.get("value", ""), form.get("kind") == "domain"
+    try:
+        with session_scope(rt.engine) as session:
+            if form.get("action") == "remove":
+                remove_suppression(session, value=value, domain=domain)
+                notice = f"{value} removed from the suppression list"
+            else:
+                reason = form.get("reason", SuppressionReason.MANUAL)
+                if reason not in {r.value for r in SuppressionReason}:
+                    raise SubscriberError(f"unknown reason {reason!r}")
+                entry = add_suppression(
+                    session,
+                    value=value,
+                    now=rt.clock(),
+                    domain=domain,
+                    reason=SuppressionReason(reason),
+                    note=(form.get("note", "").strip() or f"by {account.email}")[:500],
+                )
+                notice = f"{entry.value} suppressed"
+    except SubscriberError as exc:
+        return redirect_to("/admin/suppressions", error=str(exc), keep=form)
+    return redirect_to("/admin/suppressions", notice=notice)
+
+
+def _mask_url(value: str) -> str:
+    """A URL with any password in it masked."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value
+    if parts.password is None:
+        return value
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _shown(name: str, value: Any) -> Any:
+    if isinstance(value, SecretStr) or any(word in name for word in SECRET_WORDS):
+        return MASK if value else value
+    if isinstance(value, str) and "://" in value:
+        return _mask_url(value)
+    if isinstance(value, BaseModel):
+        return {key: _shown(key, item) for key, item in value}
+    if isinstance(value, list):
+        return [_shown(name, item) for item in value]
+    return value
+
+
+def masked_settings(settings: Settings) -> list[tuple[str, Any]]:
+    """Every setting with its effective value; secrets and URL passwords masked."""
+    return [(name, _shown(name, value)) for name, value in settings]
+
+
+@router.get("/settings")
+def settings_page(request: Request, account: Account = Depends(require_admin)) -> Response:
+    """The effective configuration, secrets masked (change it in the environment or TOML)."""
+    return render(
+        request,
+        "settings.html.j2",
+        {"title": "Settings", "settings": masked_settings(runtime(request).settings)},
+    )
