@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from newsletter.links import archive_url
-from newsletter.models import Digest, Run
+from newsletter.models import DIGEST_KINDS, Delivery, DeliveryStatus, Digest, Run
 from subscribers.service import get_list
 
 MAX_ISSUES = 200
@@ -27,12 +27,19 @@ class Issue:
 def list_issues(
     session: Session, *, slug: str, base_url: str, secret: bytes, limit: int = 50
 ) -> list[Issue]:
-    """The list's sent digests (those with archived HTML), newest first."""
+    """The list's digests that reached someone, newest first."""
     mailing_list = get_list(session, slug=slug)
+    delivered = select(Delivery.id).where(
+        col(Delivery.digest_id) == col(Digest.id), col(Delivery.status) == DeliveryStatus.SENT
+    )
     query = (
         select(Digest.id, Digest.run_id, Digest.created_at)
         .join(Run, col(Run.id) == col(Digest.run_id))
-        .where(Run.list_id == mailing_list.id, col(Digest.archive_html).is_not(None))
+        .where(
+            col(Run.list_id) == mailing_list.id,
+            col(Run.kind).in_(DIGEST_KINDS),
+            delivered.exists(),
+        )
         .order_by(col(Digest.id).desc())
         .limit(max(1, min(limit, MAX_ISSUES)))
     )
