@@ -7,7 +7,9 @@ Jobs (all correctness lives in the database, so several daemons may share one da
   runs and delivery rows of the periods that came due, then wakes the sender;
 - ``drain`` every few seconds: sends the due rows of every sending run through the delivery
   engine (claims with leases: a killed daemon's rows come back when the lease expires);
-- ``fetch`` every ``fetch_interval_minutes``: ``newsletter.feeds.fetch_all(runtime)``.
+- ``fetch`` every ``fetch_interval_minutes``: ``newsletter.feeds.fetch_all(runtime)``;
+- ``webhooks`` every minute: new subscriber and delivery events are queued and due webhook
+  deliveries posted (``newsletter.webhooks.sender.deliver_due``).
 
 Deferred messages of every kind (digests and confirmation emails alike) are retried by the
 drain job when their retry time comes: they are rows of sending runs like any other.
@@ -46,6 +48,7 @@ from subscribers.dbtypes import utcnow
 log = logging.getLogger("newsletter.daemon")
 HEARTBEAT_SECONDS = 10.0
 DRAIN_SECONDS = 5.0
+WEBHOOK_SECONDS = 60.0
 
 
 def logfmt(event: str, **fields: object) -> str:
@@ -215,6 +218,18 @@ class SchedulerDaemon:
 
         await self._tracked(work)
 
+    async def webhooks_job(self) -> None:
+        """Queue new events and post the due webhook deliveries."""
+
+        async def work() -> None:
+            from newsletter.webhooks.sender import deliver_due
+
+            report = await asyncio.to_thread(deliver_due, self.runtime)
+            if any(vars(report).values()):
+                log.info(logfmt("webhooks_sent", **vars(report)))
+
+        await self._tracked(work)
+
     # -- life cycle -------------------------------------------------------------------------
 
     def _starting(self) -> None:
@@ -279,6 +294,14 @@ class SchedulerDaemon:
             minutes=settings.fetch_interval_minutes,
             id="fetch",
             next_run_time=start,
+            max_instances=1,
+            **common,
+        )
+        scheduler.add_job(
+            self.webhooks_job,
+            "interval",
+            seconds=WEBHOOK_SECONDS,
+            id="webhooks",
             max_instances=1,
             **common,
         )
