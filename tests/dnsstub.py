@@ -84,7 +84,9 @@ def opendkim_testmsg() -> str | None:
     )
 
 
-def opendkim_verify(message: bytes, stub: DnsStub, workdir: Path) -> subprocess.CompletedProcess[bytes]:
+def opendkim_verify(
+    message: bytes, stub: DnsStub, workdir: Path
+) -> subprocess.CompletedProcess[bytes]:
     """Run opendkim-testmsg on ``message`` with ``stub`` as the only resolver."""
     tool = opendkim_testmsg()
     if tool is None:
