@@ -124,6 +124,7 @@ def run_bench(
     database_url: str | None = None,
     senders: int = 1,
     pipelining: str = "auto",
+    in_flight: int = 1,
     progress: Callable[[str], None] = lambda line: None,
 ) -> BenchResult:
     """Build a temporary database, plan and send one digest run, and measure it."""
@@ -135,6 +136,10 @@ def run_bench(
         raise ConfigError("--topics: at most 12 (4,095 topic combinations)")
     if not 1 <= senders <= 16:
         raise ConfigError("--senders: between 1 and 16")
+    if not 1 <= in_flight <= 8:
+        raise ConfigError("--in-flight: between 1 and 8")
+    if pipelining not in ("auto", "on", "off"):
+        raise ConfigError("--pipelining: auto, on or off")
     smtp_port = _target(smtp)
     with contextlib.ExitStack() as stack:
         keys = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="newsletter-key-")))
@@ -187,7 +192,7 @@ def run_bench(
         )
         if senders == 1:
             send_started = time.perf_counter()
-            reports = [send_once(settings, plan.run_id)]
+            reports = [send_once(settings, plan.run_id, in_flight=in_flight)]
             send_seconds = time.perf_counter() - send_started
         else:
             config = {
@@ -197,6 +202,7 @@ def run_bench(
                 "batch_size": batch_size,
                 "dkim_key": str(dkim_key) if dkim_key else None,
                 "pipelining": pipelining,
+                "in_flight": in_flight,
                 "run_id": plan.run_id,
             }
             workers = SenderProcesses(senders, config)

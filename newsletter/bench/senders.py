@@ -9,7 +9,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,15 +80,19 @@ def _clock() -> datetime:
     return datetime.now(UTC)
 
 
-def send_once(settings: Settings, run_id: int) -> SenderReport:
-    """Send the run's due rows from this process with the production wiring."""
+def send_once(settings: Settings, run_id: int, *, in_flight: int = 1) -> SenderReport:
+    """Send the run's due rows from this process with the production wiring.
+
+    ``in_flight`` > 1 runs that many sender tasks per SMTP connection (runtime.py runs one),
+    so pipelined connections get the several messages they need to save round trips.
+    """
     engine = make_engine(settings.database_url)
     runtime = Runtime(settings=settings, engine=engine, env=make_environment(), clock=_clock)
     mailer = runtime.mailer()
     signer = runtime.signer()
-    sender = RunSender(
-        engine, runtime.env, mailer, runtime.send_policy(), clock=_clock, signer=signer
-    )
+    policy = runtime.send_policy()
+    policy = replace(policy, concurrency=policy.concurrency * in_flight)
+    sender = RunSender(engine, runtime.env, mailer, policy, clock=_clock, signer=signer)
     cpu = cpu_seconds()
 
     async def go() -> SenderReport:
@@ -125,7 +129,8 @@ def main() -> None:  # pragma: no cover - runs in a child process
     )
     print(READY, flush=True)
     sys.stdin.readline()
-    print(json.dumps(asdict(send_once(settings, config["run_id"]))), flush=True)
+    report = send_once(settings, config["run_id"], in_flight=config["in_flight"])
+    print(json.dumps(asdict(report)), flush=True)
 
 
 class SenderProcesses:

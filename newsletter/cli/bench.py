@@ -38,6 +38,10 @@ def bench(
     pipelining: Annotated[
         str, typer.Option(help="auto (pipelining and CHUNKING when offered), on or off.")
     ] = "auto",
+    in_flight: Annotated[
+        int,
+        typer.Option(help="Messages in flight per pipelined connection (sender tasks each)."),
+    ] = 1,
 ) -> None:
     """Build a temporary database and time one full digest send into an SMTP sink."""
     result = run_bench(
@@ -53,6 +57,7 @@ def bench(
         database_url=database_url,
         senders=senders,
         pipelining=pipelining,
+        in_flight=in_flight,
         progress=console.print,
     )
     show(result)
