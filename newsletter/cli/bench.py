@@ -42,6 +42,7 @@ def bench(
         int,
         typer.Option(help="Messages in flight per pipelined connection (sender tasks each)."),
     ] = 1,
+    plan_only: Annotated[bool, typer.Option(help="Seed and plan, then stop.")] = False,
 ) -> None:
     """Build a temporary database and time one full digest send into an SMTP sink."""
     result = run_bench(
@@ -58,6 +59,7 @@ def bench(
         senders=senders,
         pipelining=pipelining,
         in_flight=in_flight,
+        plan_only=plan_only,
         progress=console.print,
     )
     show(result)
