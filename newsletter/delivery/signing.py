@@ -1,12 +1,12 @@
 """DKIM signing for the send engine: in this process, on threads, because OpenSSL frees the GIL.
 
-Measured on the 2-core development container (cryptography 50, RSA-2048): one thread signs
-2,000 digests in 0.73 s, two threads sign 4,000 in 1.01 s, so the RSA operation runs outside
-the GIL. What still holds it is dkimpy's header canonicalisation and our body canonicalisation,
-about 0.2-0.4 ms of a 0.6-0.9 ms signature. A worker-process pool would move that too, but
-pays for copying every message twice and for starting interpreters; on two cores the event
-loop, the database thread and the signing threads share the same CPUs anyway, and
-`newsletter bench --dkim` measured threads at least as fast (README, "Performance").
+Measured on the 2-core development container (cryptography 50, RSA-2048, load average ~5):
+one thread made 2,000 signatures in 0.73 s, two threads 4,000 in 1.01 s, so the RSA operation
+runs outside the GIL and a second core takes it. What still holds the GIL is the header and
+body canonicalisation, about 0.2 ms of the ~0.7 ms CPU a 12 KB digest costs to sign. Worker
+processes would move that too, but would copy every message twice and start interpreters
+(the old pool re-imported the CLI: 1.4 s each); on two cores the claimer, the event loop and
+the signer share the same CPUs either way. For more cores, run more sender processes.
 """
 
 from __future__ import annotations
