@@ -24,12 +24,16 @@ from tests.smtpserver import Received
 class ChunkServer:
     """Serves on a free loopback port in a thread of its own."""
 
-    def __init__(self, *, chunking: bool = True) -> None:
+    def __init__(self, *, chunking: bool = True, final_delay: float = 0.0) -> None:
         self.port = free_port()
         self.chunking = chunking
+        self.final_delay = final_delay  # seconds before each message's final reply
         self.lock = threading.Lock()
         self._messages: list[Received] = []
-        self.reads: list[bytes] = []  # every read, to see what arrived together
+        self.reads: list[bytes] = []  # every line read
+        # messages whose final reply was due while the next commands had already arrived:
+        # the client sent them with (or before) this message's end, without waiting
+        self.rode_along = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -113,6 +117,7 @@ class ChunkServer:
                         await self._hang_up(reader, writer)
                         return
                     else:
+                        await self._count_ride(reader)
                         writer.write(b"250 2.0.0 Ok: queued\r\n")
                     sender, recipients, chunks = None, [], []
                 elif verb == b"DATA":
@@ -128,6 +133,7 @@ class ChunkServer:
                     if not self._accept(sender, recipients, b"".join(lines)):
                         await self._hang_up(reader, writer)
                         return
+                    await self._count_ride(reader)
                     writer.write(b"250 2.0.0 Ok: queued\r\n")
                     sender, recipients = None, []
                 elif verb == b"RSET":
@@ -144,6 +150,13 @@ class ChunkServer:
             return
         finally:
             writer.close()
+
+    async def _count_ride(self, reader: asyncio.StreamReader) -> None:
+        if self.final_delay:
+            await asyncio.sleep(self.final_delay)
+        if reader._buffer:  # type: ignore[attr-defined]  # bytes read but not consumed yet
+            with self.lock:
+                self.rode_along += 1
 
     @staticmethod
     async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

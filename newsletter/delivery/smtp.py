@@ -250,6 +250,9 @@ class SmtpMailer:
                     return SendOutcome(
                         ReplyKind.TEMPORARY, None, f"cannot connect: {exc}", retry_elsewhere=True
                     )
+                if connection.wire is not None and self._changed is not None:
+                    async with self._changed:
+                        self._changed.notify_all()  # it takes a window of sends now
         return None
 
     async def _send_on(self, connection: _Connection, envelope: Envelope) -> SendOutcome:
