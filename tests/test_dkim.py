@@ -31,7 +31,7 @@ def _openssl(*args: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # `cryptography` is not installed; openssl is. OpenSSL 3 writes PKCS#8, which dkimpy reads.
+    # OpenSSL 3 writes PKCS#8, which both dkimpy and cryptography read.
     path = tmp_path_factory.mktemp("dkim") / "dkim.pem"
     _openssl("genrsa", "-out", str(path), "2048")
     return path
@@ -87,30 +87,47 @@ def test_signature_verifies(signer: DkimSigner, dns_record: bytes) -> None:
     assert _verify(signed, dns_record)
 
 
-def test_only_present_headers_are_signed(signer: DkimSigner) -> None:
+def test_headers_that_must_not_be_added_are_over_signed(signer: DkimSigner) -> None:
     signed = signer.sign(_message())
     assert _signed_headers(signed) == [
-        "from",
-        "to",
-        "subject",
-        "date",
-        "message-id",
-        "list-id",
-        "list-unsubscribe",
-        "list-unsubscribe-post",
-        "feedback-id",
-        "mime-version",
-        "content-type",
-    ]  # no reply-to: the message has none, and listing it would forbid adding one
+        *("from", "from", "to", "to", "subject", "subject", "date", "date"),
+        *("message-id", "message-id", "reply-to", "list-id", "list-id"),
+        *("list-unsubscribe", "list-unsubscribe", "list-unsubscribe-post"),
+        *("list-unsubscribe-post", "feedback-id", "mime-version", "content-type"),
+    ]  # reply-to once though absent: listing it forbids adding one
     with_reply_to = signer.sign(_message(extra={"Reply-To": "editor@example.org"}))
-    assert "reply-to" in _signed_headers(with_reply_to)
+    assert _signed_headers(with_reply_to).count("reply-to") == 2
 
 
-def test_headers_added_later_do_not_break_it(signer: DkimSigner, dns_record: bytes) -> None:
+def test_trace_headers_added_later_do_not_break_it(signer: DkimSigner, dns_record: bytes) -> None:
     signed = signer.sign(_message())
     relayed = b"Received: from relay by mx; Sun, 1 Mar 2026 09:00:01 +0000\r\n" + signed
-    relayed = relayed.replace(b"\r\n\r\n", b"\r\nReply-To: someone@example.net\r\n\r\n", 1)
+    relayed = relayed.replace(b"\r\n\r\n", b"\r\nX-Spam-Score: 0.1\r\n\r\n", 1)
     assert _verify(relayed, dns_record)
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        b"Reply-To: someone@example.net",
+        b"From: ceo@example.org",
+        b"Subject: urgent",
+        b"List-Unsubscribe: <https://evil.example/u>",
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        b"List-Id: <other.example.org>",
+    ],
+)
+def test_an_injected_copy_of_an_over_signed_header_breaks_it(
+    signer: DkimSigner, dns_record: bytes, added: bytes
+) -> None:
+    signed = signer.sign(_message())
+    for place in (b"\r\n\r\n", b"DKIM-Signature"):
+        injected = (
+            signed.replace(b"\r\n\r\n", b"\r\n" + added + b"\r\n\r\n", 1)
+            if place == b"\r\n\r\n"
+            else added + b"\r\n" + signed
+        )
+        assert not _verify(injected, dns_record), (added, place)
 
 
 @pytest.mark.parametrize(
@@ -146,9 +163,17 @@ def test_lf_line_ends_are_signed_as_crlf(signer: DkimSigner, dns_record: bytes) 
     assert _verify(signed, dns_record)
 
 
-def test_message_without_from_is_refused(signer: DkimSigner) -> None:
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"To: a@example.net\r\nSubject: x\r\n\r\nbody\r\n",
+        b"From: a@example.org\r\nFrom: b@example.org\r\n\r\nbody\r\n",
+        b"From: a@example.org\r\n\x00bad header\r\n\r\nbody\r\n",
+    ],
+)
+def test_message_without_exactly_one_from_is_refused(signer: DkimSigner, message: bytes) -> None:
     with pytest.raises(ValueError, match="DKIM-sign"):
-        signer.sign(b"To: a@example.net\r\nSubject: x\r\n\r\nbody\r\n")
+        signer.sign(message)
 
 
 def test_load_signer_names_a_missing_file(tmp_path: Path) -> None:

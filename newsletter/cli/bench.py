@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from newsletter.bench import run_bench
+from newsletter.bench import BenchResult, run_bench
 from newsletter.cli.context import console
 
 
@@ -18,15 +18,33 @@ def bench(
     ] = 5,
     articles: Annotated[int, typer.Option(help="Articles to choose from.")] = 50,
     smtp: Annotated[
-        str | None, typer.Option(help="HOST:PORT of an SMTP sink (default: start one).")
+        str | None, typer.Option(help="127.0.0.1:PORT of an SMTP sink (default: start one).")
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="SMTP connections.")] = 8,
+    concurrency: Annotated[int, typer.Option(help="SMTP connections per sender.")] = 8,
     batch_size: Annotated[int, typer.Option(help="Rows claimed per batch.")] = 500,
+    dkim: Annotated[bool, typer.Option(help="Generate a 2048-bit RSA key and sign.")] = False,
     dkim_key: Annotated[
         Path | None, typer.Option(help="Sign every message with this PEM RSA key (DKIM).")
     ] = None,
+    latency_ms: Annotated[
+        int | None,
+        typer.Option(help="Delay every chunk by MS ms each way (round trip 2 x MS)."),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="A PostgreSQL server URL: a temporary database is made there."),
+    ] = None,
+    senders: Annotated[int, typer.Option(help="Separate sender processes sharing the run.")] = 1,
+    pipelining: Annotated[
+        str, typer.Option(help="auto (pipelining and CHUNKING when offered), on or off.")
+    ] = "auto",
+    in_flight: Annotated[
+        int,
+        typer.Option(help="Messages in flight per pipelined connection (sender tasks each)."),
+    ] = 1,
+    plan_only: Annotated[bool, typer.Option(help="Seed and plan, then stop.")] = False,
 ) -> None:
-    """Build a temporary SQLite database and time one full digest send into an SMTP sink."""
+    """Build a temporary database and time one full digest send into an SMTP sink."""
     result = run_bench(
         subscribers=subscribers,
         topics=topics,
@@ -34,10 +52,25 @@ def bench(
         smtp=smtp,
         concurrency=concurrency,
         batch_size=batch_size,
+        dkim=dkim,
         dkim_key=dkim_key,
+        latency_ms=latency_ms,
+        database_url=database_url,
+        senders=senders,
+        pipelining=pipelining,
+        in_flight=in_flight,
+        plan_only=plan_only,
         progress=console.print,
     )
-    console.print(f"sink: {result.sink}; run status: {result.status}")
+    show(result)
+
+
+def show(result: BenchResult) -> None:
+    """Print the figures."""
+    console.print(
+        f"database: {result.database}; sink: {result.sink}; senders: {result.senders}; "
+        f"run status: {result.status}"
+    )
     console.print(
         f"sent {result.sent} of {result.subscribers} messages, "
         f"{result.distinct_digests} distinct digests"
@@ -49,8 +82,14 @@ def bench(
         console.print(f"  {name}: {seconds:.2f}")
     if result.sent:
         console.print(
-            f"CPU of this process while sending: {result.send_cpu_seconds:.1f} s "
-            f"({result.send_cpu_seconds / result.sent * 1e6:.0f} us per message)"
+            f"CPU of the sender process(es): {result.send_cpu_seconds:.1f} s "
+            f"({result.cpu_per_message_us:.0f} us per message)"
         )
-    console.print(f"premailer calls: {result.premailer_calls}")
-    console.print(f"peak RSS: {result.peak_rss_mb:.0f} MB")
+    if result.signed:
+        console.print(
+            f"DKIM: {result.signed} signatures, {result.signing_rate:,.0f} per second of "
+            f"signing time ({result.signing_seconds:.1f} s)"
+        )
+    if result.senders == 1:
+        console.print(f"premailer calls: {result.premailer_calls}")
+    console.print(f"peak RSS (largest process): {result.peak_rss_mb:.0f} MB")

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from newsletter.delivery.mailer import Envelope, Mailer, SendOutcome
 from newsletter.delivery.ratelimit import (
@@ -37,12 +38,24 @@ def rate_limits(per_second: float | None, per_hour: float | None) -> RateLimits 
     return RateLimits(per_second=per_second or UNLIMITED, per_hour=per_hour or UNLIMITED)
 
 
+class ServerMailer(Mailer, Protocol):
+    """What the pool needs of one server's mailer (SmtpMailer): send, check, shrink, close."""
+
+    async def check(self) -> None:
+        """Connect and log in once; a DeliveryError says why that failed."""
+        ...
+
+    def shrink(self) -> int:
+        """Use fewer connections from now on; the new number."""
+        ...
+
+
 @dataclass
 class Server:
     """One SMTP server of the pool."""
 
     name: str
-    mailer: Mailer
+    mailer: ServerMailer
     weight: float = 1.0
     limits: RateLimits | None = None
     limiter: AsyncRateLimiter | None = None
@@ -170,9 +183,7 @@ class ServerPool:
                 return outcome
             if is_rate_limited(outcome.code, outcome.message):
                 self.health.suspend(server.name, self.clock() + self.rate_limit_pause)
-                shrink = getattr(server.mailer, "shrink", None)
-                if shrink is not None:
-                    shrink()
+                server.mailer.shrink()
                 self._errors[server.name] = outcome.describe
                 # Nothing was accepted: another server may take the message now.
                 tried.add(server.name)
@@ -193,11 +204,8 @@ class ServerPool:
         """Refuse to start when no server can be reached (one clear error, the first's)."""
         problems: list[Exception] = []
         for server in self.servers.values():
-            check = getattr(server.mailer, "check", None)
-            if check is None:
-                return
             try:
-                await check()
+                await server.mailer.check()
                 return
             except Exception as exc:  # noqa: BLE001 - each server's own DeliveryError
                 problems.append(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiosmtplib
 
@@ -23,10 +23,19 @@ class _Connection:
     client: aiosmtplib.SMTP
     sent: int = 0
     wire: PipelinedWire | None = None
+    busy: int = 0  # sends using this connection now
+    draining: bool = False  # at its message cap: no new sends, reconnect when idle
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # connect, drop, quit
 
 
 class SmtpMailer:
-    """Sends through ``pool_size`` connections, each reused for many messages."""
+    """Sends through ``pool_size`` reused connections, up to ``window`` messages each at once.
+
+    A connection aiosmtplib drives carries one message at a time; a pipelined one (the server
+    offers PIPELINING, or ``pipelining="on"``) carries up to ``window``: with DATA, the next
+    message's commands ride with the previous message's content (one round trip per message
+    once two are in flight); with CHUNKING, whole transactions stream (``BDAT n LAST``).
+    """
 
     def __init__(
         self,
@@ -38,20 +47,31 @@ class SmtpMailer:
         local_hostname: str | None = "localhost",
         tls_context: ssl.SSLContext | None = None,
         pipelining: str = "auto",
+        window: int = 4,
+        chunking: bool = True,
     ) -> None:
         if pipelining not in PIPELINING_MODES:
             raise ValueError(f"pipelining must be one of {PIPELINING_MODES}, not {pipelining!r}")
+        if window < 1:
+            raise ValueError("window must be at least 1")
         self.target = target
         self.pipelining = pipelining
+        self.window = window
+        self.chunking = chunking
         self.target_size = pool_size
-        self._live = pool_size
         self.pool_size = pool_size
         self.timeout = timeout
         self.messages_per_connection = messages_per_connection
         self.local_hostname = local_hostname
         self.tls_context = tls_context
-        self._idle: asyncio.Queue[_Connection] | None = None
+        self._connections: list[_Connection] = []
+        self._changed: asyncio.Condition | None = None
         self.connects = 0
+
+    @property
+    def max_in_flight(self) -> int:
+        """How many sends can usefully run at once (connections x window)."""
+        return self.pool_size * (self.window if self.pipelining != "off" else 1)
 
     def _client(self) -> aiosmtplib.SMTP:
         target = self.target
@@ -67,12 +87,43 @@ class SmtpMailer:
             tls_context=self.tls_context,
         )
 
-    def _pool(self) -> asyncio.Queue[_Connection]:
-        if self._idle is None:
-            self._idle = asyncio.Queue()
-            for _ in range(self.pool_size):
-                self._idle.put_nowait(_Connection(self._client()))
-        return self._idle
+    def _limit(self, connection: _Connection) -> int:
+        if connection.wire is not None and connection.wire.is_open:
+            return self.window
+        return 1
+
+    async def _acquire(self) -> _Connection:
+        """The connection with the fewest sends in flight that can take one more."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+            self._connections = [_Connection(self._client()) for _ in range(self.pool_size)]
+        async with self._changed:
+            while True:
+                usable = [
+                    c
+                    for c in self._connections[: self.target_size]
+                    if not c.draining and c.busy < self._limit(c)
+                ]
+                if usable:
+                    connection = min(usable, key=lambda c: c.busy)
+                    connection.busy += 1
+                    return connection
+                await self._changed.wait()
+
+    async def _release(self, connection: _Connection) -> None:
+        connection.busy -= 1
+        if connection not in self._connections:
+            return  # closed meanwhile
+        retired = self._connections.index(connection) >= self.target_size
+        if connection.busy == 0 and (connection.draining or retired):
+            async with connection.lock:
+                if connection.busy == 0:
+                    await self._quit(connection)
+                    await self._drop(connection)
+                    connection.draining = False
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
 
     async def _connect(self, connection: _Connection) -> None:
         try:
@@ -105,7 +156,8 @@ class SmtpMailer:
         if client.transport is not None and (
             self.pipelining == "on" or (self.pipelining == "auto" and offered)
         ):
-            connection.wire = PipelinedWire(client.transport, self.timeout)
+            chunking = self.chunking and client.supports_extension("chunking")
+            connection.wire = PipelinedWire(client.transport, self.timeout, chunking=chunking)
 
     def shrink(self) -> int:
         """Use half as many connections from now on (a server asked us to slow down)."""
@@ -147,43 +199,42 @@ class SmtpMailer:
                 await connection.client.quit()
 
     async def send(self, envelope: Envelope) -> SendOutcome:
-        """Send on an idle pooled connection; reconnect after a drop or the per-connection cap."""
-        pool = self._pool()
-        connection = await pool.get()
+        """Send on a pooled connection; reconnect after a drop or the per-connection cap."""
+        connection = await self._acquire()
         try:
             return await self._send_on(connection, envelope)
         finally:
-            if self._live > self.target_size:
-                self._live -= 1
-                await self._quit(connection)
-            else:
-                pool.put_nowait(connection)
+            await self._release(connection)
 
     async def _send_wire(self, connection: _Connection, envelope: Envelope) -> SendOutcome:
         wire = connection.wire
         if wire is None:
             raise RuntimeError("no pipelined connection")
+        connection.sent += 1
+        if connection.sent >= self.messages_per_connection:
+            connection.draining = True  # the others in flight finish; then it reconnects
         try:
             code, message = await wire.transaction(
                 envelope.sender, envelope.recipient, envelope.data
             )
         except WireLost as exc:
-            await self._drop(connection)
+            async with connection.lock:
+                if connection.wire is wire:
+                    await self._drop(connection)
             return SendOutcome(ReplyKind.TEMPORARY, None, str(exc))
         except ValueError as exc:
             return SendOutcome(ReplyKind.PERMANENT, None, str(exc))
-        connection.sent += 1
         if code == 250:
             return SendOutcome(ReplyKind.SENT, 250, message)
         return _outcome(code, message)
 
-    async def _send_on(self, connection: _Connection, envelope: Envelope) -> SendOutcome:
-        client = connection.client
-        try:
-            if connection.sent >= self.messages_per_connection and (
-                client.is_connected or connection.wire is not None
-            ):
-                await self._quit(connection)
+    async def _ready(self, connection: _Connection) -> SendOutcome | None:
+        """Open the connection if needed; an outcome when that failed."""
+        async with connection.lock:
+            client = connection.client
+            if connection.wire is None and connection.sent >= self.messages_per_connection:
+                if client.is_connected:
+                    await self._quit(connection)
                 await self._drop(connection)
                 client = connection.client
             if connection.wire is not None and not connection.wire.is_open:
@@ -199,8 +250,19 @@ class SmtpMailer:
                     return SendOutcome(
                         ReplyKind.TEMPORARY, None, f"cannot connect: {exc}", retry_elsewhere=True
                     )
+                if connection.wire is not None and self._changed is not None:
+                    async with self._changed:
+                        self._changed.notify_all()  # it takes a window of sends now
+        return None
+
+    async def _send_on(self, connection: _Connection, envelope: Envelope) -> SendOutcome:
+        try:
+            failed = await self._ready(connection)
+            if failed is not None:
+                return failed
             if connection.wire is not None:
                 return await self._send_wire(connection, envelope)
+            client = connection.client
             errors, response = await client.sendmail(
                 envelope.sender, [envelope.recipient], envelope.data
             )
@@ -232,12 +294,12 @@ class SmtpMailer:
 
     async def close(self) -> None:
         """Say QUIT on every open connection."""
-        if self._idle is None:
-            return
-        while not self._idle.empty():
-            await self._quit(self._idle.get_nowait())
-        self._idle = None
-        self._live = self.target_size = self.pool_size
+        for connection in self._connections:
+            async with connection.lock:
+                await self._quit(connection)
+        self._connections = []
+        self._changed = None
+        self.target_size = self.pool_size
 
 
 def _outcome(code: int, message: str) -> SendOutcome:

@@ -1,15 +1,24 @@
-"""A pipelined SMTP transaction (RFC 2920) on a connection aiosmtplib opened and logged in.
+"""Pipelined SMTP transactions (RFC 2920, RFC 3030) on a connection aiosmtplib opened and logged in.
 
-aiosmtplib sends MAIL, RCPT, DATA and the content as four round trips with several awaits
-each, which caps one process at about 1,700 messages a second on loopback. After aiosmtplib
-has done the hard part (greeting, EHLO, STARTTLS, AUTH), this protocol takes over the
-transport and sends MAIL, RCPT and DATA in one write, then the content: two round trips and
-two awaits per message. Replies are parsed here; anything odd becomes a ``WireLost``.
+aiosmtplib sends MAIL, RCPT, DATA and the content as four round trips. After aiosmtplib has
+done the hard part (greeting, EHLO, STARTTLS, AUTH), this protocol takes over the transport
+and keeps several transactions in flight on it:
+
+- DATA: the end of one message's content and the next transaction's MAIL, RCPT and DATA go
+  out in one write, so a busy connection waits one round trip per message instead of two.
+- BDAT (CHUNKING, when the server offers it): ``MAIL, RCPT, BDAT n LAST`` and the content go
+  out in one write without waiting for anything, up to the connection's window.
+
+Every command written appends the reply it expects to one FIFO, and each reply read is matched
+to the head of that FIFO, so every message gets exactly its own replies. A drop, a timeout, a
+malformed or an unexpected reply fails every transaction without a final reply with
+``WireLost`` (the caller re-queues exactly those) and closes the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections import deque
 
 Reply = tuple[int, str]
@@ -19,18 +28,46 @@ class WireLost(ConnectionError):
     """The connection dropped, timed out or spoke garbage: the message's fate is unknown."""
 
 
-class PipelinedWire(asyncio.Protocol):
-    """Reads SMTP replies off a transport taken over from aiosmtplib."""
+class _Expect(enum.Enum):
+    MAIL = "mail"
+    RCPT = "rcpt"
+    DATA = "data"  # 354, or a refusal
+    FINAL = "final"  # the reply after the content (DATA's end or BDAT ... LAST)
+    IGNORE = "ignore"  # RSET after a refusal, or the dot that ends a data phase we abandon
+    QUIT = "quit"
 
-    def __init__(self, transport: asyncio.BaseTransport, timeout: float) -> None:
+
+class _Transaction:
+    __slots__ = ("commands", "data", "future", "replies")
+
+    def __init__(self, commands: bytes, data: bytes, future: asyncio.Future[Reply]) -> None:
+        self.commands = commands
+        self.data = data
+        self.future = future
+        self.replies: list[Reply] = []
+
+    def refusal(self) -> Reply | None:
+        """The first reply of MAIL or RCPT that was not a success."""
+        return next((reply for reply in self.replies if reply[0] >= 300), None)
+
+
+class PipelinedWire(asyncio.Protocol):
+    """Reads SMTP replies off a transport taken over from aiosmtplib and matches them up."""
+
+    def __init__(
+        self, transport: asyncio.BaseTransport, timeout: float, *, chunking: bool = False
+    ) -> None:
         self.transport = transport
         self.timeout = timeout
+        self.chunking = chunking
         self._buffer = bytearray()
         self._lines: list[str] = []
-        self._replies: deque[Reply] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._want = 0
-        self._lost: Exception | None = None
+        self._expect: deque[tuple[_Expect, _Transaction | None]] = deque()
+        self._queue: deque[_Transaction] = deque()  # submitted, commands not written yet
+        self._awaiting_data = False  # a DATA command's reply is still to come
+        self._quit: asyncio.Future[Reply] | None = None
+        self._lost: WireLost | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         transport.set_protocol(self)
 
@@ -39,12 +76,71 @@ class PipelinedWire(asyncio.Protocol):
         """Tell whether the connection can carry another message."""
         return self._lost is None and not self.transport.is_closing()
 
+    @property
+    def in_flight(self) -> int:
+        """Transactions submitted that have no final reply yet."""
+        return len(self._queue) + len({id(t) for _, t in self._expect if t is not None})
+
+    # -- submitting ----------------------------------------------------------------------
+
+    async def transaction(self, sender: str, recipient: str, data: bytes) -> Reply:
+        """Send one message; the reply that decided its fate (250 when it was accepted)."""
+        commands = b"MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\n" % (_arg(sender), _arg(recipient))
+        if self._lost is not None:
+            raise self._lost
+        if self.transport.is_closing():
+            raise WireLost("connection closed")
+        if self.chunking:
+            body = data if data.endswith(b"\r\n") else data + b"\r\n"
+            commands += b"BDAT %d LAST\r\n" % len(body)
+        else:
+            commands += b"DATA\r\n"
+            body = _stuff(data)
+        transaction = _Transaction(commands, body, self._loop.create_future())
+        self._queue.append(transaction)
+        self._pump([], [])
+        return await transaction.future
+
+    def _pump(
+        self, chunks: list[bytes], expects: list[tuple[_Expect, _Transaction | None]]
+    ) -> None:
+        """Write ``chunks`` and whatever queued commands may go now, in one write."""
+        if self._lost is not None:
+            return
+        if self.chunking:
+            while self._queue:
+                transaction = self._queue.popleft()
+                chunks += [transaction.commands, transaction.data]
+                expects += [
+                    (_Expect.MAIL, transaction),
+                    (_Expect.RCPT, transaction),
+                    (_Expect.FINAL, transaction),
+                ]
+        elif self._queue and not self._awaiting_data:
+            # DATA needs its 354 before the content: one command group ahead at a time.
+            transaction = self._queue.popleft()
+            chunks.append(transaction.commands)
+            expects += [
+                (_Expect.MAIL, transaction),
+                (_Expect.RCPT, transaction),
+                (_Expect.DATA, transaction),
+            ]
+            self._awaiting_data = True
+        if not chunks:
+            return
+        self._expect.extend(expects)
+        self.transport.write(b"".join(chunks))  # type: ignore[attr-defined]
+        if self._timer is None:
+            self._timer = self._loop.call_later(self.timeout, self._timed_out)
+
+    # -- replies -------------------------------------------------------------------------
+
     def data_received(self, data: bytes) -> None:
-        """Collect complete replies; wake the reader when it has what it asked for."""
+        """Collect complete replies and hand each to the command that expects it."""
         buffer = self._buffer
         buffer += data
         start = 0
-        while True:
+        while self._lost is None:
             end = buffer.find(b"\n", start)
             if end < 0:
                 break
@@ -55,12 +151,55 @@ class PipelinedWire(asyncio.Protocol):
                 return
             self._lines.append(line[4:].decode("utf-8", "replace"))
             if line[3:4] != b"-":
-                self._replies.append((int(line[:3]), "\n".join(self._lines)))
+                reply = (int(line[:3]), "\n".join(self._lines))
                 self._lines = []
+                self._dispatch(reply)
         del buffer[:start]
-        waiter = self._waiter
-        if waiter is not None and not waiter.done() and len(self._replies) >= self._want:
-            waiter.set_result(None)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            if self._expect and self._lost is None:
+                self._timer = self._loop.call_later(self.timeout, self._timed_out)
+
+    def _dispatch(self, reply: Reply) -> None:
+        if not self._expect:
+            self._fail(WireLost(f"unexpected reply {reply[0]} {reply[1][:80]!r}"))
+            return
+        kind, transaction = self._expect.popleft()
+        if kind is _Expect.QUIT:
+            if self._quit is not None and not self._quit.done():
+                self._quit.set_result(reply)
+            return
+        if kind is _Expect.IGNORE or transaction is None:
+            return
+        if kind in (_Expect.MAIL, _Expect.RCPT):
+            transaction.replies.append(reply)
+            return
+        if kind is _Expect.DATA:
+            self._awaiting_data = False
+            refusal = transaction.refusal()
+            if reply[0] == 354 and refusal is None:
+                self._pump([transaction.data], [(_Expect.FINAL, transaction)])
+                return
+            if reply[0] == 354:
+                # A server that opened the data phase although MAIL or RCPT failed: end it
+                # empty (there is no valid recipient), then clear the transaction.
+                self._settle(transaction, refusal or reply)
+                self._pump([b".\r\nRSET\r\n"], [(_Expect.IGNORE, None), (_Expect.IGNORE, None)])
+                return
+            self._settle(transaction, refusal or reply)
+            self._pump([b"RSET\r\n"], [(_Expect.IGNORE, None)])
+            return
+        # FINAL: with BDAT, a refused MAIL or RCPT is the reason the chunk was refused.
+        refusal = transaction.refusal()
+        self._settle(transaction, refusal or reply)
+        if self.chunking and (refusal is not None or reply[0] >= 300):
+            self._pump([b"RSET\r\n"], [(_Expect.IGNORE, None)])
+
+    @staticmethod
+    def _settle(transaction: _Transaction, reply: Reply) -> None:
+        if not transaction.future.done():
+            transaction.future.set_result(reply)
 
     def eof_received(self) -> bool:
         """The server hung up."""
@@ -71,70 +210,49 @@ class PipelinedWire(asyncio.Protocol):
         """The transport is gone."""
         self._fail(WireLost(f"connection lost: {exc}" if exc else "connection closed"))
 
-    def _fail(self, exc: Exception) -> None:
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._fail(WireLost(f"no reply within {self.timeout:g} s"))
+
+    def _fail(self, exc: WireLost) -> None:
+        """Fail every transaction without a final reply, and close."""
         if self._lost is None:
             self._lost = exc
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(self._lost)
-            waiter.exception()  # retrieved: nobody may await it after a timeout
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiting = [t for _, t in self._expect if t is not None] + list(self._queue)
+        self._expect.clear()
+        self._queue.clear()
+        for transaction in waiting:
+            if not transaction.future.done():
+                transaction.future.set_exception(self._lost)
+                transaction.future.exception()  # retrieved: its sender may be gone
+        if self._quit is not None and not self._quit.done():
+            self._quit.set_exception(self._lost)
+            self._quit.exception()
         if not self.transport.is_closing():
             self.transport.close()
 
-    def _timed_out(self) -> None:
-        self._fail(WireLost(f"no reply within {self.timeout:g} s"))
-
-    def write(self, data: bytes) -> None:
-        """Send bytes; raise WireLost if the connection is already gone."""
-        if self._lost is not None:
-            raise self._lost
-        if self.transport.is_closing():
-            raise WireLost("connection closed")
-        self.transport.write(data)  # type: ignore[attr-defined]
-
-    async def read(self, count: int) -> list[Reply]:
-        """Wait for ``count`` replies (raises WireLost on drop or timeout)."""
-        if len(self._replies) < count:
-            if self._lost is not None:
-                raise self._lost
-            self._want = count
-            self._waiter = self._loop.create_future()
-            timer = self._loop.call_later(self.timeout, self._timed_out)
-            try:
-                await self._waiter
-            finally:
-                timer.cancel()
-                self._waiter = None
-        return [self._replies.popleft() for _ in range(count)]
-
-    async def transaction(self, sender: str, recipient: str, data: bytes) -> Reply:
-        """Send one message; the reply that decided its fate (250 when it was accepted)."""
-        self.write(b"MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (_arg(sender), _arg(recipient)))
-        mail, rcpt, start = await self.read(3)
-        if start[0] != 354:
-            # The transaction is half open (MAIL accepted, no data): clear it for the next one.
-            self.write(b"RSET\r\n")
-            await self.read(1)
-            for reply in (mail, rcpt):
-                if reply[0] >= 300:
-                    return reply
-            return start
-        self.write(_stuff(data))
-        return (await self.read(1))[0]
+    # -- ending ----------------------------------------------------------------------------
 
     async def quit(self) -> None:
-        """Say QUIT and close, ignoring a server that is already gone."""
+        """Say QUIT (after the replies still due) and close; a gone server is fine."""
         try:
-            self.write(b"QUIT\r\n")
-            await asyncio.wait_for(self.read(1), timeout=min(self.timeout, 5.0))
+            if self._lost is None and not self.transport.is_closing():
+                self._quit = self._loop.create_future()
+                self._pump([b"QUIT\r\n"], [(_Expect.QUIT, None)])
+                await asyncio.wait_for(self._quit, timeout=min(self.timeout, 5.0))
         except (WireLost, TimeoutError):
             pass
         finally:
             self.close()
 
     def close(self) -> None:
-        """Drop the connection."""
-        if not self.transport.is_closing():
+        """Drop the connection (transactions still in flight fail with WireLost)."""
+        if self._lost is None:
+            self._fail(WireLost("connection closed by us"))
+        elif not self.transport.is_closing():
             self.transport.close()
 
 
