@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
-import cssutils
-import premailer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -65,8 +65,6 @@ class RenderedDigest:
 
 def make_environment(templates_dir: Path = TEMPLATES) -> Environment:
     """The Jinja environment for e-mail and pages: autoescape on, undefined names are errors."""
-    # cssutils logs every property it does not know (mso-*, prefers-color-scheme) at WARNING.
-    cssutils.log.setLevel(logging.CRITICAL)
     return Environment(
         loader=FileSystemLoader(str(templates_dir)),
         autoescape=select_autoescape(["html", "html.j2", "htm"], default_for_string=True),
@@ -99,9 +97,20 @@ def preheader_for(digest: DigestView) -> str:
     return f"{count} new {noun} in {topics}"
 
 
+@functools.cache
+def _premailer() -> ModuleType:
+    """premailer, imported on first use (with cssutils and lxml it costs ~0.1 s at start-up)."""
+    import cssutils
+    import premailer
+
+    # cssutils logs every property it does not know (mso-*, prefers-color-scheme) at WARNING.
+    cssutils.log.setLevel(logging.CRITICAL)
+    return premailer
+
+
 def inline_css(html: str) -> str:
     """Inline the stylesheet into the HTML, keeping @media rules and !important in <style>."""
-    inliner = premailer.Premailer(
+    inliner = _premailer().Premailer(
         html,
         allow_network=False,
         strip_important=False,

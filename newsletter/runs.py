@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
@@ -14,7 +14,6 @@ from newsletter.db import session_scope
 from newsletter.delivery.mailer import Envelope, Mailer
 from newsletter.delivery.pool import ServerPool
 from newsletter.delivery.serverstate import load_server_states, save_server_states
-from newsletter.delivery.signing import SigningPool
 from newsletter.errors import DeliveryError, RunNotFound, RunStateError
 from newsletter.links import personal_links
 from newsletter.message import Recipient, build_template, new_message_id, personalise
@@ -29,6 +28,9 @@ from subscribers.addresses import normalise_email
 from subscribers.errors import SubscriptionNotFound, Suppressed
 from subscribers.models import Subscriber, Subscription
 from subscribers.service import get_list, is_suppressed
+
+if TYPE_CHECKING:
+    from newsletter.delivery.signing import SigningPool  # dkim + dnspython: ~0.1 s to import
 
 
 @dataclass(frozen=True)
