@@ -56,7 +56,9 @@ COMMANDS: dict[str, Entry] = {
         "Seed a demo database and send digests through an embedded SMTP server into ./outbox.",
     ),
     "web": Entry(
-        "newsletter.cli.web", "web", "Serve the subscriber pages and the /admin console with uvicorn."
+        "newsletter.cli.web",
+        "web",
+        "Serve the subscriber pages and the /admin console with uvicorn.",
     ),
     "bench": Entry(
         "newsletter.cli.bench",
