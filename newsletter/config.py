@@ -6,7 +6,7 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -162,6 +162,11 @@ class Settings(BaseSettings):
     category_map: dict[str, str] = Field(default_factory=dict)
     classifier_threshold: float = Field(default=0.6, gt=0, le=1)
     topic_model_path: Path | None = None
+
+    # Operations: plain or JSON log lines; the scheduler's Prometheus endpoint (off when unset).
+    log_format: Literal["text", "json"] = "text"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @classmethod
     def settings_customise_sources(

@@ -12,7 +12,14 @@ from types import ModuleType
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def _templates_dir() -> Path:
+    """``newsletter/templates`` in an installed wheel, else the clone's top-level ``templates/``."""
+    packaged = Path(__file__).resolve().parent / "templates"
+    return packaged if packaged.is_dir() else packaged.parent.parent / "templates"
+
+
+TEMPLATES = _templates_dir()
 
 #: Markers the templates print where per-subscriber values go after inlining.
 PERSONAL_MARKERS = {
