@@ -33,6 +33,8 @@ from newsletter.config import Settings
 from newsletter.confirmations import due_confirmation_retries, send_confirmations
 from newsletter.db import session_scope
 from newsletter.errors import DeliveryError
+from newsletter.observability.logsetup import configure_logging
+from newsletter.observability.metrics import serve_metrics
 from newsletter.runtime import Runtime
 from newsletter.schedule import heartbeat
 from newsletter.schedule.clock import make_clock
@@ -358,9 +360,10 @@ async def serve(runtime: Runtime, *, stop: asyncio.Event) -> None:
 
 def run_daemon(settings: Settings) -> int:
     """Entry point of ``python scheduler.py``: serve until SIGTERM or Ctrl-C, then exit 0."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging(settings.log_format)
     runtime = Runtime.create(settings, clock=make_clock(settings))
+    port, host = settings.metrics_port, settings.metrics_host
+    metrics = serve_metrics(runtime.engine, utcnow, host=host, port=port) if port else None
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -372,5 +375,7 @@ def run_daemon(settings: Settings) -> int:
     try:
         asyncio.run(main())
     finally:
+        if metrics is not None:
+            metrics.shutdown()
         runtime.dispose()
     return 0

@@ -13,9 +13,11 @@ import importlib
 import sys
 from typing import Any, NamedTuple
 
-import click
 import typer
-from typer.core import TyperGroup
+
+# typer 0.29 vendors click: its group and command classes are typer._click's, not click's.
+from typer._click.core import Command, Context
+from typer.core import TyperCommand, TyperGroup
 
 from newsletter.cli.context import err_console
 from newsletter.errors import NewsletterError
@@ -33,7 +35,9 @@ class Entry(NamedTuple):
 # Plain commands first, then groups: the order ``--help`` has always listed them in.
 COMMANDS: dict[str, Entry] = {
     "init": Entry(
-        "newsletter.cli.config", "init", "Write a commented newsletter.toml with every setting."
+        "newsletter.cli.config",
+        "init",
+        "Write a commented newsletter.toml with every setting and its default.",
     ),
     "ingest": Entry(
         "newsletter.cli.content",
@@ -89,11 +93,11 @@ COMMANDS: dict[str, Entry] = {
 }
 
 
-def load_command(name: str) -> click.Command:
+def load_command(name: str) -> Command:
     """Import the module of sub-command ``name`` and build its click command."""
     entry = COMMANDS[name]
     target: Any = getattr(importlib.import_module(entry.module), entry.attribute)
-    command: click.Command
+    command: Command
     if isinstance(target, typer.Typer):
         # a group even with one sub-command, as ``add_typer`` would make it
         command = typer.main.get_group(target)
@@ -108,20 +112,20 @@ def load_command(name: str) -> click.Command:
 class LazyGroup(TyperGroup):
     """A root group that imports a sub-command's module only when that sub-command runs."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         """Every sub-command, in the order of ``COMMANDS``."""
         return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         """The loaded command, or a stand-in carrying its help line (for ``--help`` listings)."""
         loaded = super().get_command(ctx, cmd_name)
         if loaded is not None or cmd_name not in COMMANDS:
             return loaded
-        return click.Command(cmd_name, help=COMMANDS[cmd_name].help)
+        return TyperCommand(cmd_name, help=COMMANDS[cmd_name].help)
 
     def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
         """Load the real command before click looks it up to run it."""
         if args and args[0] in COMMANDS and args[0] not in self.commands:
             self.commands[args[0]] = load_command(args[0])

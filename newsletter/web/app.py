@@ -18,6 +18,7 @@ from newsletter.web import (
     admin_subscribers,
     admin_users,
     auth,
+    ops,
     public,
 )
 from newsletter.web.deps import LoginRequired, PageError, WebState, render
@@ -36,10 +37,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         return Response(
             css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
         )
-
-    @app.get("/healthz", include_in_schema=False)
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
 
     @app.exception_handler(PageError)
     async def page_error(request: Request, exc: PageError) -> Response:
@@ -72,6 +69,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         )
 
     for module in (
+        ops,
         public,
         auth,
         admin_dashboard,
