@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 WRITER = """
 import sqlite3, sys, time
 db, stop = sys.argv[1], sys.argv[2]
@@ -52,6 +54,7 @@ def pairs(path: Path) -> tuple[int, int, str]:
     return a, b, check
 
 
+@pytest.mark.slow
 def test_backup_is_consistent_while_another_process_writes(tmp_path: Path, sqlite_url: str) -> None:
     database = Path(sqlite_url.removeprefix("sqlite:///"))
     stop = tmp_path / "stop"

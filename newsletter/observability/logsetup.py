@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -24,21 +24,35 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
+_TOKEN = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|[^ "]*)(?: |$)')
+
+
+def _logfmt_value(text: str) -> str:
+    """A value as ``newsletter.daemon.logfmt`` writes it (quoted when it has a space, " or =)."""
+    if not text or any(c in text for c in ' "='):
+        return '"' + text.replace('"', '\\"') + '"'
+    return text
+
+
 def logfmt_fields(message: str) -> dict[str, str] | None:
-    """``event=x key=value key="a b"`` as a dict, or None when the message is not logfmt."""
+    """``event=x key=value key="a b"`` as a dict, or None when the message is not logfmt.
+
+    A reading is accepted only when writing the fields back gives the same line, so an
+    ambiguous line stays a plain message rather than becoming wrong fields.
+    """
     if not message.startswith("event="):
         return None
-    try:
-        words = shlex.split(message, posix=True)
-    except ValueError:
-        return None
     fields: dict[str, str] = {}
-    for word in words:
-        key, sep, value = word.partition("=")
-        if not sep or not key.isidentifier():
+    position = 0
+    while position < len(message):
+        token = _TOKEN.match(message, position)
+        if token is None or token.group(1) in fields:
             return None
-        fields[key] = value
-    return fields
+        key, raw = token.groups()
+        fields[key] = raw[1:-1].replace('\\"', '"') if raw.startswith('"') else raw
+        position = token.end()
+    written = " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+    return fields if written == message else None
 
 
 class JsonFormatter(logging.Formatter):
