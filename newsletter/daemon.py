@@ -33,8 +33,6 @@ from newsletter.config import Settings
 from newsletter.confirmations import due_confirmation_retries, send_confirmations
 from newsletter.db import session_scope
 from newsletter.errors import DeliveryError
-from newsletter.observability.logsetup import configure_logging
-from newsletter.observability.metrics import serve_metrics
 from newsletter.runtime import Runtime
 from newsletter.schedule import heartbeat
 from newsletter.schedule.clock import make_clock
@@ -360,6 +358,9 @@ async def serve(runtime: Runtime, *, stop: asyncio.Event) -> None:
 
 def run_daemon(settings: Settings) -> int:
     """Entry point of ``python scheduler.py``: serve until SIGTERM or Ctrl-C, then exit 0."""
+    from newsletter.observability.logsetup import configure_logging
+    from newsletter.observability.metrics import serve_metrics
+
     configure_logging(settings.log_format)
     runtime = Runtime.create(settings, clock=make_clock(settings))
     port, host = settings.metrics_port, settings.metrics_host

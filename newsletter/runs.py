@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -29,7 +30,7 @@ from subscribers.errors import SubscriptionNotFound, Suppressed
 from subscribers.models import Subscriber, Subscription
 from subscribers.service import get_list, is_suppressed
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from newsletter.delivery.signing import SigningPool  # dkim + dnspython: ~0.1 s to import
 
 
