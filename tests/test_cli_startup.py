@@ -113,3 +113,11 @@ def test_every_command_runs_through_the_lazy_group() -> None:
     )
     assert done.returncode == 0
     assert "upgrade" in done.stdout and "backup" in done.stdout
+
+
+def test_a_mistyped_command_gets_a_suggestion_from_every_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "newsletter", "lsts"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "Did you mean 'lists'?" in done.stderr

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import importlib
 import sys
+from difflib import get_close_matches
 from typing import Any, NamedTuple
 
 import typer
 
 # typer 0.29 vendors click: its group and command classes are typer._click's, not click's.
 from typer._click.core import Command, Context
+from typer._click.exceptions import UsageError
 from typer.core import TyperCommand, TyperGroup
 
 from newsletter.cli.context import err_console
@@ -129,7 +131,15 @@ class LazyGroup(TyperGroup):
         """Load the real command before click looks it up to run it."""
         if args and args[0] in COMMANDS and args[0] not in self.commands:
             self.commands[args[0]] = load_command(args[0])
-        return super().resolve_command(ctx, args)
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            # typer suggests from the loaded commands only; suggest from every command
+            matches = get_close_matches(args[0], list(COMMANDS)) if args else []
+            if matches and "Did you mean" not in exc.message:
+                names = ", ".join(repr(match) for match in matches)
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {names}?"
+            raise
 
 
 app = typer.Typer(
