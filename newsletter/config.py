@@ -6,7 +6,7 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -170,6 +170,10 @@ class Settings(BaseSettings):
     sendgrid_public_key: str | None = None  # the base64 key of SendGrid's signed event webhook
     postmark_webhook_secret: SecretStr | None = None  # the basic-auth password in Postmark's URL
     ses_topic_arns: list[str] = Field(default_factory=list)  # SNS topics allowed to post
+    # Operations: plain or JSON log lines; the scheduler's Prometheus endpoint (off when unset).
+    log_format: Literal["text", "json"] = "text"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @classmethod
     def settings_customise_sources(

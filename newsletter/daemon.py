@@ -339,9 +339,13 @@ async def serve(runtime: Runtime, *, stop: asyncio.Event) -> None:
 
 def run_daemon(settings: Settings) -> int:
     """Entry point of ``python scheduler.py``: serve until SIGTERM or Ctrl-C, then exit 0."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    from newsletter.observability.logsetup import configure_logging
+    from newsletter.observability.metrics import serve_metrics
+
+    configure_logging(settings.log_format)
     runtime = Runtime.create(settings, clock=make_clock(settings))
+    port, host = settings.metrics_port, settings.metrics_host
+    metrics = serve_metrics(runtime.engine, utcnow, host=host, port=port) if port else None
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -353,5 +357,7 @@ def run_daemon(settings: Settings) -> int:
     try:
         asyncio.run(main())
     finally:
+        if metrics is not None:
+            metrics.shutdown()
         runtime.dispose()
     return 0

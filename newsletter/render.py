@@ -6,20 +6,27 @@ The same template renders the email (personal markers in place) and the reader's
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
-import cssutils
-import premailer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
 from newsletter.publish.brand import DARK, LIGHT, Brand
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def _templates_dir() -> Path:
+    """``newsletter/templates`` in an installed wheel, else the clone's top-level ``templates/``."""
+    packaged = Path(__file__).resolve().parent / "templates"
+    return packaged if packaged.is_dir() else packaged.parent.parent / "templates"
+
+
+TEMPLATES = _templates_dir()
 
 #: Markers the templates print where per-subscriber values go after inlining.
 PERSONAL_MARKERS = {
@@ -88,8 +95,6 @@ class RenderedDigest:
 
 def make_environment(templates_dir: Path = TEMPLATES) -> Environment:
     """The Jinja environment for e-mail and pages: autoescape on, undefined names are errors."""
-    # cssutils logs every property it does not know (mso-*, prefers-color-scheme) at WARNING.
-    cssutils.log.setLevel(logging.CRITICAL)
     environment = Environment(
         loader=FileSystemLoader(str(templates_dir)),
         autoescape=select_autoescape(["html", "html.j2", "htm"], default_for_string=True),
@@ -140,9 +145,20 @@ def preheader_for(digest: DigestView) -> str:
     return f"{count} new {noun} in {topics}"
 
 
+@functools.cache
+def _premailer() -> ModuleType:
+    """premailer, imported on first use (with cssutils and lxml it costs ~0.1 s at start-up)."""
+    import cssutils
+    import premailer
+
+    # cssutils logs every property it does not know (mso-*, prefers-color-scheme) at WARNING.
+    cssutils.log.setLevel(logging.CRITICAL)
+    return premailer
+
+
 def inline_css(html: str) -> str:
     """Inline the stylesheet into the HTML, keeping @media rules and !important in <style>."""
-    inliner = premailer.Premailer(
+    inliner = _premailer().Premailer(
         html,
         allow_network=False,
         strip_important=False,

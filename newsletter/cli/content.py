@@ -14,12 +14,8 @@ from sqlmodel import col, select
 from newsletter.cli.context import console, runtime
 from newsletter.db import session_scope
 from newsletter.errors import IngestError
-from newsletter.ingest.articlefile import Overrides
 from newsletter.ingest.parsed import parse_published
-from newsletter.ingest.sources import load_drafts
-from newsletter.ingest.store import store_drafts
 from newsletter.models import ArticleTopic, Topic, TopicOrigin
-from newsletter.topic_model import evaluate_csv, load_tagging, read_csv, stored_examples, train
 
 topics_app = typer.Typer(help="Topics articles are tagged with.", no_args_is_help=True)
 
@@ -49,6 +45,11 @@ def ingest(
     ] = None,
 ) -> None:
     """Ingest a feed, a JSON file or one article file; re-ingesting adds nothing."""
+    from newsletter.ingest.articlefile import Overrides  # the parsers load trafilatura, lxml
+    from newsletter.ingest.sources import load_drafts
+    from newsletter.ingest.store import store_drafts
+    from newsletter.topic_model import load_tagging
+
     rt = runtime(ctx)
     if url is not None and not url.startswith(("http://", "https://")):
         raise IngestError(target, f"--url {url!r} must start with http:// or https://")
@@ -121,6 +122,8 @@ def train_command(
     ] = None,
 ) -> None:
     """Train the topic classifier and save it where ingest looks for it."""
+    from newsletter.topic_model import read_csv, stored_examples, train
+
     rt = runtime(ctx)
     if labelled is not None:
         texts, labels = read_csv(labelled)
@@ -144,6 +147,8 @@ def evaluate_command(
     labelled: Annotated[Path, typer.Argument(help="CSV with 'topic' and 'text' columns.")],
 ) -> None:
     """Print per-topic precision and recall and the macro-F1 of the current model."""
+    from newsletter.topic_model import evaluate_csv
+
     rt = runtime(ctx)
     evaluation = evaluate_csv(rt.settings, labelled)
     table = Table("topic", "precision", "recall", "f1", "support")

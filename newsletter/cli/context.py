@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 
-from newsletter.config import load_settings
-from newsletter.runtime import Runtime
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -21,6 +23,11 @@ class CliState:
     def runtime(self, *, check_schema: bool = True) -> Runtime:
         """Build the settings and runtime on first use."""
         if self._runtime is None:
+            # Imported here: settings and the runtime cost a few hundred ms that ``--help`` and
+            # commands without a database should not pay.
+            from newsletter.config import load_settings
+            from newsletter.runtime import Runtime
+
             self._runtime = Runtime.create(load_settings(), check=check_schema)
         return self._runtime
 

@@ -1,19 +1,39 @@
-"""``newsletter db``: schema migrations."""
+"""``newsletter db``: schema migrations and online backups."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from newsletter.cli.context import console
-from newsletter.config import load_settings
-from newsletter.db import upgrade as upgrade_schema
 
-app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app = typer.Typer(help="Database schema and backups.", no_args_is_help=True)
 
 
 @app.command("upgrade")
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Create or migrate the schema (Alembic)."""
+    from newsletter.config import load_settings
+    from newsletter.db import upgrade as upgrade_schema
+
     settings = load_settings()
     upgrade_schema(settings.database_url, revision)
     console.print(f"database at {settings.database_url} is at revision {revision}")
+
+
+@app.command("backup")
+def backup(
+    path: Annotated[Path, typer.Argument(help="New file to write the copy to.")],
+) -> None:
+    """Copy the SQLite database consistently while it is in use (PostgreSQL: use pg_dump)."""
+    from newsletter.backup import backup_sqlite, sqlite_path
+    from newsletter.config import load_settings
+
+    result = backup_sqlite(sqlite_path(load_settings().database_url), path)
+    console.print(
+        f"backed up to {result.path} ({result.bytes} bytes, {result.pages} pages, integrity ok)",
+        markup=False,
+        soft_wrap=True,
+    )

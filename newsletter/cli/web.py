@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from newsletter.accounts import all_users, create_user
 from newsletter.cli.context import console, runtime
-from newsletter.db import session_scope
 
 users_app = typer.Typer(help="Accounts of the admin and editor console.", no_args_is_help=True)
 
@@ -21,11 +19,20 @@ def web(
     """Serve the subscriber pages and the /admin console with uvicorn."""
     import uvicorn
 
+    from newsletter.observability.logsetup import configure_logging, uvicorn_log_config
     from newsletter.web.app import create_app
 
     rt = runtime(ctx)
+    configure_logging(rt.settings.log_format)
     console.print(f"serving on http://{host}:{port} (public base URL {rt.settings.base_url})")
-    uvicorn.run(create_app(rt), host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.run(
+        create_app(rt),
+        host=host,
+        port=port,
+        log_config=uvicorn_log_config(),
+        log_level="info",
+        proxy_headers=False,
+    )
 
 
 @users_app.command("create")
@@ -45,6 +52,9 @@ def create(
     ] = "",
 ) -> None:
     """Create a console account; the password is prompted and stored as an argon2 hash."""
+    from newsletter.accounts import create_user  # argon2: imported only where passwords are
+    from newsletter.db import session_scope
+
     rt = runtime(ctx)
     with session_scope(rt.engine) as session:
         user = create_user(session, email=email, password=password, role=role, now=rt.clock())
@@ -54,6 +64,9 @@ def create(
 @users_app.command("ls")
 def list_users(ctx: typer.Context) -> None:
     """List console accounts."""
+    from newsletter.accounts import all_users
+    from newsletter.db import session_scope
+
     with session_scope(runtime(ctx).engine) as session:
         for user in all_users(session):
             seen = (

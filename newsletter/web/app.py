@@ -28,6 +28,7 @@ from newsletter.web import (
     archive,
     auth,
     inbound,
+    ops,
     public,
 )
 from newsletter.web.api import API_PREFIX, create_api
@@ -78,10 +79,6 @@ def create_app(runtime: Runtime) -> FastAPI:
             icon, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
         )
 
-    @app.get("/healthz", include_in_schema=False)
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
     @app.exception_handler(PageError)
     async def page_error(request: Request, exc: PageError) -> Response:
         return render(
@@ -129,6 +126,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         )
 
     for module in (
+        ops,
         public,
         archive,
         auth,
