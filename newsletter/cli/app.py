@@ -69,7 +69,7 @@ COMMANDS: dict[str, Entry] = {
     "bench": Entry(
         "newsletter.cli.bench",
         "bench",
-        "Build a temporary SQLite database and time one full digest send into an SMTP sink.",
+        "Build a temporary database and time one full digest send into an SMTP sink.",
     ),
     "config": Entry("newsletter.cli.config", "config_app", "Inspect the effective settings."),
     "db": Entry("newsletter.cli.database", "app", "Database schema and backups."),
