@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from bench.chaos.faultsmtp import FaultPlan
 from bench.chaos.tally import Observation
@@ -22,6 +23,8 @@ from bench.chaos.trial import (
     Trial,
     seed,
 )
+
+_N = TypeVar("_N", int, float)
 
 LIBFAKETIME_PATHS = (
     Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"),
@@ -41,7 +44,7 @@ class Context:
     def __post_init__(self) -> None:
         self.seeds = Seeds(self.folder / "seeds")
 
-    def size(self, full: int, quick: int) -> int:
+    def size(self, full: _N, quick: _N) -> _N:
         """A count for this mode."""
         return quick if self.quick else full
 

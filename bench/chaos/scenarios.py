@@ -7,6 +7,7 @@ bounded, so the whole campaign stays well under ten minutes on two cores.
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -18,6 +19,7 @@ from bench.chaos.trial import (
     SECRET,
     HarnessError,
     PostgresDatabase,
+    Proc,
     SqliteDatabase,
     address,
     wait_until,
@@ -33,6 +35,15 @@ def _summary(output: str) -> str:
     """The `run N: ...` lines a send printed, shortened."""
     lines = [ln.strip() for ln in output.splitlines() if ln.startswith("run ")]
     return " / ".join(lines)[:200]
+
+
+def _sent_by(*procs: Proc) -> str:
+    """How many messages each process said it sent (its last `run N: X sent` line)."""
+    counts = []
+    for proc in procs:
+        found = re.findall(r"^run \d+: (\d+) sent", proc.output(), re.MULTILINE)
+        counts.append(found[-1] if found else "?")
+    return "/".join(counts)
 
 
 def slow_relay(ctx: Context) -> ScenarioResult:
@@ -73,7 +84,7 @@ def rate_limited(ctx: Context) -> ScenarioResult:
 def ledger_write_failure(ctx: Context) -> ScenarioResult:
     """Another process holds SQLite's write lock longer than the busy timeout mid-send: the
     send must stop and say why, and nothing it sent may go out again."""
-    count, hold = ctx.size(600, 200), SQLITE_BUSY_TIMEOUT_MS / 1000 + 2
+    count, hold = ctx.size(600, 150), SQLITE_BUSY_TIMEOUT_MS / 1000 + 2
     violations: list[str] = []
     with ctx.sqlite_trial("ledger-write-failure", count, FaultPlan(delay=0.02)) as trial:
         assert isinstance(trial.database, SqliteDatabase)
@@ -141,7 +152,7 @@ def unsubscribe_storm(ctx: Context) -> ScenarioResult:
 def second_send_with_retries_pending(ctx: Context) -> ScenarioResult:
     """Every tenth person is greylisted during a first send; the list is sent again while their
     retries are pending, then the first run's retries go out."""
-    count = ctx.size(300, 100)
+    count = ctx.size(600, 150)
     greylisted = frozenset(address(i) for i in range(0, count, 10))
     violations: list[str] = []
     with ctx.sqlite_trial("second-send", count, FaultPlan(greylist=greylisted)) as trial:
@@ -160,13 +171,12 @@ def skewed_clocks(ctx: Context) -> ScenarioResult:
     """Two processes send one run; the second's clock runs ten minutes ahead (libfaketime),
     more than the default five-minute lease."""
     library = libfaketime()
-    count, skew = ctx.size(600, 200), 600
+    count, skew, delay = ctx.size(600, 150), 600, ctx.size(0.05, 0.1)
     violations: list[str] = []
-    with ctx.sqlite_trial("skewed-clocks", count, FaultPlan(delay=0.05)) as trial:
+    with ctx.sqlite_trial("skewed-clocks", count, FaultPlan(delay=delay)) as trial:
         trial.settings.update(NEWSLETTER_SEND_BATCH_SIZE="100", NEWSLETTER_SMTP_POOL_SIZE="4")
         first = trial.spawn(*SEND)
         run_id = trial.wait_for_run(60)
-        trial.wait_accepted(count // 10, 60, first)
         ahead = trial.env(
             LD_PRELOAD=str(library), FAKETIME=f"+{skew}", FAKETIME_DONT_FAKE_MONOTONIC="1"
         )
@@ -174,16 +184,19 @@ def skewed_clocks(ctx: Context) -> ScenarioResult:
         finish(first, 120, violations)
         finish(second, 120, violations)
         trial.settle()
-        note = f"second process {skew} s ahead via libfaketime; lease 300 s (default)"
+        note = (
+            f"2nd process {skew} s ahead (libfaketime), lease 300 s (default); "
+            f"sent: {_sent_by(first, second)}"
+        )
         return trial.observe(violations=violations), note
 
 
 def three_senders_postgres(ctx: Context) -> ScenarioResult:
     """Three processes share one run on PostgreSQL while the server is slow for some people,
     greylists others once, and drops the connection after accepting for a few."""
-    count = ctx.size(600, 200)
+    count = ctx.size(600, 150)
     plan = FaultPlan(
-        delay=0.01,
+        delay=ctx.size(0.04, 0.1),
         slow=frozenset(address(i) for i in range(11, count, 25)),
         slow_delay=0.5,
         greylist=frozenset(address(i) for i in range(3, count, 10)),
@@ -202,6 +215,6 @@ def three_senders_postgres(ctx: Context) -> ScenarioResult:
         trial.settle(rounds=4)
         note = (
             f"{len(plan.slow)} slow, {len(plan.greylist)} greylisted once, "
-            f"{len(plan.drop)} dropped after accepting"
+            f"{len(plan.drop)} dropped after accepting; sent: {_sent_by(first, *others)}"
         )
         return trial.observe(violations=violations), note

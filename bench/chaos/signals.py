@@ -64,7 +64,7 @@ def _clean_stop(ctx: Context, name: str, signum: int, expected_exit: int) -> Sce
         took = time.monotonic() - signalled_at
         if code is None:
             violations.append(f"still running {STOP_BOUND_SECONDS:.0f}s after the signal")
-            code = finish(send, 60, violations)
+            code = finish(send, 5, violations)
         leased = trial.leased()
         copies, _ = trial.server.handler.snapshot()
         late = sum(1 for c in copies if c.handed_at > signalled_at + IN_FLIGHT_SECONDS)
