@@ -37,7 +37,7 @@ SCENARIOS: dict[str, tuple[str, ScenarioFunction]] = {
     "ledger-write-failure": ("sqlite", ledger_write_failure),
     "unsubscribe-storm": ("sqlite", unsubscribe_storm),
     "second-send": ("sqlite", second_send_with_retries_pending),
-    "skewed-clocks": ("sqlite", skewed_clocks),
+    "skewed-clocks": ("postgresql", skewed_clocks),
     "three-senders-pg": ("postgresql", three_senders_postgres),
 }
 
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"chaos: {name}: {row.verdict} ({row.seconds:.0f}s)", file=sys.stderr, flush=True)
             rows.append(row)
     finally:
+        context.close()
         if args.keep:
             print(f"chaos: work folder kept at {folder}", file=sys.stderr)
         else:

@@ -40,9 +40,16 @@ class Context:
     quick: bool
     folder: Path
     seeds: Seeds = field(init=False)
+    _postgres_seeds: dict[int, PostgresDatabase] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.seeds = Seeds(self.folder / "seeds")
+
+    def close(self) -> None:
+        """Drop the seeded PostgreSQL templates."""
+        for database in self._postgres_seeds.values():
+            database.drop()
+        self._postgres_seeds.clear()
 
     def size(self, full: _N, quick: _N) -> _N:
         """A count for this mode."""
@@ -56,15 +63,19 @@ class Context:
         return Trial(folder, database, plan)
 
     def postgres_trial(self, name: str, count: int, plan: FaultPlan | None = None) -> Trial:
-        """A trial on a new, uniquely named PostgreSQL database, seeded through the CLI."""
+        """A trial on a new, uniquely named PostgreSQL database: a copy of one seeded through
+        the CLI once per campaign (CREATE DATABASE ... TEMPLATE)."""
         folder = self.folder / name
         folder.mkdir(parents=True, exist_ok=True)
-        database = PostgresDatabase()
-        try:
-            seed(database.url, count, folder)
-        except BaseException:
-            database.drop()
-            raise
+        if count not in self._postgres_seeds:
+            template = PostgresDatabase()
+            try:
+                seed(template.url, count, self.folder / "seeds" / f"postgres-{count}")
+            except BaseException:
+                template.drop()
+                raise
+            self._postgres_seeds[count] = template
+        database = PostgresDatabase(template=self._postgres_seeds[count].name)
         return Trial(folder, database, plan)
 
 

@@ -80,15 +80,17 @@ class SqliteDatabase:
 
 
 class PostgresDatabase:
-    """A uniquely named database on the PostgreSQL server, dropped at the end."""
+    """A uniquely named database on the PostgreSQL server (empty, or a copy of ``template``),
+    dropped at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, template: str | None = None) -> None:
         import psycopg
 
         self.name = f"chaos_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        copy = f' TEMPLATE "{template}"' if template else ""
         try:
             with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-                conn.execute(f'CREATE DATABASE "{self.name}"')
+                conn.execute(f'CREATE DATABASE "{self.name}"{copy}')
         except psycopg.OperationalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreachable"
             raise Skipped(f"no PostgreSQL at {POSTGRES_ADMIN_URL}: {first}") from None
