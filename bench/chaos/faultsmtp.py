@@ -51,6 +51,10 @@ class _TrackedSMTP(SMTP):
         self.chaos_id = next(_connection_ids)
         self.chaos_closed_on_purpose = False
 
+    def connection_made(self, transport: Any) -> None:
+        self.chaos_handler.connection_made(self.chaos_id)
+        super().connection_made(transport)
+
     def connection_lost(self, error: Exception | None) -> None:
         if not self.chaos_closed_on_purpose:
             self.chaos_handler.connection_lost(self.chaos_id)
@@ -65,6 +69,7 @@ class ChaosHandler:
         self.lock = threading.Lock()
         self.copies: list[Copy] = []
         self.lost: dict[int, float] = {}
+        self.opened: dict[int, float] = {}
         self.attempts: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
 
@@ -106,6 +111,18 @@ class ChaosHandler:
             server.chaos_closed_on_purpose = True
             server.transport.close()
         return "250 2.0.0 OK queued"
+
+    def connection_made(self, connection: int) -> None:
+        """A client connected."""
+        with self.lock:
+            self.opened[connection] = time.monotonic()
+
+    def busy_connections_since(self, moment: float) -> int:
+        """Connections opened at or after ``moment`` that carried at least one copy: a
+        process started then has joined the sending."""
+        with self.lock:
+            carried = {c.connection for c in self.copies}
+            return sum(1 for c, at in self.opened.items() if at >= moment and c in carried)
 
     def connection_lost(self, connection: int) -> None:
         """A client went away without QUIT (killed, or we dropped it)."""

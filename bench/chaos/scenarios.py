@@ -30,6 +30,7 @@ from subscribers.tokens import Purpose, make_token
 
 SEND = ("send", "--list", LIST)
 AFTER_LOCK_SECONDS = 20.0  # how long a send may go on after the ledger lock was taken
+JOIN_DELAY = 0.5  # seconds per reply while later processes start up
 
 
 def _summary(output: str) -> str:
@@ -87,9 +88,9 @@ def ledger_write_failure(ctx: Context) -> ScenarioResult:
     send must stop and say why, and nothing it sent may go out again."""
     count, hold = ctx.size(600, 150), SQLITE_BUSY_TIMEOUT_MS / 1000 + 2
     violations: list[str] = []
-    with ctx.sqlite_trial("ledger-write-failure", count, FaultPlan(delay=0.02)) as trial:
+    with ctx.sqlite_trial("ledger-write-failure", count, FaultPlan(delay=0.05)) as trial:
         assert isinstance(trial.database, SqliteDatabase)
-        trial.settings.update(NEWSLETTER_SEND_LEASE_SECONDS="3", NEWSLETTER_SEND_BATCH_SIZE="100")
+        trial.settings.update(NEWSLETTER_SEND_LEASE_SECONDS="3", NEWSLETTER_SMTP_POOL_SIZE="4")
         send = trial.spawn(*SEND)
         trial.wait_accepted(count // 5, 60, send)
         if not send.running():
@@ -116,7 +117,8 @@ def unsubscribe_storm(ctx: Context) -> ScenarioResult:
     violations: list[str] = []
     web_port = free_port()
     base = f"http://127.0.0.1:{web_port}"
-    with ctx.sqlite_trial("unsubscribe-storm", count, FaultPlan(delay=0.05)) as trial:
+    plan = FaultPlan(delay=ctx.size(0.05, 0.1))
+    with ctx.sqlite_trial("unsubscribe-storm", count, plan) as trial:
         trial.settings.update(NEWSLETTER_BASE_URL=base, NEWSLETTER_SMTP_POOL_SIZE="4")
         web = trial.spawn("web", "--host", "127.0.0.1", "--port", str(web_port))
         with httpx.Client(timeout=10) as client:
@@ -184,10 +186,13 @@ def skewed_clocks(ctx: Context) -> ScenarioResult:
         trial.settings.update(NEWSLETTER_SEND_BATCH_SIZE="100", NEWSLETTER_SMTP_POOL_SIZE="4")
         first = trial.spawn(*SEND)
         run_id = trial.wait_for_run(60)
+        trial.wait_accepted(5, 60, first)
         ahead = trial.env(
             LD_PRELOAD=str(library), FAKETIME=f"+{skew}", FAKETIME_DONT_FAKE_MONOTONIC="1"
         )
-        second = trial.spawn("runs", "resume", str(run_id), env=ahead)
+        with trial.brake(JOIN_DELAY):
+            second = trial.spawn("runs", "resume", str(run_id), env=ahead)
+            trial.join([second], connections=1)
         finish(first, 120, violations)
         finish(second, 120, violations)
         trial.settle()
@@ -216,7 +221,10 @@ def three_senders_postgres(ctx: Context) -> ScenarioResult:
         trial.settings.update(NEWSLETTER_SEND_BATCH_SIZE="50", NEWSLETTER_SMTP_POOL_SIZE="3")
         first = trial.spawn(*SEND)
         run_id = trial.wait_for_run(60)
-        others = [trial.spawn("runs", "resume", str(run_id)) for _ in range(2)]
+        trial.wait_accepted(5, 60, first)
+        with trial.brake(JOIN_DELAY):
+            others = [trial.spawn("runs", "resume", str(run_id)) for _ in range(2)]
+            trial.join(others, connections=4)  # 3 per process: more than 3 means both joined
         for proc in (first, *others):
             finish(proc, 120, violations)
         trial.settle(rounds=4)

@@ -17,7 +17,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -298,6 +300,29 @@ class Trial:
             proc.kill()
             raise HarnessError(f"`newsletter {' '.join(args)}` did not finish in {timeout:.0f}s")
         return proc
+
+    @contextmanager
+    def brake(self, delay: float) -> Iterator[None]:
+        """Slow every reply down while the block runs (the plan's per-address faults stay), so
+        processes that start later join a send that is still going on a loaded machine."""
+        plan = self.server.handler.plan
+        self.server.handler.plan = replace(plan, delay=max(plan.delay, delay))
+        try:
+            yield
+        finally:
+            self.server.handler.plan = plan
+
+    def join(self, procs: Sequence[Proc], connections: int, timeout: float = 60.0) -> bool:
+        """Spawned ``procs`` (just now): wait until ``connections`` connections opened since
+        then carried a message, i.e. the new processes are sending."""
+        since = min(p.started for p in procs)
+        handler = self.server.handler
+        return wait_until(
+            lambda: handler.busy_connections_since(since) >= connections,
+            timeout,
+            interval=0.05,
+            stop=lambda: not any(p.running() for p in procs),
+        )
 
     def wait_accepted(self, count: int, timeout: float, proc: Proc | None = None) -> bool:
         """Wait until the server accepted ``count`` copies (False: timeout or ``proc`` ended)."""
