@@ -228,8 +228,10 @@ def three_senders_postgres(ctx: Context) -> ScenarioResult:
         for proc in (first, *others):
             finish(proc, 120, violations)
         trial.settle(rounds=4)
+        copies, _ = trial.server.handler.snapshot()
+        dropped = sum(1 for c in copies if c.dropped_before_reply)
         note = (
-            f"{len(plan.slow)} slow, {len(plan.greylist)} greylisted once, "
-            f"{len(plan.drop)} dropped after accepting; sent: {_sent_by(first, *others)}"
+            f"{len(plan.slow)} slow, {len(plan.greylist)} greylisted once, {dropped} dropped "
+            f"after accepting; sent by the 3 processes: {_sent_by(first, *others)}"
         )
         return trial.observe(violations=violations), note

@@ -303,10 +303,11 @@ class Trial:
 
     @contextmanager
     def brake(self, delay: float) -> Iterator[None]:
-        """Slow every reply down while the block runs (the plan's per-address faults stay), so
-        processes that start later join a send that is still going on a loaded machine."""
+        """Slow every reply down while the block runs, so processes that start later join a
+        send that is still going on a loaded machine. Connections are not dropped meanwhile:
+        a reconnect would look like a new process to ``join``."""
         plan = self.server.handler.plan
-        self.server.handler.plan = replace(plan, delay=max(plan.delay, delay))
+        self.server.handler.plan = replace(plan, delay=max(plan.delay, delay), drop=frozenset())
         try:
             yield
         finally:
