@@ -30,7 +30,7 @@ from subscribers.tokens import Purpose, make_token
 
 SEND = ("send", "--list", LIST)
 AFTER_LOCK_SECONDS = 20.0  # how long a send may go on after the ledger lock was taken
-JOIN_DELAY = 0.5  # seconds per reply while later processes start up
+JOIN_DELAY = 2.0  # seconds per reply while later processes start up
 
 
 def _summary(output: str) -> str:
@@ -218,7 +218,8 @@ def three_senders_postgres(ctx: Context) -> ScenarioResult:
     violations: list[str] = []
     with ctx.postgres_trial("three-senders-pg", count, plan) as trial:
         assert isinstance(trial.database, PostgresDatabase)
-        trial.settings.update(NEWSLETTER_SEND_BATCH_SIZE="50", NEWSLETTER_SMTP_POOL_SIZE="3")
+        batch = str(ctx.size(50, 10))
+        trial.settings.update(NEWSLETTER_SEND_BATCH_SIZE=batch, NEWSLETTER_SMTP_POOL_SIZE="3")
         first = trial.spawn(*SEND)
         run_id = trial.wait_for_run(60)
         trial.wait_accepted(5, 60, first)
