@@ -183,7 +183,8 @@ def skewed_clocks(ctx: Context) -> ScenarioResult:
     count, skew, delay = ctx.size(600, 150), 600, ctx.size(0.05, 0.1)
     violations: list[str] = []
     with ctx.postgres_trial("skewed-clocks", count, FaultPlan(delay=delay)) as trial:
-        trial.settings.update(NEWSLETTER_SEND_BATCH_SIZE="100", NEWSLETTER_SMTP_POOL_SIZE="4")
+        batch = str(ctx.size(100, 20))
+        trial.settings.update(NEWSLETTER_SEND_BATCH_SIZE=batch, NEWSLETTER_SMTP_POOL_SIZE="4")
         first = trial.spawn(*SEND)
         run_id = trial.wait_for_run(60)
         trial.wait_accepted(5, 60, first)
