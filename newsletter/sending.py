@@ -51,7 +51,14 @@ from newsletter.delivery.replies import ReplyKind, retry_delay
 from newsletter.errors import LedgerError
 from newsletter.models import OPEN_STATES, DeliveryStatus, Run, RunStatus
 from newsletter.outgoing import MessageKind, kind_for
-from newsletter.sendstate import Job, PassState, SendPolicy, SendReport, Signer
+from newsletter.sendstate import (
+    LEASE_RUNNING_OUT,
+    Job,
+    PassState,
+    SendPolicy,
+    SendReport,
+    Signer,
+)
 from subscribers.service import mark_bounced
 
 Clock = Callable[[], datetime]
@@ -369,6 +376,8 @@ class RunSender:
             # Jobs still queued were never handed over: they are in state.held.
             await asyncio.shield(self._settle(run_id, kind, planned_at, state))
             self._stages.seconds["send (wall)"] = time.perf_counter() - started
+        if state.failure is not None and (failure is None or isinstance(failure, LedgerError)):
+            failure = state.failure
         if failure is not None:
             raise failure
 
@@ -382,14 +391,17 @@ class RunSender:
         """End every task without losing a result: the claimer and the recorder finish the
         database work in hand (cancelling them mid-write would orphan rows); senders still in
         a transaction after the grace period are abandoned (their rows keep their lease)."""
-        recorder, watcher = helpers
         await asyncio.wait([claiming], timeout=self.policy.stop_grace)
-        for task in [claiming, *senders, watcher]:
+        for task in [claiming, *senders]:
             task.cancel()
         state.closing = True
         state.wake.set()
-        await asyncio.wait([recorder], timeout=self.policy.record_grace)
-        recorder.cancel()
+        await asyncio.wait(helpers, timeout=self.policy.record_grace)
+        for task in helpers:
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled() and isinstance(task.exception(), LedgerError):
+                state.fail(task.exception())  # type: ignore[arg-type]
         await asyncio.gather(claiming, *senders, *helpers, return_exceptions=True)
 
     async def _supervise(
@@ -414,6 +426,7 @@ class RunSender:
                     failure = task.exception()
                 elif failure is None and task in helpers:
                     failure = RuntimeError("a sending stage ended early")
+            failure = failure or state.failure
             if failure is not None:
                 state.stop = True  # senders finish the message in hand, then stop
             if state.stop and stop_since is None:
@@ -427,7 +440,7 @@ class RunSender:
                         self.policy.stop_grace,
                     )
                 break
-        return failure
+        return failure or state.failure
 
     async def _settle(
         self, run_id: int, kind: MessageKind, planned_at: datetime, state: PassState
@@ -524,6 +537,9 @@ class RunSender:
                 if job.claimed.id in state.stopped:
                     skip = DeliveryResult(job.claimed.id, DeliveryStatus.SKIPPED, error=why)
                     state.add_results([skip], {job.claimed.id: job.claimed})
+                elif why == LEASE_RUNNING_OUT:
+                    # The watcher could not renew in time: the database is not answering.
+                    state.fail(LedgerError("leases could not be renewed in time"), precise=False)
                 continue  # any other reason: the row stays held and is handed back
             while state.ledger_stalled() and not state.stop:
                 await asyncio.sleep(0.05)
@@ -565,7 +581,7 @@ class RunSender:
         version: int | None = None
         renew_every = max(self.policy.watch_interval, self.policy.lease.total_seconds() / 4)
         last_renew = time.monotonic()
-        while True:
+        while not state.closing:
             await asyncio.sleep(self.policy.watch_interval)
             if (reason := self._stop_request()) is not None and not state.stop:
                 state.stop, state.report.stopped_by = True, reason

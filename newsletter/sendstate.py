@@ -13,6 +13,8 @@ from newsletter.delivery.mailer import Envelope, SendOutcome
 from newsletter.delivery.replies import ReplyKind
 from newsletter.models import DeliveryStatus, RunStatus
 
+LEASE_RUNNING_OUT = "lease too close to its end"
+
 
 @dataclass(frozen=True)
 class SendPolicy:
@@ -113,6 +115,8 @@ class PassState:
         self.policy_failures = 0
         self.pause_reason: str | None = None
         self._reason_written = False
+        self.failure: BaseException | None = None  # a stage that cannot go on: stop everyone
+        self._failure_precise = False
 
     # -- leases ---------------------------------------------------------------------------
 
@@ -147,8 +151,15 @@ class PassState:
         if job.claimed.id in self.stopped:
             return self.stopped[job.claimed.id]
         if time.monotonic() > self.deadlines.get(job.claimed.claim, 0.0):
-            return "lease too close to its end"
+            return LEASE_RUNNING_OUT
         return None
+
+    def fail(self, failure: BaseException, *, precise: bool = True) -> None:
+        """Stop the pass because of ``failure``; a precise failure (the database's own words)
+        replaces an imprecise one seen first (leases that ran out without a word why)."""
+        if self.failure is None or (precise and not self._failure_precise):
+            self.failure, self._failure_precise = failure, precise
+        self.stop = True
 
     def ledger_stalled(self) -> bool:
         """The write in progress has taken longer than ``stall_seconds``: hand nothing more
