@@ -24,6 +24,7 @@ def web(
     from newsletter.web.app import create_app
 
     rt = runtime(ctx)
+    rt.settings.check_listen_address(host)
     console.print(f"serving on http://{host}:{port} (public base URL {rt.settings.base_url})")
     uvicorn.run(create_app(rt), host=host, port=port, log_level="info", proxy_headers=False)
 
