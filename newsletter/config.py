@@ -90,12 +90,8 @@ def parse_base_url(value: str) -> str:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError as exc:
         raise ValueError(f"bad port: {exc}") from None
-    if host.startswith("[") or ":" in host:
-        literal = host.strip("[]")
-    else:
-        literal = host
     try:
-        ipaddress.ip_address(literal)
+        ipaddress.ip_address(host)  # urlsplit has taken off an IPv6 literal's brackets
     except ValueError:
         labels = host.rstrip(".").split(".")
         if not host or not all(_DNS_LABEL.fullmatch(label) for label in labels):
