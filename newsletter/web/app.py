@@ -18,6 +18,7 @@ from newsletter.web import (
     admin_subscribers,
     admin_users,
     auth,
+    guard,
     public,
 )
 from newsletter.web.deps import LoginRequired, PageError, WebState, render
@@ -82,4 +83,5 @@ def create_app(runtime: Runtime) -> FastAPI:
         admin_users,
     ):
         app.include_router(module.router)
+    guard.protect(app, base_url=runtime.settings.base_url)  # headers, Origin check, log redaction
     return app

@@ -150,9 +150,11 @@ def render(
     }
     values.update(context or {})
     html = rt.env.get_template(f"web/{name}").render(values)
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    return HTMLResponse(html, status_code=status)
 
 
+# The full set (CSP, no-store, ...) is added to every response by ``newsletter.web.guard``;
+# these are what handlers that answer on their own have always sent.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
