@@ -68,7 +68,7 @@ def _check_headers(path: str, response: httpx.Response) -> None:
     script = directives.get("script-src", directives.get("default-src", ""))
     assert "unsafe-inline" not in script and "unsafe-eval" not in script, path
     assert response.headers["x-content-type-options"] == "nosniff", path
-    assert response.headers["referrer-policy"] == "no-referrer", path
+    assert response.headers["referrer-policy"] == "same-origin", path
     if path.startswith(("/admin", "/u/", "/p/")):
         assert response.headers["cache-control"] == "no-store", path
     if "text/html" in response.headers.get("content-type", ""):

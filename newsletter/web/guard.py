@@ -2,7 +2,7 @@
 
 - Every response gets a Content-Security-Policy without inline script (pages load their two
   small scripts from ``/static/*.js``), ``frame-ancestors 'none'`` (the console's preview frame
-  alone may be framed, by the console), ``Referrer-Policy: no-referrer`` (links carry tokens),
+  alone may be framed, by the console), ``Referrer-Policy: same-origin`` (links carry tokens: none leaves the site),
   ``nosniff``; console pages, exports and token pages are ``Cache-Control: no-store``.
 - A state-changing request (POST, PUT, PATCH, DELETE) from another site is refused with 403
   before any handler runs: its ``Origin`` (else ``Sec-Fetch-Site``, else ``Referer``) must be
@@ -46,7 +46,8 @@ DIGEST_POLICY = (
 )
 BASE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not "no-referrer": Chromium then sends "Origin: null" on same-site form posts.
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
