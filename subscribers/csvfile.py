@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -52,6 +53,10 @@ class ImportRow:
     send_hour: int | None
     attributes: dict[str, str]
     status: str | None = None  # from an export's status column: active or pending
+
+
+#: More columns than any real subscriber file has: a header of 100,000 is refused at once.
+MAX_COLUMNS = 1000
 
 
 @lru_cache(maxsize=1024)
@@ -228,7 +233,12 @@ def open_csv(path: Path) -> tuple[IO[bytes], TextLines, Any, list[str]]:
             f"{path}: no 'email' column in the header line "
             f"(found: {', '.join(repr(c) for c in columns[:8])})"
         )
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if len(columns) > MAX_COLUMNS:
+        text.close()
+        raise ImportFileError(
+            f"{path}: {len(columns)} columns in the header, at most {MAX_COLUMNS}"
+        )
+    duplicated = sorted(name for name, count in Counter(columns).items() if count > 1)
     if duplicated:
         text.close()
         raise ImportFileError(f"{path}: column {duplicated[0]!r} appears twice in the header")
