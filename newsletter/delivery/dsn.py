@@ -148,8 +148,27 @@ _DELAY_TEXT = re.compile(
 _ADDRESS = r"[^\s<>@\"(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+"
 
 
+#: No bounce nests more than a few parts; the stdlib parser recurses per level (3,000 levels
+#: exhaust the stack), so a message with more multipart parts than this is not read at all.
+MAX_MULTIPARTS = 50
+
+
+def parseable(message: bytes) -> bool:
+    """Whether a message is shaped like mail the stdlib parser can read safely."""
+    return message[:10_000_000].lower().count(b"multipart/") <= MAX_MULTIPARTS
+
+
 def parse_bounce(message: bytes) -> Bounce | None:
     """Parse a bounce; None if the message is not recognisably one (e.g. an auto-reply)."""
+    if not parseable(message):
+        return None
+    try:
+        return _parse_bounce(message)
+    except RecursionError:  # nesting the count above did not see (message/rfc822 chains)
+        return None
+
+
+def _parse_bounce(message: bytes) -> Bounce | None:
     msg = email.message_from_bytes(message, policy=email.policy.compat32)
     return_paths = _return_paths(msg)
     report = _find_part(msg, _DSN_TYPES)
