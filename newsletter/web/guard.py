@@ -2,8 +2,9 @@
 
 - Every response gets a Content-Security-Policy without inline script (pages load their two
   small scripts from ``/static/*.js``), ``frame-ancestors 'none'`` (the console's preview frame
-  alone may be framed, by the console), ``Referrer-Policy: same-origin`` (links carry tokens: none leaves the site),
-  ``nosniff``; console pages, exports and token pages are ``Cache-Control: no-store``.
+  alone may be framed, by the console), ``Referrer-Policy: same-origin`` (links carry tokens:
+  none leaves the site), ``nosniff``; console pages, exports and token pages are
+  ``Cache-Control: no-store``.
 - A state-changing request (POST, PUT, PATCH, DELETE) from another site is refused with 403
   before any handler runs: its ``Origin`` (else ``Sec-Fetch-Site``, else ``Referer``) must be
   this site. That also closes login CSRF. The one-click unsubscribe (``POST /u/TOKEN``) is
