@@ -332,7 +332,10 @@ def export(
     mailing_list = list_or_404(request, list)
     out = io.StringIO()
     with session_scope(runtime(request).engine) as session:
-        export_csv(session, mailing_list=mailing_list, out=out, status=status or "all")
+        try:
+            export_csv(session, mailing_list=mailing_list, out=out, status=status or "all")
+        except SubscriberError as exc:  # an unknown status: an error page, not a 500
+            raise PageError(400, "Cannot export", str(exc)) from None
     name = f"{mailing_list.slug}-{status or 'all'}.csv"
     return Response(
         out.getvalue(),
