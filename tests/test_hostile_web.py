@@ -290,3 +290,17 @@ def test_the_access_log_of_a_real_server_holds_no_tokens_or_addresses(
         "erin",
     ):
         assert secret not in text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/runs/9223372036854775808",
+        "/v/99999999999999999999/abcdef0123456789",
+        "/admin/subscribers?list=daily&page=99999999999999999999",
+    ],
+)
+def test_numbers_beyond_64_bits_are_not_found(web: WebEnv, path: str) -> None:
+    login(web.client, ADMIN)
+    response = web.client.get(path)
+    assert response.status_code == 404 and "Page not found" in response.text

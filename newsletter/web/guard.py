@@ -9,6 +9,7 @@
   before any handler runs: its ``Origin`` (else ``Sec-Fetch-Site``, else ``Referer``) must be
   this site. That also closes login CSRF. The one-click unsubscribe (``POST /u/TOKEN``) is
   exempt: mail providers post it from their servers (RFC 8058), and its token authenticates it.
+- A path segment or query value that is a number beyond 64 bits answers 404 (ids are 64-bit).
 - Access and error logs never hold tokens, query strings or e-mail addresses.
 """
 
@@ -113,6 +114,19 @@ def is_cross_site(
     return False
 
 
+# Ids and page numbers are 64-bit database integers: a longer number names nothing, and
+# handing it to the database driver fails (OverflowError) instead of finding nothing.
+_OVERSIZED_NUMBER = re.compile(r"(?:^|[/=])[+-]?0*\d{19,}(?:$|[/&;])")
+
+
+def has_oversized_number(path: str, query: bytes) -> bool:
+    """Whether a path segment or query value is a number beyond 64 bits."""
+    return bool(
+        _OVERSIZED_NUMBER.search(path)
+        or _OVERSIZED_NUMBER.search(query.decode("latin-1").replace("%2B", "+"))
+    )
+
+
 class SecurityMiddleware:
     """ASGI middleware: refuse cross-site state changes, add the security headers."""
 
@@ -132,6 +146,16 @@ class SecurityMiddleware:
         allowed = site_origins(
             self.base_url, scope.get("scheme", "http"), request_headers.get("host")
         )
+        if has_oversized_number(path, scope.get("query_string", b"")):
+            response = render(
+                Request(scope, receive),
+                "error.html.j2",
+                {"title": "Page not found", "message": "There is nothing at this address."},
+                status=404,
+            )
+            response.headers.update(extra)
+            await response(scope, receive, send)
+            return
         if is_cross_site(scope["method"], path, request_headers, allowed):
             response = render(
                 Request(scope, receive),
