@@ -40,7 +40,7 @@ FUZZ_EXAMPLES ?= 500
 FUZZ_CLI_EXAMPLES ?= 60
 fuzz: install
 	NEWSLETTER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) NEWSLETTER_FUZZ_CLI_EXAMPLES=$(FUZZ_CLI_EXAMPLES) \
-	  $(PY) -m pytest tests/test_fuzz_*.py tests/test_hostile_*.py -q -m "not postgres" \
+	  $(PY) -m pytest tests/test_fuzz_*.py tests/test_hostile_*.py -q \
 	  --hypothesis-show-statistics
 
 test-fast: install
