@@ -1,4 +1,4 @@
-"""Fuzzing the web forms: any value gives a page (never a 500), and a refused form writes nothing."""
+"""Fuzzing the web forms: any value gives a page (never a 500); a refused form writes nothing."""
 
 from __future__ import annotations
 
