@@ -35,17 +35,25 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 ORIGIN_EXEMPT = re.compile(r"/u/[^/]+/?")
 
 PAGE_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
 )
-# Digest HTML (archive and console preview): inline styles and remote images, never scripts,
-# forms or plugins, sandboxed into an opaque origin.
-DIGEST_POLICY = (
-    "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
-    "font-src https: data:; form-action 'none'; base-uri 'none'; "
-    "sandbox allow-popups allow-popups-to-escape-sandbox; frame-ancestors {ancestors}"
+# A digest as readers see it on the web (archive copies): its own <style> and inline styles,
+# remote images, never a script.
+ISSUE_POLICY = (
+    "default-src 'none'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
+    "img-src https: http: data:; font-src https: data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
 )
+# The console's preview of a digest, framed by the console page alone and sandboxed into an
+# opaque origin (no forms, no plugins, no script).
+PREVIEW_POLICY = (
+    "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; "
+    "img-src https: http: data:; font-src https: data:; form-action 'none'; base-uri 'none'; "
+    "sandbox allow-popups allow-popups-to-escape-sandbox; frame-ancestors 'self'"
+)
+ISSUE_PATHS = re.compile(r"/v/.*|/l/[^/]+/archive/[^/]+")
 BASE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     # Not "no-referrer": Chromium then sends "Origin: null" on same-site form posts.
@@ -59,15 +67,14 @@ NO_STORE_PREFIXES = ("/admin", "/u/", "/p/", "/c/")
 def headers_for(path: str) -> dict[str, str]:
     """The security headers of a response to ``path``."""
     headers = dict(BASE_HEADERS)
+    headers["X-Frame-Options"] = "DENY"
     if path == "/admin/preview/frame":
-        headers["Content-Security-Policy"] = DIGEST_POLICY.format(ancestors="'self'")
+        headers["Content-Security-Policy"] = PREVIEW_POLICY
         headers["X-Frame-Options"] = "SAMEORIGIN"
-    elif path.startswith("/v/"):
-        headers["Content-Security-Policy"] = DIGEST_POLICY.format(ancestors="'none'")
-        headers["X-Frame-Options"] = "DENY"
+    elif ISSUE_PATHS.fullmatch(path):
+        headers["Content-Security-Policy"] = ISSUE_POLICY
     else:
         headers["Content-Security-Policy"] = PAGE_POLICY
-        headers["X-Frame-Options"] = "DENY"
     if path.startswith(NO_STORE_PREFIXES):
         headers["Cache-Control"] = "no-store"
     return headers
