@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-stop demo-web test test-fast check bench bench-import chaos clean system-deps
+.PHONY: install demo demo-stop demo-web test test-fast fuzz check bench bench-import chaos clean system-deps
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,14 @@ system-deps:
 
 test: install system-deps
 	$(PY) -m pytest
+
+# The fuzz and hostile-input suites with a long budget (`make test` runs them briefly).
+FUZZ_EXAMPLES ?= 500
+FUZZ_CLI_EXAMPLES ?= 60
+fuzz: install
+	NEWSLETTER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) NEWSLETTER_FUZZ_CLI_EXAMPLES=$(FUZZ_CLI_EXAMPLES) \
+	  $(PY) -m pytest tests/test_fuzz_*.py tests/test_hostile_*.py -q \
+	  --hypothesis-show-statistics
 
 test-fast: install
 	$(PY) -m pytest -m "not browser and not slow"

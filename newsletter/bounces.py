@@ -1,4 +1,10 @@
-"""Apply bounces (RFC 3464 DSNs) from a Maildir or mbox to the ledger and the audience."""
+"""Apply bounces (RFC 3464 DSNs) from a Maildir or mbox to the ledger and the audience.
+
+Anyone can mail the bounce address, so a bounce counts only when it authenticates: its return
+path carries our VERP signature for a delivery, or the returned original's Message-ID is that
+of a delivery we made to a recipient the report names. The recipient named in a report alone
+is never enough (a forged report would suppress anyone).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.delivery.dsn import Bounce, BounceKind, iter_mailbox, parse_bounce
 from newsletter.delivery.verp import parse_return_path
@@ -26,32 +32,25 @@ class BounceReport:
     soft: int = 0
     suppressed_after_soft: int = 0
     ignored: int = 0
-    unmatched: int = 0
+    unmatched: int = 0  # not provably about one of our deliveries (forged or foreign)
     notes: list[str] = field(default_factory=list)
 
 
-def _delivery_for(
+def authenticated_delivery(
     session: Session, bounce: Bounce, *, secret: bytes, local: str
 ) -> Delivery | None:
+    """The delivery this bounce provably belongs to, else None."""
     for address in bounce.return_paths:
         delivery_id = parse_return_path(address, secret=secret, local=local)
         if delivery_id is not None:
             return session.get(Delivery, delivery_id)
-    return None
-
-
-def _subscriber_for(
-    session: Session, bounce: Bounce, delivery: Delivery | None
-) -> Subscriber | None:
-    if delivery is not None and delivery.subscriber_id is not None:
-        return session.get(Subscriber, delivery.subscriber_id)
-    for recipient in bounce.recipients:
-        if recipient.recipient:
-            found = session.exec(
-                select(Subscriber).where(Subscriber.email == recipient.recipient.lower())
-            ).first()
-            if found is not None:
-                return found
+    named = {r.recipient.lower() for r in bounce.recipients if r.recipient}
+    if not named or not bounce.original_message_ids:
+        return None
+    ids = list(bounce.original_message_ids[:20])
+    for delivery in session.exec(select(Delivery).where(col(Delivery.message_id).in_(ids))):
+        if delivery.email.lower() in named:
+            return delivery
     return None
 
 
@@ -71,8 +70,10 @@ def apply_bounce(
     if kind is BounceKind.NONE:
         report.ignored += 1
         return
-    delivery = _delivery_for(session, bounce, secret=secret, local=local)
-    subscriber = _subscriber_for(session, bounce, delivery)
+    delivery = authenticated_delivery(session, bounce, secret=secret, local=local)
+    subscriber = None
+    if delivery is not None and delivery.subscriber_id is not None:
+        subscriber = session.get(Subscriber, delivery.subscriber_id)
     if subscriber is None or subscriber.id is None:
         report.unmatched += 1
         return

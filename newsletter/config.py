@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from pydantic_settings import (
 from newsletter.errors import ConfigError
 
 DEV_SECRET = "insecure-development-secret-change-me"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 MODEL_FILE_NAME = "newsletter-topics.model"
 SMTP_SCHEMES = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
 
@@ -71,6 +72,42 @@ def parse_smtp_url(url: str) -> SmtpTarget:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
     )
+
+
+def parse_base_url(value: str) -> str:
+    """The public base URL, parsed strictly: http(s), a host name or IP literal, an optional
+    port and path; no user info, backslash, query, fragment or control character (browsers
+    and ``urlsplit`` disagree on such URLs, so a check could pass on a host nobody visits)."""
+    if any(ch in value for ch in "\\@ ") or not value.isprintable() or not value.isascii():
+        raise ValueError("must be a plain http:// or https:// URL (no user info or backslash)")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError("must not have a query or fragment")
+    host = parts.hostname or ""
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from None
+    try:
+        ipaddress.ip_address(host)  # urlsplit has taken off an IPv6 literal's brackets
+    except ValueError:
+        labels = host.rstrip(".").split(".")
+        if not host or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+            raise ValueError(f"host {host!r} is not a valid host name") from None
+    return value.rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address is this machine only (localhost, 127.0.0.0/8, ::1)."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SmtpServerSettings(BaseModel):
@@ -223,10 +260,7 @@ class Settings(BaseSettings):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an absolute http:// or https:// URL")
-        return value.rstrip("/")
+        return parse_base_url(value)
 
     @field_validator("category_map")
     @classmethod
@@ -249,7 +283,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_cross_fields(self) -> Settings:
         host = urlsplit(self.base_url).hostname or ""
-        if self.secret_key.get_secret_value() == DEV_SECRET and host not in LOOPBACK_HOSTS:
+        if self.uses_development_secret and not is_loopback(host):
             # the development key is public: anyone could forge unsubscribe and preference links
             raise ValueError(
                 "secret_key: set NEWSLETTER_SECRET_KEY (the built-in development key is only "
@@ -261,6 +295,19 @@ class Settings(BaseSettings):
         if any(dkim) and not all(dkim):
             raise ValueError("dkim_key_file, dkim_selector and dkim_domain must be set together")
         return self
+
+    @property
+    def uses_development_secret(self) -> bool:
+        """Whether the secret is the published development key."""
+        return self.secret_key.get_secret_value() == DEV_SECRET
+
+    def check_listen_address(self, host: str) -> None:
+        """Refuse to serve on a non-loopback address with the published development key."""
+        if self.uses_development_secret and not is_loopback(host):
+            raise ConfigError(
+                "NEWSLETTER_SECRET_KEY: set a secret of your own before listening on "
+                f"{host or 'all addresses'} (the built-in development key is public)"
+            )
 
     @property
     def smtp(self) -> SmtpTarget:

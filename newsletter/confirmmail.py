@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from jinja2 import Environment
 
 from newsletter.delivery.qp import encode_qp_template, encode_qp_value, join_segments
-from newsletter.message import SMTP_POLICY, MessageTemplate, Segment, Sender
+from newsletter.message import SMTP_POLICY, MessageTemplate, Segment, Sender, to_header
 from newsletter.render import inline_css
 
 MARKERS = {"name": "@@NAME@@", "confirm_url": "@@CONFIRM_URL@@"}
@@ -101,13 +101,6 @@ def build_confirmation_template(
     return MessageTemplate(segments=tuple(segments), domain=sender.address.rsplit("@", 1)[1])
 
 
-def _to_header(name: str, email: str) -> bytes:
-    if "\r" in name or "\n" in name:
-        raise ValueError("line break in recipient name")
-    folded = SMTP_POLICY.header_factory("To", str(Address(name, addr_spec=email)))
-    return folded.fold(policy=SMTP_POLICY).encode("ascii").removeprefix(b"To: ").rstrip(b"\r\n")
-
-
 def personalise_confirmation(
     template: MessageTemplate, *, email: str, name: str, confirm_url: str, message_id: str
 ) -> bytes:
@@ -116,7 +109,7 @@ def personalise_confirmation(
         raise ValueError("unsafe character in Message-ID or link")
     shown = name or "there"
     values = {
-        "TO": _to_header(name, email),
+        "TO": to_header(name, email),
         "MESSAGE_ID": message_id.encode("ascii"),
         "text:NAME": encode_qp_value(shown),
         "text:CONFIRM_URL": encode_qp_value(confirm_url),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 import re
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from newsletter.bounces import read_mailbox
+from newsletter.delivery.dsn import parseable
 from subscribers.errors import InvalidToken, SubscriberNotFound
 from subscribers.models import UnsubscribeSource
 from subscribers.service import unsubscribe
@@ -36,7 +38,10 @@ class MailtoReport:
 
 def token_of(message: bytes) -> str | None:
     """The unsubscribe token in the address a message was sent to, if any."""
-    parsed = email.message_from_bytes(message, policy=email.policy.compat32)
+    if not parseable(message):
+        return None
+    # Only the headers matter: the body (however nested) is never parsed.
+    parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(message)
     for header in RECIPIENT_HEADERS:
         for _, address in getaddresses([str(value) for value in parsed.get_all(header, [])]):
             found = TOKEN_ADDRESS.match(address.strip())

@@ -4,13 +4,19 @@ The template is a list of segments: literal bytes and placeholder names. Bodies 
 quoted-printable with every placeholder on its own physical line, so substituting a QP-encoded
 value never breaks line-length rules; header placeholders take values that were encoded and
 checked here. Building an EmailMessage per recipient would cost ten times more.
+
+Body placeholders are the render module's per-process markers, which no content can contain;
+the To: header is built here from encoded words or a quoted string (property-tested against
+the email package's parser), and the Subject is cut and folded so no line passes 78 octets.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import secrets
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,10 +28,19 @@ from email.utils import format_datetime
 
 from newsletter.delivery.qp import encode_qp_template, encode_qp_value, join_segments
 from newsletter.links import PersonalLinks
-from newsletter.render import RenderedDigest
+from newsletter.render import PLACEHOLDER_NAMES, RenderedDigest
 
 SMTP_POLICY = policy.SMTP.clone(max_line_length=78)
-BODY_PLACEHOLDERS = ("NAME", "UNSUB_URL", "PREFS_URL")
+# The marker names (with the process's nonce) mapped to the stable names values are keyed by.
+_BODY_NAMES = {
+    PLACEHOLDER_NAMES["name"]: "NAME",
+    PLACEHOLDER_NAMES["unsubscribe_url"]: "UNSUB_URL",
+    PLACEHOLDER_NAMES["preferences_url"]: "PREFS_URL",
+}
+BODY_PLACEHOLDERS = tuple(_BODY_NAMES)
+#: Longest Subject kept, in characters, before it is cut at a word and ends with "...".
+MAX_SUBJECT = 200
+MAX_HEADER_LINE = 78
 Segment = bytes | str
 
 
@@ -72,17 +87,44 @@ def _header_block(digest: RenderedDigest, sender: Sender, date: datetime) -> byt
     return bytes(message).split(b"\r\n\r\n", 1)[0] + b"\r\n" + _subject_header(digest.subject)
 
 
+def cut_subject(subject: str, limit: int = MAX_SUBJECT) -> str:
+    """The subject on one line (whitespace runs collapsed, controls dropped), cut at a word
+    boundary to at most ``limit`` characters."""
+    text = " ".join(_printable(subject).split())  # no CR/LF can reach the header
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 3]
+    if " " in cut[limit // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip() + "..."
+
+
 def _subject_header(subject: str) -> bytes:
-    """Fold the subject at spaces within 78 columns (the policy folder would break right after
-    ``Subject:`` and leave a leading space in the value)."""
-    text = " ".join(subject.split())  # no CR/LF can reach the header
-    charset = "us-ascii" if text.isascii() else "utf-8"
-    folded = Header(text, charset=charset, maxlinelen=78, header_name="Subject")
+    """Cut the subject, then fold it within 78 columns: at spaces when it is ASCII with no long
+    word, else as UTF-8 encoded words, which the email package splits anywhere."""
+    text = cut_subject(subject)
+    plain = text.isascii() and all(len(word) <= 60 for word in text.split(" "))
+    charset = "us-ascii" if plain else "utf-8"
+    folded = Header(text, charset=charset, maxlinelen=MAX_HEADER_LINE, header_name="Subject")
     return f"Subject: {folded.encode(linesep=chr(13) + chr(10))}\r\n".encode("ascii")
 
 
+def _printable(value: str) -> str:
+    """``value`` without control characters and lone surrogates (kept as spaces for tabs)."""
+    if value.isprintable():
+        return value
+    return "".join(
+        " " if ch in "\t" else ch
+        for ch in value
+        if unicodedata.category(ch) not in ("Cc", "Cs") or ch == "\t"
+    )
+
+
 def _rename(segments: Sequence[Segment], prefix: str) -> list[Segment]:
-    return [f"{prefix}{item}" if isinstance(item, str) else item for item in segments]
+    return [
+        f"{prefix}{_BODY_NAMES.get(item, item)}" if isinstance(item, str) else item
+        for item in segments
+    ]
 
 
 def build_template(digest: RenderedDigest, sender: Sender, *, date: datetime) -> MessageTemplate:
@@ -120,27 +162,88 @@ def build_template(digest: RenderedDigest, sender: Sender, *, date: datetime) ->
     return MessageTemplate(segments=tuple(merged), domain=domain)
 
 
-# Names and addresses the email package would write unchanged: atoms separated by single
-# spaces, a dot-atom address. Anything else (quotes, non-ASCII, long lines) takes the slow,
-# exact path, which costs about 400 microseconds per header.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+# A display name written as it is: atoms separated by single spaces. An address: a dot-atom
+# local part and an ASCII domain (non-ASCII domains arrive IDNA-encoded; non-ASCII local parts
+# are refused at sign-up).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_PLAIN_NAME = re.compile(rf"{_ATEXT}+(?: {_ATEXT}+)*")
 _PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9.-]+"
+    rf"{_ATEXT}+(?:\.{_ATEXT}+)*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
 )
+_QUOTABLE = re.compile(r"[\x20-\x7e]+")
+# An encoded word is at most 75 characters: "=?utf-8?b?" + 60 base64 characters + "?=".
+_WORD_BYTES = 45
 
 
-def _to_header(recipient: Recipient) -> bytes:
-    name, email = recipient.name, recipient.email
-    if "\r" in name or "\n" in name:
-        raise ValueError("line break in recipient name")
-    if _PLAIN_ADDRESS.fullmatch(email) and len(name) + len(email) < 64:
+def _encoded_words(name: str) -> list[str]:
+    """``name`` as RFC 2047 base64 encoded words, never splitting a character."""
+    words: list[str] = []
+    chunk = b""
+    for char in name:
+        data = char.encode("utf-8")
+        if len(chunk) + len(data) > _WORD_BYTES:
+            words.append(chunk.decode("utf-8"))
+            chunk = b""
+        chunk += data
+    words.append(chunk.decode("utf-8"))
+    return [f"=?utf-8?b?{base64.b64encode(w.encode()).decode('ascii')}?=" for w in words]
+
+
+def display_name(name: str) -> str:
+    """The name as it will read in the To: header: one line, no control characters."""
+    return " ".join(_printable(name).split())
+
+
+def to_header(name: str, email: str) -> bytes:
+    """The value of a To: header for one recipient, folded within 78 columns.
+
+    Written here rather than by the email package, whose folder drops the quotes of a long
+    display name (``To: a, b <x@y>`` then names two recipients). A plain name goes as it is,
+    other printable ASCII as a quoted string when it fits on the line, anything else as
+    encoded words (which cannot contain ``,``, ``:``, ``<`` or a quote): parsing the header
+    gives back exactly ``display_name(name)`` and ``email``.
+    """
+    # The common case first (about 2 microseconds): a short plain name, a plain address.
+    if len(name) + len(email) < 64 and "=?" not in name and _PLAIN_ADDRESS.fullmatch(email):
         if not name:
             return email.encode("ascii")
         if _PLAIN_NAME.fullmatch(name):
             return f"{name} <{email}>".encode("ascii")
-    address = Address(recipient.name, addr_spec=recipient.email)
-    folded = SMTP_POLICY.header_factory("To", str(address)).fold(policy=SMTP_POLICY)
-    return folded.encode("ascii").removeprefix(b"To: ").removesuffix(b"\r\n")
+    if "\r" in name or "\n" in name:
+        raise ValueError("line break in recipient name")
+    if len(email) > 254 or not _PLAIN_ADDRESS.fullmatch(email):
+        raise ValueError("recipient address is not a plain ASCII address")
+    shown = display_name(name)
+    if not shown:
+        return email.encode("ascii")
+    room = MAX_HEADER_LINE - len("To: ") - len(email) - 3
+    # "=?" would be read as the start of an encoded word: such a name is encoded itself.
+    if len(shown) <= room and "=?" not in shown:
+        if _PLAIN_NAME.fullmatch(shown):
+            return f"{shown} <{email}>".encode("ascii")
+        if _QUOTABLE.fullmatch(shown):
+            quoted = shown.replace("\\", "\\\\").replace('"', '\\"')
+            if len(quoted) + 2 <= room:
+                return f'"{quoted}" <{email}>'.encode("ascii")
+    lines = [""]
+    width = len("To: ")
+    for word in _encoded_words(shown):
+        if lines[-1] and width + 1 + len(word) > MAX_HEADER_LINE:
+            lines.append("")
+            width = 0
+        lines[-1] += f" {word}" if lines[-1] else word
+        width += len(word) + 1
+    tail = f"<{email}>"
+    if width + 1 + len(tail) > MAX_HEADER_LINE:
+        lines.append(tail)
+    else:
+        lines[-1] += f" {tail}"
+    return "\r\n ".join(lines).encode("ascii")
+
+
+def _to_header(recipient: Recipient) -> bytes:
+    return to_header(recipient.name, recipient.email)
 
 
 def _ascii(value: str, what: str) -> bytes:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,12 +30,21 @@ def _templates_dir() -> Path:
 
 TEMPLATES = _templates_dir()
 
-#: Markers the templates print where per-subscriber values go after inlining.
-PERSONAL_MARKERS = {
-    "name": "@@NAME@@",
-    "unsubscribe_url": "@@UNSUB_URL@@",
-    "preferences_url": "@@PREFS_URL@@",
+#: A random value drawn once per process. Personal markers carry it, so no article, feed or
+#: list name can contain a marker: content is written before the process starts and the value
+#: never leaves it (every marker is substituted before a byte is sent or stored). Rendering and
+#: substitution always happen in the same process (digests are re-rendered from their articles).
+MARKER_NONCE = secrets.token_hex(12)
+#: The placeholder names of the per-subscriber values, as ``delivery.qp`` templates take them.
+PLACEHOLDER_NAMES = {
+    "name": f"NAME.{MARKER_NONCE}",
+    "unsubscribe_url": f"UNSUB_URL.{MARKER_NONCE}",
+    "preferences_url": f"PREFS_URL.{MARKER_NONCE}",
 }
+#: Markers the templates print where per-subscriber values go after inlining.
+PERSONAL_MARKERS = {key: f"@@{name}@@" for key, name in PLACEHOLDER_NAMES.items()}
+_MARKER_KEYS = {marker: key for key, marker in PERSONAL_MARKERS.items()}
+_MARKER_PATTERN = re.compile("|".join(re.escape(marker) for marker in _MARKER_KEYS))
 
 
 #: Repeated on every cell (Yahoo drops <body>); kept short because it is inlined ~100 times: a
@@ -272,10 +283,11 @@ def render_web_issue(env: Environment, digest: DigestView, *, label: str) -> str
 
 
 def fill_markers(text: str, values: dict[str, str]) -> str:
-    """Replace personal markers in rendered text (used for previews and archives)."""
-    for key, marker in PERSONAL_MARKERS.items():
-        text = text.replace(marker, values.get(key, ""))
-    return text
+    """Replace personal markers in rendered text (used for previews and archives).
+
+    One pass by position: a value that looks like a marker is never substituted again.
+    """
+    return _MARKER_PATTERN.sub(lambda match: values.get(_MARKER_KEYS[match.group()], ""), text)
 
 
 def sections_with_topics(

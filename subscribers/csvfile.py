@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,6 +55,10 @@ class ImportRow:
     status: str | None = None  # from an export's status column: active or pending
 
 
+#: More columns than any real subscriber file has: a header of 100,000 is refused at once.
+MAX_COLUMNS = 1000
+
+
 @lru_cache(maxsize=1024)
 def _topics(value: str, offered: tuple[str, ...]) -> tuple[str, ...]:
     """A topics cell (``;`` or ``|`` separated) checked against the list; few distinct values
@@ -65,11 +70,32 @@ def _topics(value: str, offered: tuple[str, ...]) -> tuple[str, ...]:
     return chosen
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets (a tab
+# or CR is skipped before the check by some of them).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell no spreadsheet evaluates: a leading apostrophe before a formula start."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
+def safe_row(values: Sequence[object]) -> list[str]:
+    """``safe_cell`` of every value."""
+    return [safe_cell(value) for value in values]
+
+
+def restore_cell(value: str) -> str:
+    """Undo ``safe_cell``: an apostrophe before a formula start is taken off."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) else value
+
+
 def parse_row(
     line: int, values: list[str], columns: list[str], offered: Sequence[str]
 ) -> ImportRow:
     """Validate one row; raise InvalidAddress or InvalidPreference naming the problem."""
-    cells = dict(zip(columns, values, strict=True))
+    cells = dict(zip(columns, (restore_cell(value) for value in values), strict=True))
     email = normalise_email(cells["email"])
     topics_text = cells.get("topics", "").strip()
     topics = _topics(topics_text, tuple(offered)) if topics_text else None
@@ -118,8 +144,8 @@ class RejectsWriter:
         if self.writer is None:
             self.handle = self.temp.open("w", encoding="utf-8", newline="")
             self.writer = csv.writer(self.handle)
-            self.writer.writerow(["line", "reason", *self.header])
-        self.writer.writerow([line, reason, *raw])
+            self.writer.writerow(safe_row(["line", "reason", *self.header]))
+        self.writer.writerow(safe_row([line, reason, *raw]))
 
     def commit(self) -> None:
         """Move the finished file into place (an empty one with its header if nothing failed)."""
@@ -127,7 +153,7 @@ class RejectsWriter:
             return
         if self.handle is None:
             self.handle = self.temp.open("w", encoding="utf-8", newline="")
-            csv.writer(self.handle).writerow(["line", "reason", *self.header])
+            csv.writer(self.handle).writerow(safe_row(["line", "reason", *self.header]))
         self.handle.close()
         os.replace(self.temp, self.path)
 
@@ -207,7 +233,12 @@ def open_csv(path: Path) -> tuple[IO[bytes], TextLines, Any, list[str]]:
             f"{path}: no 'email' column in the header line "
             f"(found: {', '.join(repr(c) for c in columns[:8])})"
         )
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if len(columns) > MAX_COLUMNS:
+        text.close()
+        raise ImportFileError(
+            f"{path}: {len(columns)} columns in the header, at most {MAX_COLUMNS}"
+        )
+    duplicated = sorted(name for name, count in Counter(columns).items() if count > 1)
     if duplicated:
         text.close()
         raise ImportFileError(f"{path}: column {duplicated[0]!r} appears twice in the header")

@@ -3,6 +3,9 @@
 Only active subscriptions by default: an export is often imported elsewhere with --confirmed,
 and that must never re-subscribe people who left. ``status="all"`` exports everyone with a
 ``status`` column, which the importer honours (unsubscribed rows are refused).
+
+Every cell that a spreadsheet would read as a formula (it starts with ``= + - @``, a tab or a
+CR) is written with a leading apostrophe; the importer takes it off again.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import csv
 from typing import TextIO
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from subscribers.csvfile import safe_row
 from subscribers.models import MailingList, Subscriber, Subscription
 from subscribers.preferences import WEEKDAYS
 from subscribers.queries import check_status
@@ -21,13 +26,26 @@ ALL = "all"
 
 
 def _query(mailing_list: MailingList, status: str | None) -> object:
+    # Columns, not entities: a streamed read must not fill (or be cut by clearing) the
+    # session's identity map.
     query = (
-        select(Subscriber, Subscription)
+        sa_select(
+            col(Subscriber.email),
+            col(Subscriber.name),
+            col(Subscriber.timezone),
+            col(Subscriber.attributes),
+            col(Subscription.topics),
+            col(Subscription.cadence),
+            col(Subscription.weekday),
+            col(Subscription.timezone),
+            col(Subscription.send_hour),
+            col(Subscription.status),
+        )
         .join(Subscription, col(Subscription.subscriber_id) == col(Subscriber.id))
-        .where(Subscription.list_id == mailing_list.id)
+        .where(col(Subscription.list_id) == mailing_list.id)
     )
     if status is not None:
-        query = query.where(Subscription.status == status)
+        query = query.where(col(Subscription.status) == status)
     return query
 
 
@@ -53,25 +71,26 @@ def export_csv(
         keys.update(attributes or {})
     extra = sorted(keys - {*EXPORT_COLUMNS, "status"})
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*EXPORT_COLUMNS, *(["status"] if everyone else []), *extra])
+    writer.writerow(safe_row([*EXPORT_COLUMNS, *(["status"] if everyone else []), *extra]))
     query = _query(mailing_list, wanted).order_by(col(Subscriber.email))  # type: ignore[attr-defined]
     written = 0
-    for subscriber, subscription in session.execute(query.execution_options(yield_per=2000)):
-        attributes = subscriber.attributes or {}
+    for row in session.execute(query.execution_options(yield_per=2000)):
+        (email, name, zone, attributes, topics, cadence, weekday, own_zone, hour, state) = row
+        attributes = attributes or {}
         writer.writerow(
-            [
-                subscriber.email,
-                subscriber.name,
-                ";".join(subscription.topics),
-                subscription.cadence,
-                WEEKDAYS[subscription.weekday],
-                subscription.timezone or subscriber.timezone,
-                subscription.send_hour,
-                *([subscription.status] if everyone else []),
-                *(attributes.get(key, "") for key in extra),
-            ]
+            safe_row(
+                [
+                    email,
+                    name,
+                    ";".join(topics),
+                    cadence,
+                    WEEKDAYS[weekday],
+                    own_zone or zone,
+                    hour,
+                    *([state] if everyone else []),
+                    *(attributes.get(key, "") for key in extra),
+                ]
+            )
         )
         written += 1
-        if written % 2000 == 0:
-            session.expunge_all()
     return written

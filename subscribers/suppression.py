@@ -104,16 +104,29 @@ def add_suppression(
     )
 
 
-def remove_suppression(session: Session, *, value: str, domain: bool = False) -> None:
-    """Take an address or domain off the list (hash entries of erased people stay)."""
+def remove_suppression(
+    session: Session, *, value: str, domain: bool = False, secret: bytes | None = None
+) -> None:
+    """Take an address or domain off the list.
+
+    With ``secret``, an address also loses the hash entry left by erasing it: an erased person
+    who was added back can then be mailed again (without it nothing could ever lift it).
+    """
     key = normalise_domain(value) if domain else normalise_email(value)
     kind = SuppressionKind.DOMAIN if domain else SuppressionKind.ADDRESS
-    found = session.exec(
-        select(Suppression).where(Suppression.value == key, Suppression.kind == kind)
-    ).first()
-    if found is None:
+    wanted = [(key, kind)]
+    if not domain and secret is not None:
+        wanted.append((address_hash(secret, key), SuppressionKind.HASH))
+    ids = [
+        entry_id
+        for value_, kind_ in wanted
+        for entry_id in session.exec(
+            select(Suppression.id).where(Suppression.value == value_, Suppression.kind == kind_)
+        )
+    ]
+    if not ids:
         raise SuppressionNotFound(key)
-    session.exec(delete(Suppression).where(col(Suppression.id) == found.id))
+    session.exec(delete(Suppression).where(col(Suppression.id).in_(ids)))
 
 
 def list_suppressions(session: Session, *, kind: str | None = None) -> list[Suppression]:

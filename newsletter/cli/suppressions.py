@@ -62,5 +62,7 @@ def remove(
     """Allow mail to this address or domain again."""
     rt = runtime(ctx)
     with session_scope(rt.engine) as session:
-        suppression.remove_suppression(session, value=value, domain=domain)
+        suppression.remove_suppression(
+            session, value=value, domain=domain, secret=rt.settings.secret
+        )
     console.print(f"removed {value.strip()} from the suppression list")

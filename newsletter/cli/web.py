@@ -23,6 +23,7 @@ def web(
     from newsletter.web.app import create_app
 
     rt = runtime(ctx)
+    rt.settings.check_listen_address(host)
     configure_logging(rt.settings.log_format)
     console.print(f"serving on http://{host}:{port} (public base URL {rt.settings.base_url})")
     uvicorn.run(

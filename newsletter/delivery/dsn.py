@@ -1,4 +1,9 @@
-"""Bounce parsing: RFC 3464 delivery status notifications, common non-standard bounces."""
+"""Bounce parsing: RFC 3464 delivery status notifications, common non-standard bounces.
+
+Parsing reads what a bounce claims; it proves nothing. ``newsletter.bounces`` acts on a bounce
+only when its return path carries our VERP signature or the Message-ID of the returned
+original is one we sent to the named recipient.
+"""
 
 from __future__ import annotations
 
@@ -80,6 +85,8 @@ class Bounce:
     recipients: tuple[RecipientStatus, ...]
     envelope_id: str | None  # DSN Original-Envelope-Id, if ENVID was set when sending
     standard: bool  # True for an RFC 3464 report, False for a heuristic reading of text
+    # Message-IDs (without angle brackets) of the returned original message, if it came back.
+    original_message_ids: tuple[str, ...] = ()
 
     @property
     def return_path(self) -> str | None:
@@ -141,8 +148,27 @@ _DELAY_TEXT = re.compile(
 _ADDRESS = r"[^\s<>@\"(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+"
 
 
+#: No bounce nests more than a few parts; the stdlib parser recurses per level (3,000 levels
+#: exhaust the stack), so a message with more multipart parts than this is not read at all.
+MAX_MULTIPARTS = 50
+
+
+def parseable(message: bytes) -> bool:
+    """Whether a message is shaped like mail the stdlib parser can read safely."""
+    return message[:10_000_000].lower().count(b"multipart/") <= MAX_MULTIPARTS
+
+
 def parse_bounce(message: bytes) -> Bounce | None:
     """Parse a bounce; None if the message is not recognisably one (e.g. an auto-reply)."""
+    if not parseable(message):
+        return None
+    try:
+        return _parse_bounce(message)
+    except RecursionError:  # nesting the count above did not see (message/rfc822 chains)
+        return None
+
+
+def _parse_bounce(message: bytes) -> Bounce | None:
     msg = email.message_from_bytes(message, policy=email.policy.compat32)
     return_paths = _return_paths(msg)
     report = _find_part(msg, _DSN_TYPES)
@@ -158,8 +184,34 @@ def parse_bounce(message: bytes) -> Bounce | None:
                 recipients=recipients,
                 envelope_id=envelope_ids[0] if envelope_ids else None,
                 standard=True,
+                original_message_ids=original_message_ids(msg),
             )
     return _heuristic_bounce(msg, return_paths)
+
+
+_MESSAGE_ID_LINE = re.compile(r"^Message-ID:[ \t]*<([^<>\s]{1,500})>", re.IGNORECASE | re.MULTILINE)
+
+
+def original_message_ids(msg: email.message.Message) -> tuple[str, ...]:
+    """The Message-IDs of the original message a bounce returns (message/rfc822 or
+    text/rfc822-headers part, or quoted in the text after "original message follows")."""
+    found: list[str] = []
+    stack = [msg]  # a loop, not recursion: a hostile message may nest parts deeply
+    while stack:
+        part = stack.pop()
+        kind = part.get_content_type()
+        if kind == "message/rfc822":
+            for sub in _subparts(part):
+                found += _MESSAGE_ID_LINE.findall(f"Message-ID: {_text(sub.get('Message-ID', ''))}")
+        elif part.is_multipart():
+            stack.extend(reversed(_subparts(part)))
+        elif kind == "text/rfc822-headers":
+            found += _MESSAGE_ID_LINE.findall(_body(part).decode("utf-8", "replace"))
+        elif kind == "text/plain":
+            text = _body(part).decode("utf-8", "replace")
+            cut = _ORIGINAL_FOLLOWS.search(text)
+            found += _MESSAGE_ID_LINE.findall(text[cut.start() :]) if cut else []
+    return tuple(dict.fromkeys(found))
 
 
 def iter_mailbox(path: Path) -> Iterator[bytes]:
@@ -428,5 +480,9 @@ def _heuristic_bounce(msg: email.message.Message, return_paths: tuple[str, ...])
         for address in (addresses or none)
     )
     return Bounce(
-        return_paths=return_paths, recipients=recipients, envelope_id=None, standard=False
+        return_paths=return_paths,
+        recipients=recipients,
+        envelope_id=None,
+        standard=False,
+        original_message_ids=original_message_ids(msg),
     )

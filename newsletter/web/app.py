@@ -27,6 +27,7 @@ from newsletter.web import (
     admin_webhooks,
     archive,
     auth,
+    guard,
     inbound,
     ops,
     public,
@@ -146,4 +147,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     ):
         app.include_router(module.router)
     app.mount(API_PREFIX, create_api(app.state.web))
+    guard.protect(app, base_url=runtime.settings.base_url)  # headers, Origin check, log redaction
     return app

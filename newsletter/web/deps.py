@@ -153,11 +153,13 @@ def render(
     }
     values.update(context or {})
     html = rt.env.get_template(f"web/{name}").render(values)
-    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    response = HTMLResponse(html, status_code=status)
     flash.clear(request, response)
     return response
 
 
+# The full set (CSP, no-store, ...) is added to every response by ``newsletter.web.guard``;
+# these are what handlers that answer on their own have always sent.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
