@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from newsletter.articles import ArticleDraft
 from newsletter.errors import IngestError, UnknownTopic
-from newsletter.ingest.fingerprint import normalise_words, similar_stories, story_fingerprint
+from newsletter.ingest.fingerprint import BODY_PREFIX, NearDuplicates, story_fingerprint
 from newsletter.ingest.sanitize import html_to_text, sanitize_html
 from newsletter.ingest.summary import plain_text, summarise
 from newsletter.ingest.tagging import (
@@ -25,7 +25,6 @@ from newsletter.ingest.urls import canonical_url
 from newsletter.models import Article, ArticleTopic, Topic, TopicOrigin
 
 DEDUP_WINDOW = timedelta(days=3)  # near-duplicates are looked for among stories this close
-TITLE_PREFILTER = 0.4  # title word overlap below which bodies are not even compared
 MAX_CANDIDATES = 2000
 
 
@@ -107,9 +106,17 @@ def check_topics(session: Session, topics: Sequence[str]) -> list[str]:
 
 
 def find_duplicate(
-    session: Session, article: CleanArticle, *, window: timedelta = DEDUP_WINDOW
+    session: Session,
+    article: CleanArticle,
+    *,
+    window: timedelta = DEDUP_WINDOW,
+    near: NearDuplicates | None = None,
 ) -> Article | None:
-    """Return the stored article that is the same story: GUID, URL, fingerprint or near-copy."""
+    """Return the stored article that is the same story: GUID, URL, fingerprint or near-copy.
+
+    ``near`` holds the stories of the time window already loaded (``load_recent``); without
+    it they are loaded for this one article.
+    """
     conditions = [
         col(Article.guid) == article.guid,
         col(Article.fingerprint) == article.fingerprint,
@@ -119,29 +126,37 @@ def find_duplicate(
     same = session.exec(select(Article).where(or_(*conditions))).first()
     if same is not None:
         return same
-    title_words = set(normalise_words(article.title))
-    if not title_words:
-        return None
-    candidates = session.exec(
-        select(Article.id, Article.title)
+    if near is None:
+        near = load_recent(session, [article.published_at], window=window)
+    key = near.find(article.title, article.body_text, article.published_at)
+    return session.get(Article, key) if key is not None else None
+
+
+def load_recent(
+    session: Session, moments: Sequence[datetime], *, window: timedelta = DEDUP_WINDOW
+) -> NearDuplicates:
+    """Index the stored stories published within ``window`` of any of ``moments``."""
+    near = NearDuplicates(window)
+    if not moments:
+        return near
+    rows = session.exec(
+        select(
+            Article.id,
+            Article.title,
+            func.substr(Article.body_text, 1, BODY_PREFIX + 200),
+            Article.published_at,
+        )
         .where(
-            col(Article.published_at) >= article.published_at - window,
-            col(Article.published_at) <= article.published_at + window,
+            col(Article.published_at) >= min(moments) - window,
+            col(Article.published_at) <= max(moments) + window,
         )
         .order_by(col(Article.published_at).desc())
         .limit(MAX_CANDIDATES)
     )
-    for article_id, title in candidates:
-        # Cheap prefilter: a near-identical story has a near-identical title.
-        words = set(normalise_words(title))
-        if len(title_words & words) / len(title_words | words) < TITLE_PREFILTER:
-            continue
-        other = session.get(Article, article_id)
-        if other is not None and similar_stories(
-            article.title, article.body_text, other.title, other.body_text
-        ):
-            return other
-    return None
+    for article_id, title, text, published_at in rows:
+        if article_id is not None:
+            near.add(article_id, title, text or "", published_at)
+    return near
 
 
 def _add_tags(session: Session, article_id: int, tags: Sequence[Tag]) -> None:
@@ -207,8 +222,9 @@ def store_drafts(
         prepared.append((article, _given_tags(draft, given, origin, tagging, known)))
     added = duplicates = classified = 0
     ids: list[int] = []
+    near = load_recent(session, [article.published_at for article, _ in prepared])
     for article, tags in prepared:
-        existing = find_duplicate(session, article)
+        existing = find_duplicate(session, article, near=near)
         if existing is not None and existing.id is not None:
             duplicates += 1
             _add_tags(session, existing.id, tags)
@@ -227,6 +243,7 @@ def store_drafts(
             raise RuntimeError("article flushed without an id")
         _add_tags(session, row.id, tags)
         session.flush()
+        near.add(row.id, article.title, article.body_text, article.published_at)
         ids.append(row.id)
         added += 1
     return IngestResult(
