@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from newsletter.db import session_scope
 from newsletter.errors import IngestError
@@ -90,7 +90,7 @@ def test_dripping_feeds_are_fetched_in_parallel_and_never_stop_the_others(
     # Both dripping answers were in flight at the same time: fetched side by side.
     assert a.started < b.ended and b.started < a.ended
     with Session(runtime.engine) as session:
-        errors = [f.last_error for f in session.exec(select(Feed).order_by(Feed.id))]
+        errors = [f.last_error for f in session.exec(select(Feed).order_by(col(Feed.id)))]
     assert errors[0] == errors[1] == "cannot fetch (no complete answer within 1 s)"
     assert errors[2] is None
     runtime.dispose()

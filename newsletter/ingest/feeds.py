@@ -121,9 +121,10 @@ def read_feed(
     title = _feed_title(parsed, base_url)
     for entry in entries:
         draft = _draft(entry, feed_link=feed_link, feed_title=title)
-        if draft is None:
-            incomplete += 1
-        elif broken and not (draft.title and (draft.url or draft.body_html.strip())):
+        complete = draft is not None and (
+            not broken or bool(draft.title and (draft.url or draft.body_html.strip()))
+        )
+        if draft is None or not complete:
             incomplete += 1
         else:
             drafts.append(draft)
