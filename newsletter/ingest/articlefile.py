@@ -6,8 +6,6 @@ import codecs
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import PurePath
-from urllib.parse import urlsplit
 
 from newsletter.articles import ArticleDraft
 from newsletter.errors import IngestError
@@ -15,7 +13,7 @@ from newsletter.ingest.htmlarticle import parse_html_article
 from newsletter.ingest.markdownarticle import parse_markdown_article
 from newsletter.ingest.parsed import ArticleParseError, ParsedArticle
 from newsletter.ingest.textarticle import parse_text_article
-from newsletter.ingest.urls import canonical_url
+from newsletter.ingest.urls import canonical_url, site_name
 
 TEXT_SUFFIXES = {".txt", ".text"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -92,10 +90,11 @@ def _draft(parsed: ParsedArticle, *, source: str, overrides: Overrides) -> Artic
         url=url,
         guid=canonical_url(url) if url else None,
         summary=parsed.standfirst,
-        source=(urlsplit(url).hostname if url else None) or PurePath(source).name,
+        source=parsed.site_name or site_name(url),
         author=parsed.author,
         image_url=parsed.image_url,
         topics=parsed.topics,
+        language=parsed.language,
     )
     if overrides.published_at is not None:
         draft = replace(draft, published_at=overrides.published_at)

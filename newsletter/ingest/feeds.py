@@ -14,13 +14,12 @@ import xml.sax
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import feedparser
 
 from newsletter.articles import ArticleDraft
 from newsletter.errors import IngestError
-from newsletter.ingest.urls import absolute_url, web_url
+from newsletter.ingest.urls import absolute_url, site_name, web_url
 
 # A real feed carries tens of entries; storing one entry costs a de-duplication lookup,
 # so a feed of 20,000 (a hostile or broken one) is read for its newest entries only.
@@ -75,14 +74,6 @@ def _entry_body(entry: Any) -> str:
     return str(entry.get("summary", "") or entry.get("description", ""))
 
 
-def site_name(url: str | None) -> str:
-    """Return the host name of an http(s) URL without ``www.``, or '' for anything else."""
-    if not url or web_url(url) is None:
-        return ""
-    host = urlsplit(url.strip()).hostname or ""
-    return host.removeprefix("www.")
-
-
 def parse_feed(
     data: bytes, *, source: str, base_url: str | None = None, allow_empty: bool = False
 ) -> list[ArticleDraft]:
@@ -119,8 +110,9 @@ def read_feed(
     drafts = []
     feed_link = str(parsed.feed.get("link", "")) or base_url
     title = _feed_title(parsed, base_url)
+    language = str(parsed.feed.get("language", "")) or None
     for entry in entries:
-        draft = _draft(entry, feed_link=feed_link, feed_title=title)
+        draft = _draft(entry, feed_link=feed_link, feed_title=title, language=language)
         complete = draft is not None and (
             not broken or bool(draft.title and (draft.url or draft.body_html.strip()))
         )
@@ -149,7 +141,9 @@ def _feed_title(parsed: Any, base_url: str | None) -> str:
     return title or site_name(str(parsed.feed.get("link", ""))) or site_name(base_url)
 
 
-def _draft(entry: Any, *, feed_link: str | None, feed_title: str) -> ArticleDraft | None:
+def _draft(
+    entry: Any, *, feed_link: str | None, feed_title: str, language: str | None
+) -> ArticleDraft | None:
     """One entry as a draft; None when it has neither a title nor any text."""
     link = entry.get("link")
     url = web_url(absolute_url(link, feed_link)) if link else None
@@ -178,4 +172,5 @@ def _draft(entry: Any, *, feed_link: str | None, feed_title: str) -> ArticleDraf
         author=entry.get("author") or None,
         image_url=image,
         categories=categories,
+        language=language,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from sqlmodel import Session, col, select
 from newsletter.articles import ArticleDraft
 from newsletter.errors import IngestError, UnknownTopic
 from newsletter.ingest.fingerprint import BODY_PREFIX, NearDuplicates, story_fingerprint
+from newsletter.ingest.language import detect_language
 from newsletter.ingest.sanitize import html_to_text, sanitize_html
 from newsletter.ingest.summary import plain_text, summarise
 from newsletter.ingest.tagging import (
@@ -21,7 +23,7 @@ from newsletter.ingest.tagging import (
     topics_from_categories,
     topics_from_classifier,
 )
-from newsletter.ingest.urls import canonical_url
+from newsletter.ingest.urls import canonical_url, site_name, web_url
 from newsletter.models import Article, ArticleTopic, Topic, TopicOrigin
 
 DEDUP_WINDOW = timedelta(days=3)  # near-duplicates are looked for among stories this close
@@ -54,6 +56,7 @@ class CleanArticle:
     image_url: str | None
     published_at: datetime
     fingerprint: str
+    language: str | None
 
 
 @dataclass(frozen=True)
@@ -66,33 +69,59 @@ class Tag:
 
 
 def clean_draft(draft: ArticleDraft, *, now: datetime) -> CleanArticle:
-    """Sanitise, summarise and identify a draft (pure)."""
-    body_html = sanitize_html(draft.body_html, base_url=draft.url)
+    """Sanitise, summarise and identify a draft (pure).
+
+    Only http(s) links are kept (article and image); the source is a name (the feed's
+    title, the site's name), never a path; the language is detected from the text.
+    """
+    url = web_url(draft.url)
+    body_html = sanitize_html(draft.body_html, base_url=url)
     body_text = html_to_text(body_html)
     title = plain_text(sanitize_html(draft.title))
     if not title and body_text:
         # RSS allows items with a description only: their first words stand in.
         title = summarise(body_text, limit=100)
     summary_source = html_to_text(sanitize_html(draft.summary)) if draft.summary else ""
-    canonical = canonical_url(draft.url) if draft.url else None
+    canonical = canonical_url(url) if url else None
     guid = draft.guid or canonical
     if guid is None:
         guid = "sha256:" + hashlib.sha256(f"{title}\n{body_text}".encode()).hexdigest()
     author = " ".join(html_to_text(sanitize_html(draft.author)).split()) if draft.author else ""
+    language = detect_language(f"{title}\n{summary_source}\n{body_text}")
     return CleanArticle(
         guid=guid[:1000],
         canonical_url=canonical,
-        url=draft.url,
+        url=url,
         title=title,
         summary=summarise(summary_source.strip() or body_text),
         body_html=body_html,
         body_text=body_text,
-        source=" ".join(html_to_text(draft.source).split())[:500],
+        source=source_name(draft.source, url)[:500],
         author=author[:500] or None,
-        image_url=draft.image_url,
+        image_url=web_url(draft.image_url),
         published_at=draft.published_at or now,
         fingerprint=story_fingerprint(title, body_text),
+        language=language or declared_language(draft.language),
     )
+
+
+def source_name(source: str, url: str | None) -> str:
+    """Return the name to show for where an article came from: never a path or a URL."""
+    name = " ".join(html_to_text(source).split())
+    looks_like_path = name.startswith(("/", "./", "../", "~", "file:", "\\")) or bool(
+        re.match(r"[A-Za-z]:[\\/]", name)
+    )
+    if re.match(r"https?://", name, re.IGNORECASE):
+        return site_name(name)
+    if looks_like_path or not name:
+        return site_name(url)
+    return name
+
+
+def declared_language(value: str | None) -> str | None:
+    """Return the two-letter code of a declared language such as ``en-GB``, or None."""
+    code = (value or "").strip().split("-")[0].split("_")[0].lower()
+    return code if len(code) == 2 and code.isalpha() else None
 
 
 def check_topics(session: Session, topics: Sequence[str]) -> list[str]:
@@ -229,7 +258,8 @@ def store_drafts(
             duplicates += 1
             _add_tags(session, existing.id, tags)
             continue
-        if not tags and tagging.model is not None:
+        # The topic model reads English: other languages are left to their feed's topics.
+        if not tags and tagging.model is not None and article.language in (None, "en"):
             text = classifier_text(article.title, article.body_text, article.summary)
             suggested = topics_from_classifier(
                 tagging.model, text, threshold=tagging.threshold, known=known

@@ -67,6 +67,22 @@ _TRAILING_JUNK = " \t,;:-–—(["
 _TAG_LIKE = re.compile(r"<[A-Za-z/!?][^<>]*>")
 # Markup escaped twice ("&amp;lt;b&amp;gt;") is as deep as real feeds go.
 _MAX_UNWRAP = 3
+# "Read more »", "Continue reading →", "[…]", "The post X appeared first on Y." at the end
+# of a feed summary: links back to the site, not text. Searched for in the last
+# ``_TAIL_ROOM`` characters only, so a hostile text cannot make the search slow.
+_TAIL_ROOM = 300
+_READ_MORE = re.compile(
+    r"(?P<sep>(?:[ \t]*(?:\[\s*(?:…|\.\.\.)\s*\]|…|\.\.\.|[-–—|:»›]))*)\s*"
+    r"(?:(?:click|tap) here to )?"
+    r"(?:read more|read the (?:full|whole|rest of the|complete) (?:story|article|post|piece)|"
+    r"continue reading|keep reading|read on|full story|more \.\.\.|(?:the )?full article|"
+    r"view (?:the )?(?:full )?(?:article|story|post))"
+    r"\b[^.!?\n]{0,80}?[\s»›→>.…\]\)]*$"
+    r"|(?P<post>\s*the post .{1,200} appeared first on .{1,120}$)"
+    r"|(?P<ellipsis>\s*\[\s*(?:…|\.\.\.)\s*\]\s*$)",
+    re.IGNORECASE,
+)
+_TAIL_BOUNDARY = frozenset(".!?…)]»|:-–—\"”’'\n")
 # A sentence cut is only worth it when it keeps a reasonable share of the room.
 _MIN_SENTENCE_SHARE = 0.4
 
@@ -77,7 +93,8 @@ def summarise(text: str, limit: int = 300) -> str:
     Whole leading sentences are kept when they fill a fair share of the room; otherwise
     the text is cut after the last whole word and ends with an ellipsis. Never mid-word.
     """
-    plain = plain_text(text)
+    # Paragraph breaks tell a "Read more" link from the text: strip before collapsing.
+    plain = " ".join(strip_read_more(_unwrap(html_to_text(text))).split())
     if len(plain) <= limit:
         return plain
     # Only the room and a few characters past it (to see what follows an end) matter.
@@ -89,14 +106,43 @@ def summarise(text: str, limit: int = 300) -> str:
 
 def plain_text(text: str) -> str:
     """Return ``text`` without markup, on one line, whitespace collapsed."""
-    plain = html_to_text(text)
+    return " ".join(_unwrap(html_to_text(text)).split())
+
+
+def _unwrap(plain: str) -> str:
+    """Remove markup that came back from escaped tags (``&lt;b&gt;``), a bounded number of times."""
     # Escaped markup in the source (``&lt;b&gt;``) comes back as tags after unescaping.
     for _ in range(_MAX_UNWRAP):
         stripped = _TAG_LIKE.sub(" ", plain)
         if stripped == plain:
             break
         plain = stripped
-    return " ".join(plain.split())
+    return plain
+
+
+def strip_read_more(text: str) -> str:
+    """Return ``text`` without a trailing "Read more", "Continue reading" or "[…]" link.
+
+    The link must stand apart: after a sentence, a paragraph break or a separator such as
+    "…", "|" or "»" ("he would read more books." stays).
+    """
+    cut = max(0, len(text) - _TAIL_ROOM)
+    tail = _READ_MORE.search(text, cut)
+    if tail is None:
+        return text
+    before = text[: tail.start()].rstrip(" \t")
+    matched = tail.group(0)
+    separated = (
+        bool(tail.group("sep") or tail.group("post") or tail.group("ellipsis"))
+        or "\n" in matched[: len(matched) - len(matched.lstrip())]
+    )
+    if before and not separated and before[-1] not in _TAIL_BOUNDARY:
+        return text
+    kept = before.rstrip()
+    # "…the plan [...] Read more" was cut mid-sentence: say so.
+    if kept and tail.group(0).lstrip()[:1] in ("[", "…", ".") and kept[-1] not in ".!?":
+        kept += ELLIPSIS
+    return kept
 
 
 def sentence_ends(text: str) -> list[int]:

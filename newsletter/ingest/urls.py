@@ -123,3 +123,11 @@ def web_url(url: str | None) -> str | None:
     except ValueError:
         return None
     return url if parts.scheme.lower() in ("http", "https") and host else None
+
+
+def site_name(url: str | None) -> str:
+    """Return the host name of an http(s) URL without ``www.``, or '' for anything else."""
+    if not url or web_url(url) is None:
+        return ""
+    host = urlsplit(url.strip()).hostname or ""
+    return host.removeprefix("www.")
