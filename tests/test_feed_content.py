@@ -231,7 +231,8 @@ def test_a_json_file_without_sources_never_shows_its_path(tmp_path: Path) -> Non
     ("text", "expected"),
     [
         ("The council voted. Read more »", "The council voted."),
-        ("The council voted on the plan [...] Continue reading →", "The council voted on the plan…"),
+        ("The council voted on the plan [...] Continue reading →",
+         "The council voted on the plan…"),
         ("The council voted\n\nContinue reading Council votes", "The council voted"),
         ("Ferries resume. The post Ferries resume appeared first on Coast News.",
          "Ferries resume."),
