@@ -17,12 +17,14 @@ from datetime import datetime
 from enum import Enum
 
 from newsletter.ingest.parsed import NoArticleFound, ParsedArticle, parse_published
+from newsletter.ingest.textmodel import story_probabilities
 
 HEADLINE_MAX_WORDS = 25
 CAPTION_MAX_WORDS = 40
 STANDFIRST_MAX_CHARS = 320
 STORY_MIN_WORDS = 20  # a unit this long is story text, never a headline or a menu
 WRAPPED_LINE_MIN_CHARS = 50  # blocks of shorter lines are menus or lists, not wrapped prose
+STORY_THRESHOLD = 0.5  # the story model's probability above which a unit is story text
 
 
 class Kind(Enum):
@@ -37,12 +39,21 @@ class Kind(Enum):
     END = "end"  # the comment form or footer: nothing after it is story
 
 
+# Kept as metadata (author, date) or dropped (captions), never part of the story text.
+_METADATA = frozenset({Kind.BYLINE, Kind.DATELINE, Kind.CAPTION})
+
+
 @dataclass(frozen=True)
 class Unit:
     """One paragraph or line of the text, classified."""
 
     text: str
     kind: Kind
+
+    @property
+    def kind_name(self) -> str:
+        """The kind's name, as the story model reads it."""
+        return self.kind.value
 
 
 def _rx(*patterns: str) -> re.Pattern[str]:
@@ -166,6 +177,31 @@ _NAV_SPLIT = re.compile(r"\s*(?:\||•|·|»|›|/|>|\t|\s{2,})\s*")
 
 def parse_text_article(text: str) -> ParsedArticle:
     """Return the headline, standfirst and story paragraphs of a saved article."""
+    units, title_at = analyse(text)
+    title = units[title_at].text
+    after_title = units[title_at + 1 :]
+    standfirst = _standfirst(after_title)
+    probabilities = story_probabilities(units, title_at)
+    paragraphs = [
+        unit.text
+        for unit, probability in zip(after_title, probabilities[title_at + 1 :], strict=True)
+        if unit.kind not in _METADATA and probability >= STORY_THRESHOLD
+    ]
+    if standfirst is not None and paragraphs and paragraphs[0] == standfirst:
+        paragraphs = paragraphs[1:]
+    if not paragraphs:
+        raise NoArticleFound(f"the text has no story under the headline {title!r}")
+    return ParsedArticle(
+        title=title,
+        body_html="\n".join(_paragraph_html(p) for p in paragraphs),
+        standfirst=standfirst,
+        author=_author(units),
+        published_at=_published(units),
+    )
+
+
+def analyse(text: str) -> tuple[list[Unit], int]:
+    """Return the classified units of ``text`` and the index of the headline among them."""
     units = classify(split_units(text))
     units = _drop_repeated_captions(units)
     story_start = next((i for i, u in enumerate(units) if _is_story(u)), None)
@@ -179,19 +215,7 @@ def parse_text_article(text: str) -> ParsedArticle:
     if title_at is None:
         # A file that starts straight with prose: its first line stands in as headline.
         title_at = next(i for i, u in enumerate(units) if u.kind is Kind.PROSE)
-    title = units[title_at].text
-    after_title = units[title_at + 1 :]
-    standfirst = _standfirst(after_title)
-    paragraphs = _story(after_title, skip=standfirst)
-    if not paragraphs:
-        raise NoArticleFound(f"the text has no story under the headline {title!r}")
-    return ParsedArticle(
-        title=title,
-        body_html="\n".join(_paragraph_html(p) for p in paragraphs),
-        standfirst=standfirst,
-        author=_author(units),
-        published_at=_published(units),
-    )
+    return units, title_at
 
 
 def split_units(text: str) -> list[str]:
@@ -238,11 +262,12 @@ def classify(texts: list[str]) -> list[Unit]:
     """Class each unit; a teaser header makes the short lines after it teasers too."""
     units: list[Unit] = []
     in_teasers = False
-    ended = False
+    ended = story_seen = False
     for text in texts:
         kind = Kind.FURNITURE if ended else _kind(text)
         if kind is Kind.END:
-            ended = True
+            # A "Comments" link in the menu above the story ends nothing.
+            ended = story_seen
             kind = Kind.FURNITURE
         elif kind is Kind.TEASER_HEADER:
             in_teasers = True
@@ -250,6 +275,7 @@ def classify(texts: list[str]) -> list[Unit]:
             kind = Kind.FURNITURE
         elif kind is Kind.PROSE:
             in_teasers = False
+            story_seen = story_seen or _word_count(text) >= STORY_MIN_WORDS
         units.append(Unit(text, kind))
     return _mark_menus(units)
 
@@ -396,14 +422,6 @@ def _standfirst(after_title: list[Unit]) -> str | None:
     if set_apart and len(candidate) <= STANDFIRST_MAX_CHARS and _SENTENCE_END.search(candidate):
         return candidate
     return None
-
-
-def _story(after_title: list[Unit], skip: str | None) -> list[str]:
-    """Return the story paragraphs: the prose after the headline, standfirst left out."""
-    paragraphs = [u.text for u in after_title if u.kind is Kind.PROSE]
-    if skip is not None and paragraphs and paragraphs[0] == skip:
-        paragraphs = paragraphs[1:]
-    return paragraphs
 
 
 def _author(units: list[Unit]) -> str | None:

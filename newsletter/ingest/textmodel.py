@@ -1,0 +1,137 @@
+"""Which units of a saved page are story text: a small logistic model over unit features.
+
+Each unit (a paragraph or a line, as ``textarticle`` cuts and classes them) is described
+by its shape (length, punctuation, capitals, stop words), the class the rules gave it,
+its place on the page and its neighbours (story text comes in runs of long, punctuated
+units). The weights live in ``textmodel.json`` beside this module, trained on pages of
+the development set by ``bench/train_text_model.py``; scoring is a dot product in pure
+Python (about 1 ms a page), so ingest never imports a machine-learning library.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Protocol
+
+MODEL_PATH = Path(__file__).with_name("textmodel.json")
+CONTEXT = 3  # units on each side that describe a unit's surroundings
+KINDS = ("prose", "furniture", "byline", "dateline", "caption", "teaser header", "end")
+
+# fmt: off
+_STOP_WORDS = frozenset(
+    "the a an of to and in is that for on with was as it by at from he she they said his her "
+    "their has have had be been are were will would this which who but not or its also after "
+    "than more about over into when there one we i you our up out new could may been".split()
+)
+# fmt: on
+_WORD = re.compile(r"\w+")
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)]*$")
+
+
+class UnitLike(Protocol):
+    """What the model reads of a unit."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def kind_name(self) -> str: ...
+
+
+def _shape(text: str) -> list[float]:
+    """Features of one unit on its own."""
+    words = text.split()
+    n = len(words)
+    tokens = _WORD.findall(text.lower())
+    chars = max(1, len(text))
+    letters = sum(ch.isalpha() for ch in text)
+    capitals = sum(1 for w in words if w[:1].isupper())
+    return [
+        math.log1p(n),
+        math.log1p(len(text)),
+        1.0 if _SENTENCE_END.search(text) else 0.0,
+        sum(1 for t in tokens if t in _STOP_WORDS) / max(1, len(tokens)),
+        capitals / max(1, n),
+        sum(ch.isdigit() for ch in text) / chars,
+        (chars - letters - text.count(" ")) / chars,
+        text.count(",") / max(1, n),
+        1.0 if text[:1].islower() else 0.0,
+        1.0 if any(sep in text for sep in ("|", "»", "›", "•")) else 0.0,
+        1.0 if text.isupper() and n > 0 else 0.0,
+        1.0 if text.endswith(":") else 0.0,
+        1.0 if n >= 20 else 0.0,
+    ]
+
+
+SHAPE_SIZE = len(_shape("x"))
+
+
+def features(units: Sequence[UnitLike], title_at: int | None) -> list[list[float]]:
+    """Return one feature vector per unit."""
+    shapes = [_shape(u.text) for u in units]
+    total = len(units)
+    long_words = [len(u.text.split()) if u.kind_name == "prose" else 0 for u in units]
+    # Where the prose mass is: words of prose within CONTEXT*2 units, over the page's best.
+    window = 2 * CONTEXT
+    mass = [sum(long_words[max(0, i - window) : i + window + 1]) for i in range(total)]
+    top = max(mass, default=0) or 1
+    cumulative, seen = [], 0
+    all_words = sum(long_words) or 1
+    for words in long_words:
+        cumulative.append(seen / all_words)
+        seen += words
+    counts = Counter(" ".join(_WORD.findall(u.text.lower())) for u in units)
+    title_words = set(_WORD.findall(units[title_at].text.lower())) if title_at is not None else set()
+    rows = []
+    for i, unit in enumerate(units):
+        kind = [1.0 if unit.kind_name == name else 0.0 for name in KINDS]
+        around = []
+        for offset in (-2, -1, 1, 2):
+            j = i + offset
+            if 0 <= j < total:
+                around += [shapes[j][0], shapes[j][2], 1.0 if units[j].kind_name == "prose" else 0.0]
+            else:
+                around += [0.0, 0.0, 0.0]
+        near = shapes[max(0, i - CONTEXT) : i + CONTEXT + 1]
+        mean_len = sum(s[0] for s in near) / len(near)
+        mean_end = sum(s[2] for s in near) / len(near)
+        words = set(_WORD.findall(unit.text.lower()))
+        overlap = len(words & title_words) / len(words | title_words) if words else 0.0
+        place = [
+            i / max(1, total - 1),
+            1.0 if title_at is not None and i > title_at else 0.0,
+            1.0 if title_at is not None and i == title_at else 0.0,
+            mass[i] / top,
+            cumulative[i],
+            1.0 if counts[" ".join(_WORD.findall(unit.text.lower()))] > 1 else 0.0,
+            overlap,
+            mean_len,
+            mean_end,
+        ]
+        rows.append(shapes[i] + kind + around + place)
+    return rows
+
+
+@cache
+def _weights() -> tuple[list[float], float, list[float], list[float]]:
+    """The trained weights, intercept and the scaling the training applied."""
+    model = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    return model["coef"], model["intercept"], model["mean"], model["scale"]
+
+
+def story_probabilities(units: Sequence[UnitLike], title_at: int | None) -> list[float]:
+    """Return for each unit the model's probability that it is story text."""
+    coef, intercept, mean, scale = _weights()
+    probabilities = []
+    for row in features(units, title_at):
+        z = intercept + sum(
+            w * (x - m) / s for w, x, m, s in zip(coef, row, mean, scale, strict=True)
+        )
+        probabilities.append(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))))
+    return probabilities
