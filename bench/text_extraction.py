@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from newsletter.ingest.parsed import NoArticleFound  # noqa: E402
 from newsletter.ingest.sanitize import html_to_text, sanitize_html  # noqa: E402
 from newsletter.ingest.textarticle import parse_text_article  # noqa: E402
+from newsletter.ingest.textmodel import StoryModel  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 DEFAULT_DATA = SHARED / "data" / "article-text"
@@ -36,10 +37,10 @@ def split_of(key: str) -> str:
     return "held-out" if hashlib.sha256(key.encode()).digest()[0] % 5 == 0 else "dev"
 
 
-def extract(text: str) -> str:
+def extract(text: str, model: StoryModel | None = None) -> str:
     """Return the body text ingest would store for this page ('' when it finds none)."""
     try:
-        article = parse_text_article(text)
+        article = parse_text_article(text, model=model)
     except NoArticleFound:
         return ""
     return html_to_text(sanitize_html(article.body_html))

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import Enum
 
 from newsletter.ingest.parsed import NoArticleFound, ParsedArticle, parse_published
-from newsletter.ingest.textmodel import story_probabilities
+from newsletter.ingest.textmodel import StoryModel, story_probabilities
 
 HEADLINE_MAX_WORDS = 25
 CAPTION_MAX_WORDS = 40
@@ -175,13 +175,16 @@ _SENTENCE_END = re.compile(r"[.!?…][\"'”’)]*$")
 _NAV_SPLIT = re.compile(r"\s*(?:\||•|·|»|›|/|>|\t|\s{2,})\s*")
 
 
-def parse_text_article(text: str) -> ParsedArticle:
-    """Return the headline, standfirst and story paragraphs of a saved article."""
+def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedArticle:
+    """Return the headline, standfirst and story paragraphs of a saved article.
+
+    ``model`` replaces the shipped story model (for training and evaluation).
+    """
     units, title_at = analyse(text)
     title = units[title_at].text
     after_title = units[title_at + 1 :]
     standfirst = _standfirst(after_title)
-    probabilities = story_probabilities(units, title_at)
+    probabilities = story_probabilities(units, title_at, model)
     paragraphs = [
         unit.text
         for unit, probability in zip(after_title, probabilities[title_at + 1 :], strict=True)

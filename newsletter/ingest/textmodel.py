@@ -118,20 +118,55 @@ def features(units: Sequence[UnitLike], title_at: int | None) -> list[list[float
     return rows
 
 
-@cache
-def _weights() -> tuple[list[float], float, list[float], list[float]]:
-    """The trained weights, intercept and the scaling the training applied."""
-    model = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
-    return model["coef"], model["intercept"], model["mean"], model["scale"]
-
-
-def story_probabilities(units: Sequence[UnitLike], title_at: int | None) -> list[float]:
-    """Return for each unit the model's probability that it is story text."""
-    coef, intercept, mean, scale = _weights()
-    probabilities = []
-    for row in features(units, title_at):
-        z = intercept + sum(
-            w * (x - m) / s for w, x, m, s in zip(coef, row, mean, scale, strict=True)
+def context_features(logits: Sequence[float], units: Sequence[UnitLike]) -> list[list[float]]:
+    """Second-stage features: a unit's first-stage score and those of its neighbours."""
+    total = len(logits)
+    rows = []
+    for i, unit in enumerate(units):
+        near = [logits[j] if 0 <= j < total else -5.0 for j in range(i - CONTEXT, i + CONTEXT + 1)]
+        wide = logits[max(0, i - 3 * CONTEXT) : i + 3 * CONTEXT + 1]
+        before = max(logits[:i], default=-5.0)
+        after = max(logits[i + 1 :], default=-5.0)
+        rows.append(
+            [
+                *near,
+                sum(wide) / len(wide),
+                before,
+                after,
+                math.log1p(len(unit.text.split())),
+                1.0 if unit.kind_name == "prose" else 0.0,
+            ]
         )
-        probabilities.append(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))))
-    return probabilities
+    return rows
+
+
+# A stage's weights, intercept and the scaling the training applied, by stage name.
+StoryModel = dict[str, dict[str, list[float]]]
+
+
+@cache
+def _model() -> StoryModel:
+    """The trained stages, as shipped beside this module."""
+    loaded: StoryModel = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    return loaded
+
+
+def linear(stage: dict[str, list[float]], rows: list[list[float]]) -> list[float]:
+    """Return the logit of each row under one stage's standardised weights."""
+    coef, mean, scale = stage["coef"], stage["mean"], stage["scale"]
+    (intercept,) = stage["intercept"]
+    return [
+        intercept + sum(w * (x - m) / s for w, x, m, s in zip(coef, row, mean, scale, strict=True))
+        for row in rows
+    ]
+
+
+def story_probabilities(
+    units: Sequence[UnitLike], title_at: int | None, model: StoryModel | None = None
+) -> list[float]:
+    """Return for each unit the model's probability that it is story text."""
+    model = model or _model()
+    logits = linear(model["units"], features(units, title_at))
+    if "context" in model:
+        logits = linear(model["context"], context_features(logits, units))
+    return [1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))) for z in logits]
