@@ -73,10 +73,7 @@ def main() -> int:
     print(f"split {args.split}: {len(keys)} pages")
     print(result.stdout.rstrip())
     cpu.sort()
-    print(
-        f"CPU per page: median {cpu[len(cpu) // 2] * 1000:.1f} ms, "
-        f"max {cpu[-1] * 1000:.1f} ms"
-    )
+    print(f"CPU per page: median {cpu[len(cpu) // 2] * 1000:.1f} ms, max {cpu[-1] * 1000:.1f} ms")
     return 0
 
 

@@ -106,9 +106,12 @@ def _scorer() -> Any:
     return module
 
 
-def cross_validate(data: Path, truth: dict[str, Any], pages: list[Page], folds: int, c: float) -> None:
+def cross_validate(
+    data: Path, truth: dict[str, Any], pages: list[Page], folds: int, c: float
+) -> None:
     predicted: dict[str, str] = {}
     for fold in range(folds):
+
         def in_fold(key: str) -> bool:
             return hashlib.sha256(b"fold" + key.encode()).digest()[0] % folds == fold
 

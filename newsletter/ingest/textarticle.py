@@ -25,6 +25,8 @@ STANDFIRST_MAX_CHARS = 320
 STORY_MIN_WORDS = 20  # a unit this long is story text, never a headline or a menu
 WRAPPED_LINE_MIN_CHARS = 50  # blocks of shorter lines are menus or lists, not wrapped prose
 STORY_THRESHOLD = 0.5  # the story model's probability above which a unit is story text
+STORY_KEEP = 0.2  # below this even a story-shaped paragraph is furniture (a teaser, a promo)
+STORY_OVERRULE = 0.8  # above this a unit the rules call furniture is story text after all
 
 
 class Kind(Enum):
@@ -36,11 +38,7 @@ class Kind(Enum):
     DATELINE = "dateline"
     CAPTION = "caption"
     TEASER_HEADER = "teaser header"  # "Related stories", "More from ...": a list follows
-    END = "end"  # the comment form or footer: nothing after it is story
-
-
-# Kept as metadata (author, date) or dropped (captions), never part of the story text.
-_METADATA = frozenset({Kind.BYLINE, Kind.DATELINE, Kind.CAPTION})
+    END = "end"  # the comment form or footer, and everything after it: never story
 
 
 @dataclass(frozen=True)
@@ -188,8 +186,11 @@ def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedA
     paragraphs = [
         unit.text
         for unit, probability in zip(after_title, probabilities[title_at + 1 :], strict=True)
-        if unit.kind not in _METADATA and probability >= STORY_THRESHOLD
+        if _in_story(unit, probability)
     ]
+    if not paragraphs:
+        # Too little text for the model to judge (one paragraph): the rules' reading stands.
+        paragraphs = [u.text for u in after_title if _is_story(u)]
     if standfirst is not None and paragraphs and paragraphs[0] == standfirst:
         paragraphs = paragraphs[1:]
     if not paragraphs:
@@ -200,6 +201,36 @@ def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedA
         standfirst=standfirst,
         author=_author(units),
         published_at=_published(units),
+    )
+
+
+def _in_story(unit: Unit, probability: float) -> bool:
+    """Whether a unit under the headline is story text: the rules and the model together.
+
+    A story-shaped paragraph stays unless the model is sure it is not; the model can
+    add short prose (subheadings, one-line paragraphs) and overrule the softer furniture
+    rules (menus, boilerplate) only when it is sure; bylines, datelines, captions and
+    teasers never enter the story.
+    """
+    if unit.kind is Kind.PROSE:
+        floor = STORY_KEEP if _is_story(unit) else STORY_THRESHOLD
+        return probability >= floor
+    return (
+        unit.kind in (Kind.FURNITURE, Kind.END)
+        and probability >= STORY_OVERRULE
+        and not _is_hard_furniture(unit.text)
+    )
+
+
+def _is_hard_furniture(text: str) -> bool:
+    """Whether a unit is furniture by what it says (a promotion, a share prompt), not its shape."""
+    return bool(
+        _SKIP_LINK.match(text)
+        or _COPYRIGHT.search(text)
+        or _TEASER_PREFIX.match(text)
+        or _PROMOTION.match(text)
+        or _SHARE.match(text)
+        or _COMMENT_FORM.match(text)
     )
 
 
@@ -267,11 +298,13 @@ def classify(texts: list[str]) -> list[Unit]:
     in_teasers = False
     ended = story_seen = False
     for text in texts:
-        kind = Kind.FURNITURE if ended else _kind(text)
-        if kind is Kind.END:
+        kind = Kind.END if ended else _kind(text)
+        if ended:
+            pass
+        elif kind is Kind.END:
             # A "Comments" link in the menu above the story ends nothing.
             ended = story_seen
-            kind = Kind.FURNITURE
+            kind = Kind.END if ended else Kind.FURNITURE
         elif kind is Kind.TEASER_HEADER:
             in_teasers = True
         elif in_teasers and kind is Kind.PROSE and _word_count(text) < STORY_MIN_WORDS:

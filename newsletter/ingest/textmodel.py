@@ -25,9 +25,7 @@ KINDS = ("prose", "furniture", "byline", "dateline", "caption", "teaser header",
 
 # fmt: off
 _STOP_WORDS = frozenset(
-    "the a an of to and in is that for on with was as it by at from he she they said his her "
-    "their has have had be been are were will would this which who but not or its also after "
-    "than more about over into when there one we i you our up out new could may been".split()
+    ["the", "a", "an", "of", "to", "and", "in", "is", "that", "for", "on", "with", "was", "as", "it", "by", "at", "from", "he", "she", "they", "said", "his", "her", "their", "has", "have", "had", "be", "been", "are", "were", "will", "would", "this", "which", "who", "but", "not", "or", "its", "also", "after", "than", "more", "about", "over", "into", "when", "there", "one", "we", "i", "you", "our", "up", "out", "new", "could", "may", "been"]
 )
 # fmt: on
 _WORD = re.compile(r"\w+")
@@ -87,7 +85,9 @@ def features(units: Sequence[UnitLike], title_at: int | None) -> list[list[float
         cumulative.append(seen / all_words)
         seen += words
     counts = Counter(" ".join(_WORD.findall(u.text.lower())) for u in units)
-    title_words = set(_WORD.findall(units[title_at].text.lower())) if title_at is not None else set()
+    title_words = (
+        set(_WORD.findall(units[title_at].text.lower())) if title_at is not None else set()
+    )
     rows = []
     for i, unit in enumerate(units):
         kind = [1.0 if unit.kind_name == name else 0.0 for name in KINDS]
@@ -95,7 +95,11 @@ def features(units: Sequence[UnitLike], title_at: int | None) -> list[list[float
         for offset in (-2, -1, 1, 2):
             j = i + offset
             if 0 <= j < total:
-                around += [shapes[j][0], shapes[j][2], 1.0 if units[j].kind_name == "prose" else 0.0]
+                around += [
+                    shapes[j][0],
+                    shapes[j][2],
+                    1.0 if units[j].kind_name == "prose" else 0.0,
+                ]
             else:
                 around += [0.0, 0.0, 0.0]
         near = shapes[max(0, i - CONTEXT) : i + CONTEXT + 1]
