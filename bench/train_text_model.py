@@ -112,7 +112,7 @@ def cross_validate(
     predicted: dict[str, str] = {}
     for fold in range(folds):
 
-        def in_fold(key: str) -> bool:
+        def in_fold(key: str, fold: int = fold) -> bool:
             return hashlib.sha256(b"fold" + key.encode()).digest()[0] % folds == fold
 
         model = train([p for p in pages if not in_fold(p[0])], c)

@@ -23,11 +23,13 @@ MODEL_PATH = Path(__file__).with_name("textmodel.json")
 CONTEXT = 3  # units on each side that describe a unit's surroundings
 KINDS = ("prose", "furniture", "byline", "dateline", "caption", "teaser header", "end")
 
-# fmt: off
 _STOP_WORDS = frozenset(
-    ["the", "a", "an", "of", "to", "and", "in", "is", "that", "for", "on", "with", "was", "as", "it", "by", "at", "from", "he", "she", "they", "said", "his", "her", "their", "has", "have", "had", "be", "been", "are", "were", "will", "would", "this", "which", "who", "but", "not", "or", "its", "also", "after", "than", "more", "about", "over", "into", "when", "there", "one", "we", "i", "you", "our", "up", "out", "new", "could", "may", "been"]
+    (
+        "the a an of to and in is that for on with was as it by at from he she they said his "
+        "her their has have had be been are were will would this which who but not or its also "
+        "after than more about over into when there one we i you our up out new could may"
+    ).split()
 )
-# fmt: on
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)]*$")
 
@@ -105,8 +107,10 @@ def features(units: Sequence[UnitLike], title_at: int | None) -> list[list[float
         near = shapes[max(0, i - CONTEXT) : i + CONTEXT + 1]
         mean_len = sum(s[0] for s in near) / len(near)
         mean_end = sum(s[2] for s in near) / len(near)
-        words = set(_WORD.findall(unit.text.lower()))
-        overlap = len(words & title_words) / len(words | title_words) if words else 0.0
+        unit_words = set(_WORD.findall(unit.text.lower()))
+        overlap = (
+            len(unit_words & title_words) / len(unit_words | title_words) if unit_words else 0.0
+        )
         place = [
             i / max(1, total - 1),
             1.0 if title_at is not None and i > title_at else 0.0,
