@@ -24,11 +24,7 @@ CONTEXT = 3  # units on each side that describe a unit's surroundings
 KINDS = ("prose", "furniture", "byline", "dateline", "caption", "teaser header", "end")
 
 _STOP_WORDS = frozenset(
-    (
-        "the a an of to and in is that for on with was as it by at from he she they said his "
-        "her their has have had be been are were will would this which who but not or its also "
-        "after than more about over into when there one we i you our up out new could may"
-    ).split()
+    ["the", "a", "an", "of", "to", "and", "in", "is", "that", "for", "on", "with", "was", "as", "it", "by", "at", "from", "he", "she", "they", "said", "his", "her", "their", "has", "have", "had", "be", "been", "are", "were", "will", "would", "this", "which", "who", "but", "not", "or", "its", "also", "after", "than", "more", "about", "over", "into", "when", "there", "one", "we", "i", "you", "our", "up", "out", "new", "could", "may"]
 )
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)]*$")
