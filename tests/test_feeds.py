@@ -279,9 +279,9 @@ def test_ingest_by_url_takes_a_feed_or_an_article_page(server: FeedServer) -> No
 def test_a_slow_feed_times_out_and_the_next_one_is_fetched(
     sqlite_url: str, server: FeedServer
 ) -> None:
-    runtime = make_runtime(make_settings(sqlite_url, feed_timeout=0.3))
+    runtime = make_runtime(make_settings(sqlite_url, feed_timeout=1.0))
     seed_topics(runtime.engine, NOW, "world")
-    server.pages["/slow.rss"] = Page((FEEDS / "rss091.xml").read_bytes(), delay=1.5)
+    server.pages["/slow.rss"] = Page((FEEDS / "rss091.xml").read_bytes(), delay=3.0)
     slow = add(runtime.engine, server.url("/slow.rss"), "world")
     add(runtime.engine, serve(server, "/wire.rss", "world-wire.xml"), "world")
     results = fetch_all(runtime)
