@@ -186,12 +186,17 @@ def features(units: Sequence[UnitLike], title_at: int | None) -> list[list[float
 def context_features(logits: Sequence[float], units: Sequence[UnitLike]) -> list[list[float]]:
     """Second-stage features: a unit's first-stage score and those of its neighbours."""
     total = len(logits)
+    # Best score before and after each unit, in one pass each way (not a max per unit).
+    before_best, after_best = [-5.0] * total, [-5.0] * total
+    for i in range(1, total):
+        before_best[i] = max(before_best[i - 1], logits[i - 1])
+    for i in range(total - 2, -1, -1):
+        after_best[i] = max(after_best[i + 1], logits[i + 1])
     rows = []
     for i, unit in enumerate(units):
         near = [logits[j] if 0 <= j < total else -5.0 for j in range(i - CONTEXT, i + CONTEXT + 1)]
         wide = logits[max(0, i - 3 * CONTEXT) : i + 3 * CONTEXT + 1]
-        before = max(logits[:i], default=-5.0)
-        after = max(logits[i + 1 :], default=-5.0)
+        before, after = before_best[i], after_best[i]
         rows.append(
             [
                 *near,
