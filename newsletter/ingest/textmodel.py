@@ -107,15 +107,16 @@ def _shape(text: str) -> list[float]:
     n = len(words)
     tokens = _WORD.findall(text.lower())
     chars = max(1, len(text))
-    letters = sum(ch.isalpha() for ch in text)
-    capitals = sum(1 for w in words if w[:1].isupper())
+    # map() over str methods: half the CPU of generator expressions on long pages.
+    letters = sum(map(str.isalpha, text))
+    capitals = sum(map(str.isupper, (w[:1] for w in words)))
     return [
         math.log1p(n),
         math.log1p(len(text)),
         1.0 if _SENTENCE_END.search(text) else 0.0,
-        sum(1 for t in tokens if t in _STOP_WORDS) / max(1, len(tokens)),
+        sum(map(_STOP_WORDS.__contains__, tokens)) / max(1, len(tokens)),
         capitals / max(1, n),
-        sum(ch.isdigit() for ch in text) / chars,
+        sum(map(str.isdigit, text)) / chars,
         (chars - letters - text.count(" ")) / chars,
         text.count(",") / max(1, n),
         1.0 if text[:1].islower() else 0.0,
