@@ -87,13 +87,15 @@ def clean_draft(draft: ArticleDraft, *, now: datetime) -> CleanArticle:
     if guid is None:
         guid = "sha256:" + hashlib.sha256(f"{title}\n{body_text}".encode()).hexdigest()
     author = " ".join(html_to_text(sanitize_html(draft.author)).split()) if draft.author else ""
-    language = detect_language(f"{title}\n{summary_source}\n{body_text}")
+    language = detect_language(f"{title}\n{summary_source}\n{body_text}") or declared_language(
+        draft.language
+    )
     return CleanArticle(
         guid=guid[:1000],
         canonical_url=canonical,
         url=url,
         title=title,
-        summary=summarise(summary_source.strip() or body_text),
+        summary=summarise(summary_source.strip() or body_text, language=language),
         body_html=body_html,
         body_text=body_text,
         source=source_name(draft.source, url)[:500],
@@ -101,7 +103,7 @@ def clean_draft(draft: ArticleDraft, *, now: datetime) -> CleanArticle:
         image_url=web_url(draft.image_url),
         published_at=draft.published_at or now,
         fingerprint=story_fingerprint(title, body_text),
-        language=language or declared_language(draft.language),
+        language=language,
     )
 
 

@@ -87,18 +87,31 @@ _TAIL_BOUNDARY = frozenset(".!?…)]»|:-–—\"”’'\n")
 _MIN_SENTENCE_SHARE = 0.4
 
 
-def summarise(text: str, limit: int = 300) -> str:
+# Abbreviations of other languages a full stop after which rarely ends a sentence
+# ("M. Dupont", "z. B.", "Sra. García"); English ones apply to every language.
+_ABBREVIATIONS_BY_LANGUAGE: dict[str, frozenset[str]] = {
+    "fr": frozenset({"m", "mm", "mme", "mmes", "mlle", "me", "pr", "av", "env", "cf", "p.ex"}),
+    "de": frozenset({"z.b", "bzw", "nr", "str", "usw", "vgl", "ca", "hr", "fr", "inkl", "evtl"}),
+    "es": frozenset({"sr", "sra", "srta", "dra", "ud", "uds", "etc", "pág", "núm"}),
+    "it": frozenset({"sig", "sig.ra", "dott", "ing", "avv", "pag", "ecc"}),
+    "nl": frozenset({"dhr", "mevr", "bijv", "o.a", "m.b.t", "nr", "blz"}),
+    "pt": frozenset({"sr", "sra", "dra", "pág", "núm"}),
+}
+
+
+def summarise(text: str, limit: int = 300, language: str | None = None) -> str:
     """Return at most ``limit`` characters of plain text from ``text`` (HTML or plain).
 
     Whole leading sentences are kept when they fill a fair share of the room; otherwise
     the text is cut after the last whole word and ends with an ellipsis. Never mid-word.
+    ``language`` (an ISO 639-1 code) adds that language's abbreviations to the English ones.
     """
     # Paragraph breaks tell a "Read more" link from the text: strip before collapsing.
     plain = " ".join(strip_read_more(_unwrap(html_to_text(text))).split())
     if len(plain) <= limit:
         return plain
     # Only the room and a few characters past it (to see what follows an end) matter.
-    by_sentence = _cut_on_sentence(plain[: limit + 8], limit)
+    by_sentence = _cut_on_sentence(plain[: limit + 8], limit, language)
     if by_sentence and len(by_sentence) >= limit * _MIN_SENTENCE_SHARE:
         return by_sentence
     return _cut_on_word(plain, limit)
@@ -145,7 +158,7 @@ def strip_read_more(text: str) -> str:
     return kept
 
 
-def sentence_ends(text: str) -> list[int]:
+def sentence_ends(text: str, language: str | None = None) -> list[int]:
     """Return the offsets just after each sentence end in ``text``."""
     ends = []
     for match in _SENTENCE_END.finditer(text):
@@ -157,7 +170,9 @@ def sentence_ends(text: str) -> list[int]:
         token = text[begin:start].lower().lstrip("\"'“‘([")
         # "Mr. Smith", "U.S. officials", initials such as "J. Smith".
         if text[match.start()] == "." and (
-            token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha())
+            token in _ABBREVIATIONS
+            or token in _ABBREVIATIONS_BY_LANGUAGE.get(language or "", ())
+            or (len(token) == 1 and token.isalpha())
         ):
             continue
         ends.append(match.end())
@@ -165,10 +180,10 @@ def sentence_ends(text: str) -> list[int]:
     return ends
 
 
-def _cut_on_sentence(text: str, limit: int) -> str:
+def _cut_on_sentence(text: str, limit: int, language: str | None = None) -> str:
     """Return the longest run of whole leading sentences within ``limit``, or ''."""
     best = ""
-    for end in sentence_ends(text):
+    for end in sentence_ends(text, language):
         if end > limit:
             break
         best = text[:end]
