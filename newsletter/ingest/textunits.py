@@ -344,6 +344,8 @@ def is_hard_furniture(text: str) -> bool:
         or _PROMOTION.match(text)
         or _SHARE.match(text)
         or _COMMENT_FORM.match(text)
+        or _COMMENT_FORM_START.match(text)
+        or _TEASER_HEADER.match(text)
     )
 
 
