@@ -99,3 +99,18 @@ def test_flattening_keeps_text_and_bounds_depth(parts: list[str]) -> None:
 def test_web_url_only_ever_returns_http_links(text: str) -> None:
     url = web_url(text)
     assert url is None or url.lower().startswith(("http://", "https://"))
+
+
+def test_agency_credited_captions_and_trial_offers_stay_out() -> None:
+    caption = "Crowds gather at the harbour wall. (Jane Roe — AFP/Getty Images)"
+    page = PAGE.replace("By Morag Innes", f"{caption}\n\nBy Morag Innes").replace(
+        "Share this article",
+        "Rescue boats wait at the quay – JOHN SMITH/REUTERS\n\n"
+        "Try the Gazette free for 1 month and read every story on any device.\n\n"
+        "Share this article",
+    )
+    article = parse_text_article(page)
+    assert article.title == "Fishing fleet returns early as storm closes the bay"
+    for furniture in ("Crowds gather", "Rescue boats", "free for 1 month"):
+        assert furniture not in article.body_html
+    assert "Eleven trawlers" in article.body_html

@@ -105,6 +105,7 @@ _PROMOTION = _rx(
     r"support (our|independent) journalism|start your free trial|free trial|"
     r"thank you for subscribing|enter your email|we'll send you|we will send you|"
     r"by signing up|privacy (notice|policy)|terms (and|&) conditions|unlock unlimited)",
+    r"try\b.{0,80}\bfree for \d+ (days?|weeks?|months?)",
     r".{0,80}\bnewsletter\b.{0,80}(inbox|sign up|subscribe)",
 )
 _TEASER_PREFIX = _rx(
@@ -120,11 +121,20 @@ _TEASER_HEADER = _rx(
     r"sponsored( content| stories)?|promoted stories|explore more( on (this|these) topics?)?|"
     r"more on (this|these) topics?|more to explore)\s*:?\s*$",
 )
+_AGENCIES = (
+    r"(?:afp|ap|reuters|getty images|getty|epa|pa media|pa|shutterstock|alamy|bloomberg|"
+    r"xinhua|anadolu|dpa|ansa|efe|corbis|rex features|rex|zuma press|zuma|nurphoto|sipa|"
+    r"the associated press|associated press|ap photo|afp via getty images)\b"
+)
 _CREDIT = re.compile(
     r"(?:[\s.,;|–—-]*\((?:photo|image|picture|photograph|pic|credit|video|source)s?"
     r"(?: credit)?\s*:[^)]*\)"
     r"|[\s.,;|–—-]+(?:photo|image|picture|photograph|pic|credit|illustration)s?"
-    r"(?: credit)?\s*:\s*.{1,80})\s*$",
+    r"(?: credit)?\s*:\s*.{1,80}"
+    # "(Jane Roe — AFP/Getty Images)", "– JANE ROE/REUTERS": a name and a picture agency.
+    rf"|[\s.,;|]*\([^()]{{1,60}}[—–/-]\s*{_AGENCIES}[^()]{{0,40}}\)"
+    rf"|\s[–—-]\s*[^\s/–—-][^/–—]{{1,50}}/\s*{_AGENCIES}[\w ./-]{{0,30}}"
+    r")\s*$",
     re.IGNORECASE,
 )
 _CREDIT_ONLY = _rx(
