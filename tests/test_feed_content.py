@@ -17,6 +17,7 @@ from newsletter.articles import ArticleDraft
 from newsletter.db import session_scope
 from newsletter.errors import IngestError
 from newsletter.feeds import FetchStatus, add_feed, fetch_feed
+from newsletter.ingest.articlefile import parse_article_file
 from newsletter.ingest.feeds import read_feed
 from newsletter.ingest.jsonfile import parse_json_articles
 from newsletter.ingest.language import detect_language
@@ -25,7 +26,7 @@ from newsletter.ingest.summary import strip_read_more, summarise
 from newsletter.ingest.urls import web_url
 from newsletter.models import Article, Feed
 from newsletter.runtime import Runtime
-from tests.conftest import NOW, make_runtime, make_settings
+from tests.conftest import FIXTURES, NOW, make_runtime, make_settings
 from tests.feedserver import FeedServer, Page
 from tests.helpers import seed_topics
 
@@ -267,3 +268,19 @@ def test_unrelated_stories_in_one_feed_are_all_kept() -> None:
     with pytest.raises(IngestError):
         read_feed(b"<rss><channel><item><title>x", source="x")
     assert timedelta(days=3)  # the de-duplication window the tests above rely on
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "language"),
+    [
+        ("harbour-wind-farm.html", "The Coastal Courier", "en"),  # og:site_name, lang="en-GB"
+        ("sourdough-starter.html", "crumb-and-crust.example", "en"),  # no name: the host
+    ],
+)
+def test_html_pages_give_their_site_name_and_language(
+    name: str, source: str, language: str
+) -> None:
+    data = (FIXTURES / "articles" / name).read_bytes()
+    draft = parse_article_file(data, source=f"/srv/pages/{name}", suffix=".html")
+    article = clean_draft(draft, now=NOW)
+    assert (article.source, article.language) == (source, language)

@@ -90,7 +90,7 @@ def _draft(parsed: ParsedArticle, *, source: str, overrides: Overrides) -> Artic
         url=url,
         guid=canonical_url(url) if url else None,
         summary=parsed.standfirst,
-        source=parsed.site_name or site_name(url),
+        source=_source(parsed.site_name, url),
         author=parsed.author,
         image_url=parsed.image_url,
         topics=parsed.topics,
@@ -99,3 +99,11 @@ def _draft(parsed: ParsedArticle, *, source: str, overrides: Overrides) -> Artic
     if overrides.published_at is not None:
         draft = replace(draft, published_at=overrides.published_at)
     return draft
+
+
+def _source(declared: str | None, url: str | None) -> str:
+    """The publication's name as the page gives it, else the site's host name."""
+    # Without og:site_name, extractors fall back to a host ("Example.org:443"): ours is cleaner.
+    if declared and not (" " not in declared and "." in declared):
+        return declared
+    return site_name(url)
