@@ -21,3 +21,4 @@ class ArticleDraft:
     image_url: str | None = None
     topics: tuple[str, ...] = ()
     categories: tuple[str, ...] = field(default=())
+    language: str | None = None  # as the input declares it (feed, page); detection wins

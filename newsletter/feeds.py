@@ -1,12 +1,17 @@
-"""Feeds as configuration: add, list, remove, and fetch them one by one into the store.
+"""Feeds as configuration: add, list, remove, and fetch them into the store.
 
-``fetch_all`` is what the scheduler's fetch job calls. It is safe to call from any thread:
-it uses its own sessions on the runtime's engine and keeps no state between calls.
+``fetch_all`` is what the scheduler's fetch job calls. It fetches up to ``FETCH_WORKERS``
+feeds at once, each within one total deadline (``feed_timeout`` seconds from connecting
+to the last byte), so one slow or dripping feed holds up one worker for at most that
+long and never the others. It is safe to call from any thread: it uses its own sessions
+on the runtime's engine and keeps no state between calls.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,7 +23,7 @@ from sqlmodel import Session, col, select
 from newsletter.articles import ArticleDraft
 from newsletter.db import session_scope
 from newsletter.errors import FeedNotFound, IngestError
-from newsletter.ingest.feeds import parse_feed
+from newsletter.ingest.feeds import read_feed
 from newsletter.ingest.http import Fetched, fetch
 from newsletter.ingest.store import IngestResult, check_topics, store_drafts
 from newsletter.ingest.tagging import Tagging
@@ -30,13 +35,18 @@ if TYPE_CHECKING:
     from newsletter.runtime import Runtime
 
 MAX_ERROR_LENGTH = 1000
+# Feeds fetched at once: fetching is mostly waiting, parsing and storing hold the GIL.
+FETCH_WORKERS = 4
+# Feeds are fetched side by side but stored one at a time, so the same story arriving
+# through two feeds in one round is seen as a duplicate by whichever is stored second.
+_STORE_LOCK = threading.Lock()
 
 # The seam tests and dry runs plug into: (url, etag, last_modified, timeout) -> Fetched.
 Fetcher = Callable[[str, str | None, str | None, float], Fetched]
 
 
 def http_fetcher(url: str, etag: str | None, last_modified: str | None, timeout: float) -> Fetched:
-    """Fetch over HTTP(S) with httpx: conditional GET, user agent, size limit."""
+    """Fetch over HTTP(S) with httpx: conditional GET, user agent, size limit, total deadline."""
     return fetch(url, etag=etag, last_modified=last_modified, timeout=timeout)
 
 
@@ -59,6 +69,7 @@ class FeedResult:
     duplicates: int = 0
     classified: int = 0
     error: str | None = None
+    note: str | None = None  # what was left out of a feed that was read (capped, broken)
 
 
 def _check_url(url: str) -> str:
@@ -124,13 +135,12 @@ def fetch_feed(
         if fetched.not_modified:
             _record_success(runtime, feed_id, fetched, added=0, title=None)
             return FeedResult(feed_id, url, FetchStatus.NOT_MODIFIED)
-        drafts = parse_feed(fetched.content, source=url, base_url=fetched.url, allow_empty=True)
-        result = _store(runtime, drafts, topics=topics, source=url, tagging=tagging)
+        document = read_feed(fetched.content, source=url, base_url=fetched.url, allow_empty=True)
+        result = _store(runtime, document.drafts, topics=topics, source=url, tagging=tagging)
     # One feed's failure, whatever it is, must not stop the others: it becomes data.
     except Exception as exc:  # noqa: BLE001
         return _record_failure(runtime, feed_id, url, exc)
-    title = drafts[0].source if drafts else None
-    _record_success(runtime, feed_id, fetched, added=result.added, title=title)
+    _record_success(runtime, feed_id, fetched, added=result.added, title=document.title)
     return FeedResult(
         feed_id,
         url,
@@ -138,6 +148,7 @@ def fetch_feed(
         added=result.added,
         duplicates=result.duplicates,
         classified=result.classified,
+        note=document.note,
     )
 
 
@@ -152,7 +163,7 @@ def _store(
     """Store in one transaction; retry once when a concurrent fetch stored the same story."""
     for attempt in (1, 2):
         try:
-            with session_scope(runtime.engine) as session:
+            with _STORE_LOCK, session_scope(runtime.engine) as session:
                 return store_drafts(
                     session,
                     drafts,
@@ -167,18 +178,28 @@ def _store(
     raise RuntimeError("unreachable")
 
 
-def fetch_all(runtime: Runtime, *, fetcher: Fetcher = http_fetcher) -> list[FeedResult]:
-    """Fetch every feed in turn; each one's failure is recorded and the next one goes on."""
+def fetch_all(
+    runtime: Runtime, *, fetcher: Fetcher = http_fetcher, workers: int = FETCH_WORKERS
+) -> list[FeedResult]:
+    """Fetch every feed, ``workers`` at a time; each one's failure is recorded, not raised.
+
+    Results come back in the order the feeds were added.
+    """
     tagging = load_tagging(runtime.settings)
     with session_scope(runtime.engine) as session:
         feed_ids = [feed.id for feed in list_feeds(session) if feed.id is not None]
-    results = []
-    for feed_id in feed_ids:
+
+    def one(feed_id: int) -> FeedResult | None:
         try:
-            results.append(fetch_feed(runtime, feed_id, fetcher=fetcher, tagging=tagging))
+            return fetch_feed(runtime, feed_id, fetcher=fetcher, tagging=tagging)
         except FeedNotFound:
-            continue  # removed since the list was read
-    return results
+            return None  # removed since the list was read
+
+    if not feed_ids:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(feed_ids)))) as pool:
+        outcomes = list(pool.map(one, feed_ids))
+    return [result for result in outcomes if result is not None]
 
 
 def _record_success(

@@ -106,6 +106,7 @@ class Article(SQLModel, table=True):
     author: str | None = Field(default=None, max_length=500)
     image_url: str | None = Field(default=None, sa_column=Column(String(2000)))
     fingerprint: str | None = Field(default=None, max_length=64, index=True)
+    language: str | None = Field(default=None, max_length=8)  # ISO 639-1, None when unknown
     pinned: bool = False
     excluded: bool = False
     published_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

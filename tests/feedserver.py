@@ -1,4 +1,8 @@
-"""A real HTTP server on loopback serving fixture feeds, with ETag and Last-Modified."""
+"""A real HTTP server on loopback serving fixture feeds, with ETag and Last-Modified.
+
+A page can also drip: its whole response, status line and headers included, goes out one
+byte every ``drip`` seconds, and the server records when the client hung up on it.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,19 @@ class Page:
     last_modified: str | None = "Tue, 24 Nov 2026 12:00:00 GMT"
     etag: bool = True
     delay: float = 0.0  # seconds to wait before answering (timeouts)
+    drip: float = 0.0  # seconds between single bytes of the response (0: all at once)
+    drip_after: int = 0  # bytes of the response sent at once before the drip starts
+
+
+@dataclass(frozen=True)
+class Drip:
+    """One dripped response: when it started and ended, bytes sent, whether the client left."""
+
+    path: str
+    started: float
+    ended: float
+    sent: int
+    client_hung_up: bool
 
 
 @dataclass
@@ -37,6 +54,7 @@ class FeedServer:
 
     pages: dict[str, Page] = field(default_factory=dict)
     hits: list[Hit] = field(default_factory=list)
+    drips: list[Drip] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -94,6 +112,9 @@ class FeedServer:
                 extra["Last-Modified"] = page.last_modified
             status, body = (304, b"") if fresh and page.status == 200 else (page.status, page.body)
         self.hits.append(Hit(request.path, headers, status))
+        if page is not None and page.drip:
+            self._drip(request, page, body, extra)
+            return
         request.send_response(status)
         for name, value in extra.items():
             request.send_header(name, value)
@@ -101,4 +122,29 @@ class FeedServer:
             request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         if status != 304:
-            request.wfile.write(body)
+            try:
+                request.wfile.write(body)
+            except OSError:  # the client stopped reading (a size limit): nothing to do
+                return
+
+    def _drip(
+        self, request: BaseHTTPRequestHandler, page: Page, body: bytes, extra: dict[str, str]
+    ) -> None:
+        """Send the response one byte at a time until done or the client hangs up."""
+        head = f"HTTP/1.1 {page.status} OK\r\nContent-Length: {len(body)}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in extra.items())
+        data = (head + "\r\n").encode("latin-1") + body
+        started, sent, hung_up = time.monotonic(), 0, False
+        try:
+            if page.drip_after:
+                request.wfile.write(data[: page.drip_after])
+                sent = min(page.drip_after, len(data))
+            for index in range(sent, len(data)):
+                request.wfile.write(data[index : index + 1])
+                request.wfile.flush()
+                sent += 1
+                time.sleep(page.drip)
+        except OSError:  # BrokenPipeError, ConnectionResetError: the client gave up
+            hung_up = True
+        request.close_connection = True
+        self.drips.append(Drip(request.path, started, time.monotonic(), sent, hung_up))

@@ -8,9 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.articles import ArticleDraft
+from newsletter.ingest.language import detect_language
 from newsletter.ingest.store import clean_draft
 from tests.conftest import NOW
 from tests.test_sanitize import _FORBIDDEN_TAGS, _fragments, _tags_of
+
+# The language model loads on first use (about 2 s): not inside a timed example.
+detect_language("The language model loads once, before the examples run.")
 
 _URLS = st.sampled_from([None, "https://news.example/a/b?utm_source=x#f", "javascript:alert(1)"])
 

@@ -163,7 +163,7 @@ def test_bad_inputs_one_line_nothing_stored(sqlite_url: str, tmp_path: Path) -> 
         (latin, "undecodable text"),
         (odd, "unknown text encoding 'x-martian'"),
         (empty, "empty file"),
-        (FEEDS / "malformed.xml", "no usable entries"),
+        (FEEDS / "malformed.xml", "not a well-formed feed"),
         (FEEDS / "empty-channel.xml", "the feed has no entries"),
         (FEEDS / "not-a-feed.rss", "not a valid RSS or Atom feed"),
         (ARTICLES / "no-article-index.html", "no article text"),

@@ -124,7 +124,7 @@ def test_declared_legacy_encodings_are_decoded(name: str, title: str, summary: s
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("malformed.xml", "no usable entries"),
+        ("malformed.xml", "not a well-formed feed and no entry is complete"),
         ("not-a-feed.rss", "not a valid RSS or Atom feed"),
         ("empty-channel.xml", "the feed has no entries"),
     ],

@@ -227,7 +227,12 @@ def test_classifier_tags_only_articles_without_topics(db: Engine) -> None:
         body_html="<p>Volunteers launched.</p>",
         published_at=NOW,
     )
-    tagged = replace(derby, title="Derby report", url="https://x.example/derby")
+    tagged = replace(
+        derby,
+        title="Derby report",
+        body_html="<p>Our reporter on the afternoon at the ground.</p>",
+        url="https://x.example/derby",
+    )
     result = store(db, [derby, vague], tagging=tagging)
     store(db, [tagged], "europe", tagging=tagging)
     assert result.classified == 1

@@ -115,3 +115,11 @@ def test_summary_invariants(text: str, limit: int) -> None:
 def test_summary_of_fitting_text_is_the_whole_text(text: str) -> None:
     plain = plain_text(text)
     assert summarise(text, limit=len(plain)) == plain
+
+
+def test_the_articles_language_brings_its_abbreviations() -> None:
+    text = "Sra. García habló con el alcalde. Luego se fue a casa."
+    assert sentence_ends(text)[0] == len("Sra.")  # English rules: "Sra." ends a sentence
+    assert sentence_ends(text, "es")[0] == len("Sra. García habló con el alcalde.")
+    assert summarise(text, limit=40, language="es") == "Sra. García habló con el alcalde."
+    assert sentence_ends("Dott. Rossi parla. Poi va.", "it")[0] == len("Dott. Rossi parla.")

@@ -100,9 +100,10 @@ def fetch_command(
             classified = (
                 f", {result.classified} tagged by the classifier" if result.classified else ""
             )
+            note = f" ({result.note})" if result.note else ""
             console.print(
                 f"{result.url}: {result.added} added, {result.duplicates} already stored"
-                f"{classified}",
+                f"{classified}{note}",
                 markup=False,
                 soft_wrap=True,
             )

@@ -6,8 +6,6 @@ import codecs
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import PurePath
-from urllib.parse import urlsplit
 
 from newsletter.articles import ArticleDraft
 from newsletter.errors import IngestError
@@ -15,7 +13,7 @@ from newsletter.ingest.htmlarticle import parse_html_article
 from newsletter.ingest.markdownarticle import parse_markdown_article
 from newsletter.ingest.parsed import ArticleParseError, ParsedArticle
 from newsletter.ingest.textarticle import parse_text_article
-from newsletter.ingest.urls import canonical_url
+from newsletter.ingest.urls import canonical_url, site_name
 
 TEXT_SUFFIXES = {".txt", ".text"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -92,11 +90,20 @@ def _draft(parsed: ParsedArticle, *, source: str, overrides: Overrides) -> Artic
         url=url,
         guid=canonical_url(url) if url else None,
         summary=parsed.standfirst,
-        source=(urlsplit(url).hostname if url else None) or PurePath(source).name,
+        source=_source(parsed.site_name, url),
         author=parsed.author,
         image_url=parsed.image_url,
         topics=parsed.topics,
+        language=parsed.language,
     )
     if overrides.published_at is not None:
         draft = replace(draft, published_at=overrides.published_at)
     return draft
+
+
+def _source(declared: str | None, url: str | None) -> str:
+    """The publication's name as the page gives it, else the site's host name."""
+    # Without og:site_name, extractors fall back to a host ("Example.org:443"): ours is cleaner.
+    if declared and not (" " not in declared and "." in declared):
+        return declared
+    return site_name(url)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 BODY_PREFIX = 1000  # characters of body compared; feeds differ most further down
 SHINGLE_SIZE = 3  # words per shingle
@@ -72,3 +75,74 @@ def _head(text: str, length: int) -> str:
     head = text[:length]
     # A word cut in half would give each side a shingle the other lacks.
     return head.rsplit(" ", 1)[0] if not text[length].isspace() and " " in head else head
+
+
+BODY_CONTAINMENT = 0.6  # share of the shorter body's shingles found in the other body
+MIN_BODY_SHINGLES = 12  # bodies shorter than this are compared with their titles only
+COMMON_SHINGLE = 50  # a shingle in more stories than this is boilerplate, not evidence
+
+
+def body_containment(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
+    """Return the share of the smaller shingle set found in the larger (0.0 if one is empty)."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+@dataclass(frozen=True)
+class _Story:
+    key: int
+    title: str
+    text: str
+    published_at: datetime
+    body: frozenset[tuple[str, ...]]
+
+
+@dataclass
+class NearDuplicates:
+    """Stories seen in a time window, indexed by body shingles to find reworded copies.
+
+    Two stories are the same when their bodies mostly overlap (a reworded title and
+    another URL do not matter), or, for bodies too short to tell, when title and body
+    together are near-identical (``similar_stories``). Lookups cost the shingles a story
+    shares with others, not the number of stories.
+    """
+
+    window: timedelta
+    _stories: dict[int, _Story] = field(default_factory=dict)
+    _index: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
+
+    def add(self, key: int, title: str, text: str, published_at: datetime) -> None:
+        """Remember a stored story under ``key``."""
+        story = self._story(key, title, text, published_at)
+        self._stories[key] = story
+        for shingle in story.body | shingles(normalise_words(title)):
+            self._index.setdefault(shingle, []).append(key)
+
+    def find(self, title: str, text: str, published_at: datetime) -> int | None:
+        """Return the key of a remembered story that is the same as this one, or None."""
+        story = self._story(-1, title, text, published_at)
+        shared: Counter[int] = Counter()
+        for shingle in story.body | shingles(normalise_words(title)):
+            keys = self._index.get(shingle, ())
+            if len(keys) <= COMMON_SHINGLE:
+                shared.update(keys)
+        for key, _ in shared.most_common(20):
+            other = self._stories[key]
+            if abs(other.published_at - published_at) > self.window:
+                continue
+            if self._same(story, other):
+                return key
+        return None
+
+    @staticmethod
+    def _same(a: _Story, b: _Story) -> bool:
+        if min(len(a.body), len(b.body)) >= MIN_BODY_SHINGLES:
+            return body_containment(set(a.body), set(b.body)) >= BODY_CONTAINMENT
+        return similar_stories(a.title, a.text, b.title, b.text)
+
+    @staticmethod
+    def _story(key: int, title: str, text: str, published_at: datetime) -> _Story:
+        head = _head(" ".join(text.split()), BODY_PREFIX)
+        body = frozenset(shingles(normalise_words(head)))
+        return _Story(key, title, head, published_at, body)

@@ -72,6 +72,8 @@ def parse_html_article(html: str, url: str | None = None) -> ParsedArticle:
         published_at=_published(page, meta.date),
         canonical_url=canonical or (canonical_url(url) if url else None),
         image_url=absolute_url(meta.image, base) if meta.image else None,
+        site_name=_text(meta.sitename),
+        language=_text(page.get("lang")) or _text(meta.language),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from newsletter.articles import ArticleDraft
 from newsletter.errors import IngestError
+from newsletter.ingest.urls import site_name
 
 
 def _parse_time(value: Any, source: str, index: int) -> datetime | None:
@@ -65,7 +66,8 @@ def parse_json_articles(data: bytes, *, source: str) -> list[ArticleDraft]:
                 published_at=_parse_time(item.get("published_at"), source, index),
                 url=url,
                 guid=str(item["guid"]) if item.get("guid") else None,
-                source=str(item.get("source") or source),
+                # The file's path is no name for a source: the site's name stands in.
+                source=str(item.get("source") or site_name(url)),
                 author=item.get("author") if isinstance(item.get("author"), str) else None,
                 image_url=item.get("image_url") if isinstance(item.get("image_url"), str) else None,
                 topics=_strings(item.get("topics"), source, index, "topics"),

@@ -27,6 +27,8 @@ class ParsedArticle:
     canonical_url: str | None = None
     image_url: str | None = None
     topics: tuple[str, ...] = ()  # only Markdown front matter supplies these
+    site_name: str | None = None  # the publication's name, as the page gives it
+    language: str | None = None  # as the page declares it (``<html lang>``)
 
 
 _MONTHS = {

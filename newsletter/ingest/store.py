@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from newsletter.articles import ArticleDraft
 from newsletter.errors import IngestError, UnknownTopic
-from newsletter.ingest.fingerprint import normalise_words, similar_stories, story_fingerprint
+from newsletter.ingest.fingerprint import BODY_PREFIX, NearDuplicates, story_fingerprint
+from newsletter.ingest.language import detect_language
 from newsletter.ingest.sanitize import html_to_text, sanitize_html
 from newsletter.ingest.summary import plain_text, summarise
 from newsletter.ingest.tagging import (
@@ -21,11 +23,10 @@ from newsletter.ingest.tagging import (
     topics_from_categories,
     topics_from_classifier,
 )
-from newsletter.ingest.urls import canonical_url
+from newsletter.ingest.urls import canonical_url, site_name, web_url
 from newsletter.models import Article, ArticleTopic, Topic, TopicOrigin
 
 DEDUP_WINDOW = timedelta(days=3)  # near-duplicates are looked for among stories this close
-TITLE_PREFILTER = 0.4  # title word overlap below which bodies are not even compared
 MAX_CANDIDATES = 2000
 
 
@@ -55,6 +56,7 @@ class CleanArticle:
     image_url: str | None
     published_at: datetime
     fingerprint: str
+    language: str | None
 
 
 @dataclass(frozen=True)
@@ -67,33 +69,61 @@ class Tag:
 
 
 def clean_draft(draft: ArticleDraft, *, now: datetime) -> CleanArticle:
-    """Sanitise, summarise and identify a draft (pure)."""
-    body_html = sanitize_html(draft.body_html, base_url=draft.url)
+    """Sanitise, summarise and identify a draft (pure).
+
+    Only http(s) links are kept (article and image); the source is a name (the feed's
+    title, the site's name), never a path; the language is detected from the text.
+    """
+    url = web_url(draft.url)
+    body_html = sanitize_html(draft.body_html, base_url=url)
     body_text = html_to_text(body_html)
     title = plain_text(sanitize_html(draft.title))
     if not title and body_text:
         # RSS allows items with a description only: their first words stand in.
         title = summarise(body_text, limit=100)
     summary_source = html_to_text(sanitize_html(draft.summary)) if draft.summary else ""
-    canonical = canonical_url(draft.url) if draft.url else None
+    canonical = canonical_url(url) if url else None
     guid = draft.guid or canonical
     if guid is None:
         guid = "sha256:" + hashlib.sha256(f"{title}\n{body_text}".encode()).hexdigest()
     author = " ".join(html_to_text(sanitize_html(draft.author)).split()) if draft.author else ""
+    language = detect_language(f"{title}\n{summary_source}\n{body_text}") or declared_language(
+        draft.language
+    )
     return CleanArticle(
         guid=guid[:1000],
         canonical_url=canonical,
-        url=draft.url,
+        url=url,
         title=title,
-        summary=summarise(summary_source.strip() or body_text),
+        summary=summarise(summary_source.strip() or body_text, language=language),
         body_html=body_html,
         body_text=body_text,
-        source=" ".join(html_to_text(draft.source).split())[:500],
+        source=source_name(draft.source, url)[:500],
         author=author[:500] or None,
-        image_url=draft.image_url,
+        image_url=web_url(draft.image_url),
         published_at=draft.published_at or now,
         fingerprint=story_fingerprint(title, body_text),
+        language=language,
     )
+
+
+def source_name(source: str, url: str | None) -> str:
+    """Return the name to show for where an article came from: never a path or a URL."""
+    name = " ".join(html_to_text(source).split())
+    looks_like_path = name.startswith(("/", "./", "../", "~", "file:", "\\")) or bool(
+        re.match(r"[A-Za-z]:[\\/]", name)
+    )
+    if re.match(r"https?://", name, re.IGNORECASE):
+        return site_name(name)
+    if looks_like_path or not name:
+        return site_name(url)
+    return name
+
+
+def declared_language(value: str | None) -> str | None:
+    """Return the two-letter code of a declared language such as ``en-GB``, or None."""
+    code = (value or "").strip().split("-")[0].split("_")[0].lower()
+    return code if len(code) == 2 and code.isalpha() else None
 
 
 def check_topics(session: Session, topics: Sequence[str]) -> list[str]:
@@ -107,9 +137,17 @@ def check_topics(session: Session, topics: Sequence[str]) -> list[str]:
 
 
 def find_duplicate(
-    session: Session, article: CleanArticle, *, window: timedelta = DEDUP_WINDOW
+    session: Session,
+    article: CleanArticle,
+    *,
+    window: timedelta = DEDUP_WINDOW,
+    near: NearDuplicates | None = None,
 ) -> Article | None:
-    """Return the stored article that is the same story: GUID, URL, fingerprint or near-copy."""
+    """Return the stored article that is the same story: GUID, URL, fingerprint or near-copy.
+
+    ``near`` holds the stories of the time window already loaded (``load_recent``); without
+    it they are loaded for this one article.
+    """
     conditions = [
         col(Article.guid) == article.guid,
         col(Article.fingerprint) == article.fingerprint,
@@ -119,29 +157,37 @@ def find_duplicate(
     same = session.exec(select(Article).where(or_(*conditions))).first()
     if same is not None:
         return same
-    title_words = set(normalise_words(article.title))
-    if not title_words:
-        return None
-    candidates = session.exec(
-        select(Article.id, Article.title)
+    if near is None:
+        near = load_recent(session, [article.published_at], window=window)
+    key = near.find(article.title, article.body_text, article.published_at)
+    return session.get(Article, key) if key is not None else None
+
+
+def load_recent(
+    session: Session, moments: Sequence[datetime], *, window: timedelta = DEDUP_WINDOW
+) -> NearDuplicates:
+    """Index the stored stories published within ``window`` of any of ``moments``."""
+    near = NearDuplicates(window)
+    if not moments:
+        return near
+    rows = session.exec(
+        select(
+            Article.id,
+            Article.title,
+            func.substr(Article.body_text, 1, BODY_PREFIX + 200),
+            Article.published_at,
+        )
         .where(
-            col(Article.published_at) >= article.published_at - window,
-            col(Article.published_at) <= article.published_at + window,
+            col(Article.published_at) >= min(moments) - window,
+            col(Article.published_at) <= max(moments) + window,
         )
         .order_by(col(Article.published_at).desc())
         .limit(MAX_CANDIDATES)
     )
-    for article_id, title in candidates:
-        # Cheap prefilter: a near-identical story has a near-identical title.
-        words = set(normalise_words(title))
-        if len(title_words & words) / len(title_words | words) < TITLE_PREFILTER:
-            continue
-        other = session.get(Article, article_id)
-        if other is not None and similar_stories(
-            article.title, article.body_text, other.title, other.body_text
-        ):
-            return other
-    return None
+    for article_id, title, text, published_at in rows:
+        if article_id is not None:
+            near.add(article_id, title, text or "", published_at)
+    return near
 
 
 def _add_tags(session: Session, article_id: int, tags: Sequence[Tag]) -> None:
@@ -207,13 +253,15 @@ def store_drafts(
         prepared.append((article, _given_tags(draft, given, origin, tagging, known)))
     added = duplicates = classified = 0
     ids: list[int] = []
+    near = load_recent(session, [article.published_at for article, _ in prepared])
     for article, tags in prepared:
-        existing = find_duplicate(session, article)
+        existing = find_duplicate(session, article, near=near)
         if existing is not None and existing.id is not None:
             duplicates += 1
             _add_tags(session, existing.id, tags)
             continue
-        if not tags and tagging.model is not None:
+        # The topic model reads English: other languages are left to their feed's topics.
+        if not tags and tagging.model is not None and article.language in (None, "en"):
             text = classifier_text(article.title, article.body_text, article.summary)
             suggested = topics_from_classifier(
                 tagging.model, text, threshold=tagging.threshold, known=known
@@ -227,6 +275,7 @@ def store_drafts(
             raise RuntimeError("article flushed without an id")
         _add_tags(session, row.id, tags)
         session.flush()
+        near.add(row.id, article.title, article.body_text, article.published_at)
         ids.append(row.id)
         added += 1
     return IngestResult(

@@ -104,3 +104,30 @@ def _canonical_query(query: str) -> str:
     # A stable sort on the decoded name keeps repeated parameters in their original order.
     kept.sort(key=lambda p: unquote_plus(p.split("=", 1)[0]))
     return "&".join(kept)
+
+
+def web_url(url: str | None) -> str | None:
+    """Return ``url`` stripped when it is an absolute http(s) URL with a host, else None.
+
+    Article and image links end up in sent digests: ``javascript:``, ``data:``, ``file:``
+    and relative links are dropped at ingest.
+    """
+    if not url:
+        return None
+    url = url.strip()
+    if len(url) > 2000 or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and host else None
+
+
+def site_name(url: str | None) -> str:
+    """Return the host name of an http(s) URL without ``www.``, or '' for anything else."""
+    if not url or web_url(url) is None:
+        return ""
+    host = urlsplit(url.strip()).hostname or ""
+    return host.removeprefix("www.")

@@ -1,0 +1,116 @@
+"""The plain-text reader's story model: shipped weights that fit the features, and behaviour
+on a page shaped like none of the development pages."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsletter.ingest.sanitize import flatten_deep_nesting, html_to_text, sanitize_html
+from newsletter.ingest.summary import strip_read_more
+from newsletter.ingest.textarticle import analyse, parse_text_article
+from newsletter.ingest.textmodel import MODEL_PATH, context_features, features
+from newsletter.ingest.urls import web_url
+
+PAGE = """Harbour Gazette
+Home
+News
+Harbour
+Sport
+What's on
+Sign in
+
+Fishing fleet returns early as storm closes the bay
+
+Boats came back two days ahead of schedule after the coastguard warned of gales.
+
+By Morag Innes
+Tuesday 3 March 2026
+
+Eleven trawlers were tied up in the inner harbour by Monday evening, their skippers saying
+that the forecast left them no choice but to abandon the last two days of the trip.
+
+"We lose the best of the catch, but nobody wants to be out there on Wednesday," said Alan
+Reid, who has fished from the port for thirty years and skippers the oldest boat in the fleet.
+
+The harbour master said the outer moorings would be closed from noon on Tuesday and that
+ferry sailings to the islands were likely to be cancelled until the weekend.
+
+Share this article
+Facebook
+Twitter
+
+Related stories
+New pontoon opens at the marina
+Lifeboat called out twice in one night
+
+Sign up to the Gazette's morning newsletter and get the day's top stories in your inbox.
+
+Leave a comment
+Your email address will not be published. Required fields are marked *
+"""
+
+
+def test_shipped_weights_fit_the_features() -> None:
+    model = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    units, title_at = analyse(PAGE)
+    rows = features(units, title_at)
+    assert len(model["units"]["coef"]) == len(rows[0])
+    assert len(model["context"]["coef"]) == len(context_features([0.0] * len(units), units)[0])
+    assert MODEL_PATH.stat().st_size < 20_000
+
+
+def test_a_page_from_an_unseen_site_reads_right() -> None:
+    article = parse_text_article(PAGE)
+    assert article.title == "Fishing fleet returns early as storm closes the bay"
+    assert article.standfirst == (
+        "Boats came back two days ahead of schedule after the coastguard warned of gales."
+    )
+    assert article.author == "Morag Innes"
+    paragraphs = html_to_text(article.body_html).split("\n\n")
+    assert [p[:20] for p in paragraphs] == [
+        "Eleven trawlers were",
+        '"We lose the best of',
+        "The harbour master s",
+    ]
+
+
+@settings(max_examples=150)
+@given(st.text(alphabet=st.sampled_from(list("ab.…[]» \nReadmo")), max_size=400))
+def test_read_more_stripping_only_ever_cuts_the_end(text: str) -> None:
+    stripped = strip_read_more(text)
+    assert text.startswith(stripped.removesuffix("…").rstrip())
+
+
+@settings(max_examples=100)
+@given(
+    st.lists(st.sampled_from(["<div>", "</div>", "<p>", "x", "<br>", "<b>", "</b>"]), max_size=600)
+)
+def test_flattening_keeps_text_and_bounds_depth(parts: list[str]) -> None:
+    html = "".join(parts)
+    flat = flatten_deep_nesting(html, limit=8)
+    assert flat.count("x") == html.count("x")
+    assert html_to_text(sanitize_html(flat)).count("x") == html.count("x")
+
+
+@given(st.text(max_size=60))
+def test_web_url_only_ever_returns_http_links(text: str) -> None:
+    url = web_url(text)
+    assert url is None or url.lower().startswith(("http://", "https://"))
+
+
+def test_agency_credited_captions_and_trial_offers_stay_out() -> None:
+    caption = "Crowds gather at the harbour wall. (Jane Roe — AFP/Getty Images)"
+    page = PAGE.replace("By Morag Innes", f"{caption}\n\nBy Morag Innes").replace(
+        "Share this article",
+        "Rescue boats wait at the quay – JOHN SMITH/REUTERS\n\n"
+        "Try the Gazette free for 1 month and read every story on any device.\n\n"
+        "Share this article",
+    )
+    article = parse_text_article(page)
+    assert article.title == "Fishing fleet returns early as storm closes the bay"
+    for furniture in ("Crowds gather", "Rescue boats", "free for 1 month"):
+        assert furniture not in article.body_html
+    assert "Eleven trawlers" in article.body_html
