@@ -39,6 +39,8 @@ def parse_json_articles(data: bytes, *, source: str) -> list[ArticleDraft]:
         document = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise IngestError(source, f"not valid JSON ({exc})") from None
+    except RecursionError:  # json recurses per nesting level: [[[[...]]]] a hundred thousand deep
+        raise IngestError(source, "not an article file: nested too deeply") from None
     items = document.get("articles") if isinstance(document, dict) else document
     if not isinstance(items, list):
         raise IngestError(source, 'expected a list of articles or {"articles": [...]}')
