@@ -253,7 +253,7 @@ def build_preview(runtime: Runtime, *, slug: str, email: str | None = None) -> P
     settings = runtime.settings
     with session_scope(runtime.engine) as session:
         mailing_list = get_list(session, slug=slug)
-        selection, subscriber_id, name = _current_selection(runtime, session, mailing_list, email)
+        selection, _, name = _current_selection(runtime, session, mailing_list, email)
         view = digest_view(
             session,
             mailing_list=mailing_list,
@@ -264,10 +264,12 @@ def build_preview(runtime: Runtime, *, slug: str, email: str | None = None) -> P
         sender = sender_of(mailing_list)
     rendered = render_digest(runtime.env, view)
     template = build_template(rendered, sender, date=runtime.clock())
+    # Links signed for nobody (id 0): a preview shows the subscriber's digest, never links
+    # that would let the editor change or end their subscription.
     links = personal_links(
         base_url=settings.base_url,
         secret=settings.secret,
-        subscriber_id=subscriber_id,
+        subscriber_id=0,
         list_id=mailing_list.id or 0,
         mailto_domain=template.domain,
     )

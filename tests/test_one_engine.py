@@ -193,3 +193,24 @@ def test_a_confirmed_subscriber_is_welcomed_once_through_the_engine(
         runs_ = session.exec(select(Run)).all()
         assert [r.kind for r in runs_] == [RunKind.WELCOME]
     runtime.dispose()
+
+
+def test_a_subscribers_preview_carries_no_link_to_their_subscription(sqlite_url: str) -> None:
+    import re
+
+    from subscribers.tokens import Purpose, read_token
+
+    engine = make_engine(sqlite_url)
+    seed_list(engine, NOW, ["tech"])
+    add_articles(engine, NOW, [["tech"]])
+    subscribe(engine, NOW, "ann@example.com", ["tech"], name="Ann")
+    engine.dispose()
+    runtime = make_runtime(make_settings(sqlite_url))
+    preview = runs.build_preview(runtime, slug="daily", email="ann@example.com")
+    assert "Hi Ann" in preview.text  # her digest, her name...
+    tokens = re.findall(r"https://news\.example\.test/p/(\S+)", preview.text)
+    assert tokens
+    for token in tokens:  # ...but links that reach nobody (an editor cannot use them)
+        claims = read_token(runtime.settings.secret, token, Purpose.PREFERENCES, now=NOW)
+        assert claims.subscriber_id == 0
+    runtime.dispose()
