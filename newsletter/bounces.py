@@ -63,9 +63,14 @@ def apply_bounce(
     soft_limit: int,
     now: datetime,
     report: BounceReport,
+    signed_by_provider: bool = False,
 ) -> None:
     """Hard: the delivery bounced, the subscriber is bounced and suppressed. Soft: counted;
-    ``soft_limit`` in a row (a successful send resets the count) suppress the address."""
+    ``soft_limit`` in a row (a successful send resets the count) suppress the address.
+
+    A bounce counts only when it provably belongs to a delivery of ours (see
+    ``authenticated_delivery``), or when it comes from a sending provider's signed event
+    (``signed_by_provider``): then the provider vouches for the recipient it names."""
     kind = bounce.kind
     if kind is BounceKind.NONE:
         report.ignored += 1
@@ -74,6 +79,12 @@ def apply_bounce(
     subscriber = None
     if delivery is not None and delivery.subscriber_id is not None:
         subscriber = session.get(Subscriber, delivery.subscriber_id)
+    elif delivery is None and signed_by_provider:
+        named = [r.recipient.lower() for r in bounce.recipients if r.recipient]
+        if named:
+            subscriber = session.exec(
+                select(Subscriber).where(col(Subscriber.email).in_(named))
+            ).first()
     if subscriber is None or subscriber.id is None:
         report.unmatched += 1
         return

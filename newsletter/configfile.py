@@ -61,6 +61,8 @@ SETTING_HELP: dict[str, dict[str, str]] = {
         "max_articles_per_topic": "articles per topic section",
         "max_articles_total": "articles per digest",
         "first_digest_lookback_days": "how far back a subscriber's first digest reaches",
+        "max_article_age_days": "an article published longer ago is never offered, "
+        "even when it arrives late",
     },
     "DKIM (set all three or none)": {
         "dkim_key_file": "PEM private key (RSA 2048)",
@@ -86,6 +88,12 @@ SETTING_HELP: dict[str, dict[str, str]] = {
         "metrics_host": "address of the scheduler's /metrics endpoint",
         "metrics_port": "port of the scheduler's /metrics endpoint (unset: off)",
     },
+    "Provider webhooks (POST /hooks/PROVIDER; unset: refused)": {
+        "mailgun_signing_key": "Mailgun's webhook signing key",
+        "sendgrid_public_key": "the base64 public key of SendGrid's signed event webhook",
+        "postmark_webhook_secret": "the basic-auth password in Postmark's webhook URL",
+        "ses_topic_arns": "SNS topic ARNs allowed to post SES events",
+    },
 }
 
 #: Examples shown for settings that are unset by default.
@@ -100,6 +108,9 @@ EXAMPLES: dict[str, str] = {
     "fake_now": '"2026-11-30T06:55:00Z"',
     "topic_model_path": '"/var/lib/newsletter/newsletter-topics.model"',
     "metrics_port": "9464",
+    "mailgun_signing_key": '"key-..."',
+    "sendgrid_public_key": '"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE..."',
+    "postmark_webhook_secret": '"a-long-random-password"',
 }
 
 

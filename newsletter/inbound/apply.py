@@ -99,6 +99,9 @@ def apply_events(
             ),
             envelope_id=None,
             standard=True,
+            # The provider's signed event names our Message-ID and the recipient: the same
+            # proof a returned original gives a DSN (bounces.authenticated_delivery).
+            original_message_ids=(delivery.message_id,) if delivery and delivery.message_id else (),
         )
         counts = BounceReport()
         apply_bounce(
@@ -109,6 +112,7 @@ def apply_events(
             soft_limit=soft_limit,
             now=now,
             report=counts,
+            signed_by_provider=True,  # the route verified the provider's signature
         )
         if counts.unmatched:
             report.unmatched += 1
