@@ -5,6 +5,7 @@ The archive, `/` and view in browser are in ``newsletter/web/archive.py``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -37,7 +38,7 @@ from subscribers.errors import (
     SubscriberNotFound,
     Suppressed,
 )
-from subscribers.models import MailingList, SubscriptionStatus, UnsubscribeSource
+from subscribers.models import MailingList, Subscription, SubscriptionStatus, UnsubscribeSource
 from subscribers.tokens import Purpose, read_token
 
 router = APIRouter()
@@ -191,18 +192,23 @@ def confirm_page(request: Request, token: str) -> Response:
 
 
 @router.post("/c/{token}")
-def confirm(request: Request, token: str) -> Response:
-    """Activate the subscription the confirmation token names."""
+async def confirm(request: Request, token: str) -> Response:
+    """Activate the subscription the confirmation token names, then send the list's welcome
+    email (once, if the list has one) in the background."""
     rt = runtime(request)
-    try:
+
+    def activate() -> tuple[Subscription, MailingList | None]:
         with session_scope(rt.engine) as session:
             subscription = service.confirm_subscription(
                 session, token=token, secret=rt.settings.secret, now=rt.clock()
             )
-            mailing_list = session.get(MailingList, subscription.list_id)
+            return subscription, session.get(MailingList, subscription.list_id)
+
+    try:
+        subscription, mailing_list = await asyncio.to_thread(activate)
     except (InvalidToken, Suppressed):
         raise bad_link() from None
-    if subscription.id is not None:  # the list's welcome email, once (if it has one)
+    if subscription.id is not None:
         in_background(
             state(request),
             send_welcomes(rt, subscription_ids=[subscription.id]),
