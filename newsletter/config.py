@@ -207,6 +207,10 @@ class Settings(BaseSettings):
     sendgrid_public_key: str | None = None  # the base64 key of SendGrid's signed event webhook
     postmark_webhook_secret: SecretStr | None = None  # the basic-auth password in Postmark's URL
     ses_topic_arns: list[str] = Field(default_factory=list)  # SNS topics allowed to post
+    # Maildirs the scheduler reads every minute (new/ -> cur/ once applied); unset: not read.
+    bounce_maildir: Path | None = None
+    unsubscribe_maildir: Path | None = None
+    complaint_maildir: Path | None = None
     # Operations: plain or JSON log lines; the scheduler's Prometheus endpoint (off when unset).
     log_format: Literal["text", "json"] = "text"
     metrics_host: str = "127.0.0.1"

@@ -88,6 +88,11 @@ SETTING_HELP: dict[str, dict[str, str]] = {
         "metrics_host": "address of the scheduler's /metrics endpoint",
         "metrics_port": "port of the scheduler's /metrics endpoint (unset: off)",
     },
+    "Mail coming back (Maildirs the scheduler reads every minute; unset: not read)": {
+        "bounce_maildir": "delivery reports (DSNs) sent to the bounce address",
+        "unsubscribe_maildir": "mails to the List-Unsubscribe mailto address",
+        "complaint_maildir": "ARF complaint reports (RFC 5965)",
+    },
     "Provider webhooks (POST /hooks/PROVIDER; unset: refused)": {
         "mailgun_signing_key": "Mailgun's webhook signing key",
         "sendgrid_public_key": "the base64 public key of SendGrid's signed event webhook",
@@ -108,6 +113,9 @@ EXAMPLES: dict[str, str] = {
     "fake_now": '"2026-11-30T06:55:00Z"',
     "topic_model_path": '"/var/lib/newsletter/newsletter-topics.model"',
     "metrics_port": "9464",
+    "bounce_maildir": '"/var/mail/newsletter/bounces"',
+    "unsubscribe_maildir": '"/var/mail/newsletter/unsubscribe"',
+    "complaint_maildir": '"/var/mail/newsletter/complaints"',
     "mailgun_signing_key": '"key-..."',
     "sendgrid_public_key": '"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE..."',
     "postmark_webhook_secret": '"a-long-random-password"',

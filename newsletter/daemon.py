@@ -9,7 +9,9 @@ Jobs (all correctness lives in the database, so several daemons may share one da
   engine (claims with leases: a killed daemon's rows come back when the lease expires);
 - ``fetch`` every ``fetch_interval_minutes``: ``newsletter.feeds.fetch_all(runtime)``;
 - ``webhooks`` every minute: new subscriber and delivery events are queued and due webhook
-  deliveries posted (``newsletter.webhooks.sender.deliver_due``).
+  deliveries posted (``newsletter.webhooks.sender.deliver_due``);
+- ``mailboxes`` every minute: the configured Maildirs of bounces, mailto unsubscribes and
+  complaints are applied, each message once (``newsletter.mailboxes``).
 
 Deferred messages of every kind (digests and confirmation emails alike) are retried by the
 drain job when their retry time comes: they are rows of sending runs like any other.
@@ -230,6 +232,18 @@ class SchedulerDaemon:
 
         await self._tracked(work)
 
+    async def mailboxes_job(self) -> None:
+        """Apply the new messages of the configured bounce, unsubscribe and complaint Maildirs."""
+
+        async def work() -> None:
+            from newsletter.mailboxes import consume_mailboxes
+
+            report = await asyncio.to_thread(consume_mailboxes, self.runtime)
+            if any(vars(report).values()):
+                log.info(logfmt("mailboxes_read", **vars(report)))
+
+        await self._tracked(work)
+
     # -- life cycle -------------------------------------------------------------------------
 
     def _starting(self) -> None:
@@ -302,6 +316,15 @@ class SchedulerDaemon:
             "interval",
             seconds=WEBHOOK_SECONDS,
             id="webhooks",
+            max_instances=1,
+            **common,
+        )
+        scheduler.add_job(
+            self.mailboxes_job,
+            "interval",
+            seconds=WEBHOOK_SECONDS,
+            id="mailboxes",
+            next_run_time=start,
             max_instances=1,
             **common,
         )

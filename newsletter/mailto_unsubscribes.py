@@ -50,6 +50,36 @@ def token_of(message: bytes) -> str | None:
     return None
 
 
+def apply_unsubscribe_mail(
+    session: Session, raw: bytes, *, secret: bytes, now: datetime, report: MailtoReport
+) -> None:
+    """Unsubscribe the sender of one mail to a valid unsubscribe+TOKEN address."""
+    report.messages += 1
+    token = token_of(raw)
+    if token is None:
+        report.ignored += 1
+        return
+    try:
+        claims = read_token(secret, token, Purpose.UNSUBSCRIBE, now=now)
+    except InvalidToken:
+        report.invalid += 1
+        return
+    try:
+        ended = unsubscribe(
+            session,
+            subscriber_id=claims.subscriber_id,
+            list_id=claims.list_id,
+            source=UnsubscribeSource.MAILTO,
+            now=now,
+        )
+    except SubscriberNotFound:
+        ended = 0  # erased since: nobody left to unsubscribe
+    if ended:
+        report.unsubscribed += 1
+    else:
+        report.already += 1
+
+
 def process_unsubscribe_mailbox(
     session: Session, path: Path, *, secret: bytes, now: datetime
 ) -> MailtoReport:
@@ -57,28 +87,5 @@ def process_unsubscribe_mailbox(
     the one-click URL does); forged or foreign tokens change nothing."""
     report = MailtoReport()
     for raw in read_mailbox(path):
-        report.messages += 1
-        token = token_of(raw)
-        if token is None:
-            report.ignored += 1
-            continue
-        try:
-            claims = read_token(secret, token, Purpose.UNSUBSCRIBE, now=now)
-        except InvalidToken:
-            report.invalid += 1
-            continue
-        try:
-            ended = unsubscribe(
-                session,
-                subscriber_id=claims.subscriber_id,
-                list_id=claims.list_id,
-                source=UnsubscribeSource.MAILTO,
-                now=now,
-            )
-        except SubscriberNotFound:
-            ended = 0  # erased since: nobody left to unsubscribe
-        if ended:
-            report.unsubscribed += 1
-        else:
-            report.already += 1
+        apply_unsubscribe_mail(session, raw, secret=secret, now=now, report=report)
     return report
