@@ -90,6 +90,13 @@ def _received(server: RecordingServer) -> collections.Counter[str]:
     return collections.Counter(m.rcpt_tos[0] for m in server.messages)
 
 
+def _assert_each_once(server: RecordingServer, emails: list[str]) -> None:
+    """The server accepted exactly one message for each of ``emails`` and for nobody else."""
+    received = _received(server)
+    assert sorted(received) == emails
+    assert set(received.values()) == {1}
+
+
 def _statuses(url: str) -> collections.Counter[str]:
     engine = make_engine(url)
     try:
@@ -123,9 +130,7 @@ def test_a_rate_limited_send_longer_than_its_lease_sends_everyone_once(
     summary = asyncio.run(runs.send_list(runtime, slug="daily"))
     runtime.dispose()
     assert summary.report is not None
-    received = _received(smtp_server)
-    assert sorted(received) == emails
-    assert set(received.values()) == {1}
+    _assert_each_once(smtp_server, emails)
     assert _statuses(db_url) == {DeliveryStatus.SENT: 60}
 
 
@@ -231,9 +236,7 @@ def test_a_locked_ledger_stops_sending_and_nothing_is_sent_twice(sqlite_url: str
     finally:
         runtime.dispose()
         server.stop()
-    received = _received(server)
-    assert sorted(received) == emails
-    assert set(received.values()) == {1}
+    _assert_each_once(server, emails)
 
 
 # -- unsubscribes while rows are claimed -----------------------------------------------------
@@ -386,9 +389,7 @@ def test_dropped_postgresql_connections_lose_nothing_and_send_nothing_twice(
     finally:
         runtime.dispose()
         server.stop()
-    received = _received(server)
-    assert sorted(received) == emails
-    assert set(received.values()) == {1}
+    _assert_each_once(server, emails)
 
 
 def test_articles_over_the_cap_are_counted_linked_and_not_brought_back(

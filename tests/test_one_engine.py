@@ -45,6 +45,27 @@ def _verifies(message: bytes, record: bytes) -> bool:
     return bool(dkim.verify(message, dnsfunc=dnsfunc))
 
 
+def _pending_ann(url: str, *, welcome_text: str | None = None) -> int:
+    """A list (with this welcome text) and Ann's sign-up waiting for confirmation."""
+    from subscribers import lists as list_service
+
+    engine = make_engine(url)
+    seed_list(engine, NOW, ["tech"])
+    with session_scope(engine) as session:
+        if welcome_text is not None:
+            list_service.update_list(session, slug="daily", welcome_text=welcome_text)
+        pending = service.request_subscription(
+            session,
+            mailing_list=service.get_list(session, slug="daily"),
+            email="ann@example.com",
+            now=NOW,
+            name="Ann",
+        )
+        sub_id = pending.subscription.id or 0
+    engine.dispose()
+    return sub_id
+
+
 def _dkim_settings(key: Path) -> dict[str, object]:
     return {"dkim_key_file": key, "dkim_selector": SELECTOR, "dkim_domain": DOMAIN}
 
@@ -53,15 +74,7 @@ def test_confirmation_emails_are_signed_and_recorded_by_the_engine(
     sqlite_url: str, smtp_server: RecordingServer, dkim_key: tuple[Path, bytes]
 ) -> None:
     key, record = dkim_key
-    engine = make_engine(sqlite_url)
-    seed_list(engine, NOW, ["tech"])
-    with session_scope(engine) as session:
-        mailing_list = service.get_list(session, slug="daily")
-        pending = service.request_subscription(
-            session, mailing_list=mailing_list, email="ann@example.com", now=NOW
-        )
-        sub_id = pending.subscription.id or 0
-    engine.dispose()
+    sub_id = _pending_ann(sqlite_url)
     runtime = make_runtime(make_settings(sqlite_url, smtp_server, **_dkim_settings(key)))
     report = asyncio.run(send_confirmations(runtime, subscription_ids=[sub_id]))
     assert report.sent == 1
@@ -129,15 +142,7 @@ def test_a_new_confirmation_replaces_one_waiting_for_a_retry(
 
     from newsletter.schedule.drain import sendable_runs
 
-    engine = make_engine(sqlite_url)
-    seed_list(engine, NOW, ["tech"])
-    with session_scope(engine) as session:
-        mailing_list = service.get_list(session, slug="daily")
-        pending = service.request_subscription(
-            session, mailing_list=mailing_list, email="ann@example.com", now=NOW
-        )
-        sub_id = pending.subscription.id or 0
-    engine.dispose()
+    sub_id = _pending_ann(sqlite_url)
     smtp_server.handler.rcpt_reply = lambda a: "451 4.7.1 greylisted"
     runtime = make_runtime(make_settings(sqlite_url, smtp_server))
     first = asyncio.run(send_confirmations(runtime, subscription_ids=[sub_id]))
@@ -158,20 +163,8 @@ def test_a_confirmed_subscriber_is_welcomed_once_through_the_engine(
     sqlite_url: str, smtp_server: RecordingServer
 ) -> None:
     from newsletter.confirmations import send_welcomes
-    from subscribers import lists as list_service
 
-    engine = make_engine(sqlite_url)
-    seed_list(engine, NOW, ["tech"])
-    with session_scope(engine) as session:
-        list_service.update_list(
-            session, slug="daily", welcome_text="Thanks for joining.\n\nWe write *daily*."
-        )
-        mailing_list = service.get_list(session, slug="daily")
-        pending = service.request_subscription(
-            session, mailing_list=mailing_list, email="ann@example.com", now=NOW, name="Ann"
-        )
-        sub_id = pending.subscription.id or 0
-    engine.dispose()
+    sub_id = _pending_ann(sqlite_url, welcome_text="Thanks for joining.\n\nWe write *daily*.")
     runtime = make_runtime(make_settings(sqlite_url, smtp_server))
     # not confirmed yet: no welcome
     assert asyncio.run(send_welcomes(runtime, subscription_ids=[sub_id])).run_ids == []
