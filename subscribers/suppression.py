@@ -59,7 +59,7 @@ def suppress(
     *,
     value: str,
     reason: SuppressionReason,
-    kind: str = SuppressionKind.ADDRESS,
+    kind: SuppressionKind = SuppressionKind.ADDRESS,
     note: str = "",
     now: datetime | None = None,
 ) -> Suppression:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
-from newsletter.schedule.models import Heartbeat
+from newsletter.schedule.models import Heartbeat, HeartbeatState
 
 STALE_AFTER = timedelta(seconds=90)
 
@@ -33,7 +33,7 @@ def beat(
     pid: int,
     started_at: datetime,
     now: datetime,
-    state: str = "running",
+    state: HeartbeatState = HeartbeatState.RUNNING,
     dispatched_at: datetime | None = None,
 ) -> None:
     """Insert or refresh this daemon's heartbeat row."""
@@ -72,7 +72,7 @@ def daemons(
             state=row.state,
             started_at=row.started_at,
             beat_at=row.beat_at,
-            alive=row.state == "running" and now - row.beat_at <= stale_after,
+            alive=row.state == HeartbeatState.RUNNING and now - row.beat_at <= stale_after,
             last_dispatch_at=row.last_dispatch_at,
         )
         for row in rows
