@@ -182,10 +182,12 @@ def retry_failed(runtime: Runtime, *, run_id: int) -> int:
         return runstate.retry_failed(session, run_id=run_id)
 
 
-def list_runs(runtime: Runtime, *, limit: int = 20, status: str | None = None) -> list[RunSummary]:
+def list_runs(
+    runtime: Runtime, *, limit: int = 20, status: RunStatus | None = None
+) -> list[RunSummary]:
     """The latest runs with their counts, newest first."""
     with session_scope(runtime.engine) as session:
-        return runstate.list_runs(session, limit=limit, status=status)
+        return runstate.recent_runs(session, limit=limit, status=status)
 
 
 def run_detail(runtime: Runtime, *, run_id: int) -> RunDetail:

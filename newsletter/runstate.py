@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from newsletter.delivery.ledger import run_counts
+from newsletter.delivery.ledger import counts_by_run, run_counts
 from newsletter.errors import RunNotFound, RunStateError
 from newsletter.models import OPEN_STATES, Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from subscribers.models import MailingList
@@ -60,12 +60,44 @@ def _summary(session: Session, run: Run) -> RunSummary:
     )
 
 
-def list_runs(session: Session, *, limit: int = 20, status: str | None = None) -> list[RunSummary]:
-    """The latest runs, newest first."""
-    query = select(Run).order_by(col(Run.id).desc()).limit(limit)
+def recent_runs(
+    session: Session,
+    *,
+    limit: int = 20,
+    status: RunStatus | None = None,
+    list_id: int | None = None,
+    with_tests: bool = True,
+) -> list[RunSummary]:
+    """The latest runs, newest first, with their list's slug and rows per status (two queries,
+    whatever the limit)."""
+    query = (
+        select(Run, MailingList.slug)
+        .join(MailingList, col(MailingList.id) == col(Run.list_id), isouter=True)
+        .order_by(col(Run.id).desc())
+        .limit(limit)
+    )
     if status is not None:
         query = query.where(Run.status == status)
-    return [_summary(session, run) for run in session.exec(query).all()]
+    if list_id is not None:
+        query = query.where(Run.list_id == list_id)
+    if not with_tests:
+        query = query.where(Run.kind != RunKind.TEST)
+    found = session.exec(query).all()
+    counts = counts_by_run(session, [run.id or 0 for run, _ in found])
+    return [
+        RunSummary(
+            id=run.id or 0,
+            list_slug=slug or "?",
+            kind=run.kind,
+            status=run.status,
+            period=run.period,
+            created_at=run.created_at,
+            finished_at=run.finished_at,
+            counts=counts[run.id or 0],
+            pause_reason=run.pause_reason,
+        )
+        for run, slug in found
+    ]
 
 
 def run_detail(session: Session, *, run_id: int, recent: int = 10) -> RunDetail:
