@@ -142,14 +142,28 @@ def pause_run(session: Session, *, run_id: int, reason: str = "paused by an oper
     return run
 
 
-def unpause_run(session: Session, *, run_id: int) -> Run:
-    """Make a paused run sendable again (sending is the caller's next step; done runs stay done)."""
+def _refuse_cancelled(run: Run) -> None:
+    if run.status == RunStatus.CANCELLED:
+        raise RunStateError(f"run {run.id} was cancelled; it cannot be resumed")
+
+
+def _reopen(run: Run) -> None:
+    """The one way a run becomes sendable again; a cancelled run never does."""
+    _refuse_cancelled(run)
+    run.status = RunStatus.SENDING
+    run.pause_reason = None
+    run.finished_at = None
+
+
+def unpause_run(session: Session, *, run_id: int, only_paused: bool = False) -> Run:
+    """Make a paused run sendable again (sending is the caller's next step). A sending or done
+    run is left as it is, or refused with ``only_paused``; a cancelled one is refused."""
     run = _run(session, run_id)
+    _refuse_cancelled(run)
     if run.status == RunStatus.PAUSED:
-        run.status = RunStatus.SENDING
-        run.pause_reason = None
-    elif run.status == RunStatus.CANCELLED:
-        raise RunStateError(f"run {run_id} was cancelled; it cannot be resumed")
+        _reopen(run)
+    elif only_paused:
+        raise RunStateError(f"run {run_id} is {run.status}, only a paused run can be resumed")
     return run
 
 
@@ -172,8 +186,7 @@ def cancel_run(session: Session, *, run_id: int, now: datetime) -> int:
 def retry_failed(session: Session, *, run_id: int) -> int:
     """Queue the run's failed rows again (not bounced ones) and reopen it. Returns how many."""
     run = _run(session, run_id)
-    if run.status == RunStatus.CANCELLED:
-        raise RunStateError(f"run {run_id} was cancelled")
+    _refuse_cancelled(run)
     if run.kind not in (RunKind.MANUAL, RunKind.SCHEDULED):
         raise RunStateError(f"run {run_id} is a {run.kind} run; only digest runs are retried")
     result = session.execute(
@@ -191,7 +204,5 @@ def retry_failed(session: Session, *, run_id: int) -> int:
     )
     count = int(result.rowcount or 0)  # type: ignore[attr-defined]
     if count:
-        run.status = RunStatus.SENDING
-        run.pause_reason = None
-        run.finished_at = None
+        _reopen(run)
     return count
