@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from newsletter.db import affected
 from newsletter.delivery.ledger import counts_by_run, run_counts
 from newsletter.errors import RunNotFound, RunStateError
 from newsletter.models import OPEN_STATES, Delivery, DeliveryStatus, Run, RunKind, RunStatus
@@ -180,7 +181,7 @@ def cancel_run(session: Session, *, run_id: int, now: datetime) -> int:
         .values(status=DeliveryStatus.CANCELLED, lease_until=None)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return affected(result)
 
 
 def retry_failed(session: Session, *, run_id: int) -> int:
@@ -202,7 +203,7 @@ def retry_failed(session: Session, *, run_id: int) -> int:
         )
         .execution_options(synchronize_session=False)
     )
-    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    count = affected(result)
     if count:
         _reopen(run)
     return count

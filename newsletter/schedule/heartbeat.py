@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
+from newsletter.db import affected
 from newsletter.schedule.models import Heartbeat, HeartbeatState
 
 STALE_AFTER = timedelta(seconds=90)
@@ -58,7 +59,7 @@ def last_dispatch(session: Session) -> datetime | None:
 def prune(session: Session, *, now: datetime, keep: timedelta = timedelta(days=7)) -> int:
     """Forget daemons silent for longer than ``keep``."""
     result = session.execute(delete(Heartbeat).where(col(Heartbeat.beat_at) < now - keep))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return affected(result)
 
 
 def daemons(
