@@ -11,12 +11,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 
 from newsletter.config import Settings
 from newsletter.db import make_engine, upgrade
 from newsletter.runtime import Runtime
 from tests.smtpserver import RecordingServer
+
+# Speed is measured by the benchmarks, not by tests: no per-example time limit, which a loaded
+# machine turns into random failures. The fuzz suite keeps its own deadline for hangs.
+hypothesis_settings.register_profile("newsletter", deadline=None)
+hypothesis_settings.load_profile("newsletter")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get(
