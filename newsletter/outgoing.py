@@ -263,7 +263,7 @@ class ConfirmationMessages(_Base):
             .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
             .where(col(Subscription.id).in_(ids))
         ).all()
-        sender = sender_of(self.list)
+        sender = sender_of(self.list, base_url=self.policy.base_url)
         for sub_id, topics, generation, name in found:
             chosen = tuple(topics or ()) or tuple(self.list.topics)
             self._pending[sub_id or 0] = _Pending(name, chosen, generation)
@@ -343,7 +343,8 @@ class WelcomeMessages(DigestMessages):
                 welcome_text=text,
                 welcome_html=note_html(text),
             )
-            self._templates[0] = build_template(rendered, sender_of(self.list), date=now)
+            sender = sender_of(self.list, base_url=self.policy.base_url)
+            self._templates[0] = build_template(rendered, sender, date=now)
             self.templates_built += 1
         self._load_names(session, rows)
 
