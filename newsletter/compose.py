@@ -21,8 +21,8 @@ from newsletter.models import Article, Digest, Run, Topic
 from newsletter.publish.brand import Brand
 from newsletter.publish.editorial import note_for_run, pending_note
 from newsletter.publish.lang import guess_lang
-from newsletter.publish.models import IssueNote
 from newsletter.publish.mailparts import list_headers
+from newsletter.publish.models import IssueNote
 from newsletter.publish.notes import note_html
 from newsletter.publish.urls import archive_index_url, list_url, topic_url
 from newsletter.render import (

@@ -197,9 +197,7 @@ def _printable(value: str) -> str:
     )
 
 
-def body_part(
-    kind: str, body: str, markers: Mapping[str, str], *, prefix: str
-) -> list[Segment]:
+def body_part(kind: str, body: str, markers: Mapping[str, str], *, prefix: str) -> list[Segment]:
     """One ``text/{kind}`` part (its headers and content) in the smaller transfer encoding.
 
     ``markers`` maps each marker name in ``body`` (``@@NAME@@``) to the value key it takes;
@@ -211,9 +209,9 @@ def body_part(
     ).encode("ascii")
     if encoding is TransferEncoding.QUOTED_PRINTABLE:
         encoded = encode_qp_template(body, tuple(markers))
-        return [header] + [
-            f"{prefix}{markers[item]}" if isinstance(item, str) else item for item in encoded
-        ]
+        segments: list[Segment] = [header]
+        segments += [f"{prefix}{markers[i]}" if isinstance(i, str) else i for i in encoded]
+        return segments
     pattern = re.compile("@@(" + "|".join(re.escape(name) for name in markers) + ")@@")
     raw = body.replace("\r\n", "\n").replace("\n", "\r\n")  # canonical CRLF, RFC 2046
     pieces: list[bytes | str] = []
