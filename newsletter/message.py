@@ -299,8 +299,9 @@ _PLAIN_ADDRESS = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
 )
 _QUOTABLE = re.compile(r"[\x20-\x7e]+")
-# An encoded word is at most 75 characters: "=?utf-8?b?" + 60 base64 characters + "?=".
-_WORD_BYTES = 45
+# An encoded word is at most 75 characters; 39 octets make 52 base64 characters, 64 with
+# "=?utf-8?b?" and "?=", so the first word fits after "List-Id: " within 78 columns.
+_WORD_BYTES = 39
 
 
 def _encoded_words(name: str) -> list[str]:

@@ -197,9 +197,10 @@ def brand_of(digest: DigestView) -> Brand:
     return digest.brand if digest.brand is not None else Brand(name=digest.list_name)
 
 
-def render_css(env: Environment, brand: Brand) -> str:
-    """The digest stylesheet with the list's accent (4.5:1 on the card in light and dark)."""
-    return env.get_template("email/digest.css").render(
+def render_css(env: Environment, brand: Brand, name: str = "email/digest.css") -> str:
+    """The digest stylesheet with the list's accent (4.5:1 on the card in light and dark);
+    ``email/outlook.css`` is the dark palette for Outlook.com's data-ogsc/data-ogsb marks."""
+    return env.get_template(name).render(
         light=LIGHT,
         dark=DARK,
         fonts=FONTS,
@@ -215,6 +216,7 @@ def _context(env: Environment, digest: DigestView, *, web: bool) -> dict[str, ob
         "preheader": preheader_for(digest),
         "filler": PREHEADER_FILLER,
         "css": Markup(render_css(env, brand)),
+        "outlook_css": Markup(render_css(env, brand, "email/outlook.css")),
         "light": LIGHT,
         "brand": brand,
         "lang": digest.lang,
