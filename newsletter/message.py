@@ -142,16 +142,18 @@ def list_id_for(slug: str, domain: str) -> str:
         raise ValueError(f"list domain {domain!r} is not a valid domain")
     label = slug.strip().lower()
     if not _LABEL.fullmatch(label):
-        punycode = label.encode("punycode").decode("ascii").strip("-").replace("_", "-")
+        punycode = label.encode("punycode").decode("ascii").strip("-")
         label = f"xn--{punycode}" if punycode else "list"
         if not _LABEL.fullmatch(label):
             label = "list-" + hashlib.sha256(slug.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(slug.encode()).hexdigest()[:16]
+    while len(host) > MAX_LIST_ID - 1 - len(digest) and "." in host:
+        host = host.split(".", 1)[1]  # a very long domain: its parent domain names the list
     room = MAX_LIST_ID - len(host) - 1
-    if room < 20:
+    if room <= len(digest) + 1:
         raise ValueError(f"list domain {domain!r} is too long for a List-Id")
     if len(label) > room:
-        digest = hashlib.sha256(slug.encode()).hexdigest()[:16]
-        label = f"{label[: room - 17]}-{digest}"
+        label = f"{label[: room - len(digest) - 1]}-{digest}".lstrip("-") or digest
     return f"{label}.{host}"
 
 

@@ -324,7 +324,9 @@ def test_list_ids_of_different_long_or_foreign_slugs_differ() -> None:
     assert len(ids) == 5
     assert list_id_for("Daily", "News.Example.ORG") == "daily.news.example.org"
     assert list_id_for("daily", "straße.de") == "daily.xn--strae-oqa.de"
-    for bad in ("", "a b.org", "x" * 250 + ".org"):
+    long_domain = ".".join(["d" * 60] * 4) + ".org"  # 248 octets
+    assert list_id_for("daily", long_domain) == "daily." + ".".join(["d" * 60] * 3) + ".org"
+    for bad in ("", "a b.org", "x" * 250):
         with pytest.raises(ValueError):
             list_id_for("daily", bad)
 
@@ -377,3 +379,52 @@ def test_each_installation_draws_its_own_token_and_a_resend_keeps_the_message_id
         assert delivery.id is not None
         assert delivery.message_id == message_id_for(delivery.id, secret, DOMAIN, token)
     runtime.dispose()
+
+
+def test_a_confirmation_names_the_list_and_its_help_pages_but_no_archive() -> None:
+    from datetime import UTC, datetime
+
+    from newsletter.confirmmail import (
+        build_confirmation_template,
+        personalise_confirmation,
+        render_confirmation,
+    )
+    from newsletter.message import Sender
+    from newsletter.publish.mailparts import list_headers
+    from newsletter.render import make_environment
+
+    sender = Sender(
+        name="東京デイリー編集部",
+        address=f"digest@{DOMAIN}",
+        reply_to=None,
+        list_id=list_id_for("東京", DOMAIN),
+        list_name='東京デイリー "Tokyo Daily", <news>',
+        list_headers=list_headers(base_url=BASE, slug="東京", archive_public=True),
+    )
+    rendered = render_confirmation(
+        make_environment(),
+        list_name=sender.list_name,
+        sender_name=sender.name,
+        sender_address=sender.address,
+        topics=["テクノロジー"],
+        ttl_hours=48,
+    )
+    template = build_confirmation_template(
+        rendered, sender, date=datetime(2026, 11, 25, tzinfo=UTC)
+    )
+    data = personalise_confirmation(
+        template,
+        email="hanako@example.com",
+        name="山田 花子",
+        confirm_url=f"{BASE}/c/TOKEN",
+        message_id=f"c.1@{DOMAIN}",
+    )
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    name, ident = _parsed_list_id(re.search(rb"List-Id: .*?\r\n(?! )", data, re.S).group(0))  # type: ignore[union-attr]
+    assert (name, ident) == ('東京デイリー "Tokyo Daily", <news>', "xn--1lqs71d.news.example.org")
+    assert message["List-Help"] == f"<{BASE}/l/%E6%9D%B1%E4%BA%AC/help>"
+    assert message["List-Subscribe"] == f"<{BASE}/l/%E6%9D%B1%E4%BA%AC>"
+    assert message["List-Archive"] is None and message["List-Unsubscribe"] is None
+    html = _parts(message)["html"].get_content()
+    assert f"{BASE}/c/TOKEN" in html and "山田 花子" in html
