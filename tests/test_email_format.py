@@ -7,6 +7,7 @@ import asyncio
 import base64
 import email
 import email.policy
+import os
 import random
 import re
 import subprocess
@@ -37,6 +38,7 @@ from newsletter.runtime import Runtime
 from newsletter.web.app import create_app
 from subscribers import lists as list_service
 from tests.conftest import make_runtime, make_settings
+from tests.dnsstub import DnsStub, opendkim_testmsg, opendkim_verify
 from tests.helpers import seed_list, subscribe
 from tests.smtpserver import Received, RecordingServer
 
@@ -58,9 +60,13 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _dns(key_file: Path):  # type: ignore[no-untyped-def]
+def _record(key_file: Path) -> bytes:
     der = _openssl("rsa", "-in", str(key_file), "-pubout", "-outform", "DER")
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
+def _dns(key_file: Path):  # type: ignore[no-untyped-def]
+    record = _record(key_file)
 
     def dnsfunc(name: bytes, timeout: float = 5) -> bytes:
         assert name == f"{SELECTOR}._domainkey.{DOMAIN}.".encode()
@@ -208,6 +214,28 @@ def test_a_japanese_digest_is_base64_personalised_and_signed(
         name = "山田 花子" if received.rcpt_tos[0] == "hanako@example.com" else "Bob O&#x27;Brien"
         assert f"Hi {name}," in html
         assert max(len(line) for line in data.split(b"\r\n")) <= 998
+
+
+def test_opendkim_verifies_base64_digests_and_refuses_an_added_list_help(
+    japanese: Sent, key_file: Path, tmp_path: Path
+) -> None:
+    """An independent verifier (Debian's opendkim-testmsg, the key served by a DNS stub)."""
+    if opendkim_testmsg() is None:
+        if os.environ.get("CI"):
+            pytest.fail("opendkim-testmsg is required under CI (make system-deps)")
+        pytest.skip("opendkim-testmsg is not installed (apt-get install opendkim-tools)")
+    with DnsStub({f"{SELECTOR}._domainkey.{DOMAIN}": _record(key_file)}) as stub:
+        for received in japanese.messages:
+            result = opendkim_verify(received.data, stub, tmp_path)
+            if b"unshare" in result.stderr or b"mount" in result.stderr:
+                pytest.skip(
+                    f"cannot give opendkim-testmsg a private resolv.conf: {result.stderr!r}"
+                )
+            assert result.returncode == 0, result.stderr
+            tampered = received.data.replace(
+                b"\r\nList-Id:", b"\r\nList-Help: <https://evil.example/>\r\nList-Id:", 1
+            )
+            assert opendkim_verify(tampered, stub, tmp_path).returncode != 0
 
 
 def test_the_list_pages_named_in_the_headers_answer(japanese: Sent) -> None:
