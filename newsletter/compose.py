@@ -16,12 +16,12 @@ from jinja2 import Environment
 from sqlmodel import Session, col, select
 
 from newsletter.links import archive_url
-from newsletter.message import MessageTemplate, Sender, build_template, list_id_for
+from newsletter.message import MessageTemplate, Sender, build_template
 from newsletter.models import Article, Digest, Run, Topic
 from newsletter.publish.brand import Brand
 from newsletter.publish.editorial import note_for_run, pending_note
 from newsletter.publish.lang import guess_lang
-from newsletter.publish.mailparts import list_headers
+from newsletter.publish.mailparts import list_headers, list_id_for
 from newsletter.publish.models import IssueNote
 from newsletter.publish.notes import note_html
 from newsletter.publish.urls import archive_index_url, list_url, topic_url

@@ -16,7 +16,6 @@ the email package's parser), and the Subject is cut and folded so no line passes
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import re
 import secrets
@@ -30,12 +29,16 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-import idna
-
 from newsletter.delivery.b64 import Base64Body
 from newsletter.delivery.qp import encode_qp_template, encode_qp_value
 from newsletter.links import PersonalLinks
-from newsletter.publish.mailparts import TransferEncoding, transfer_encoding
+from newsletter.publish.mailparts import (
+    DOT_ATOM,
+    MAX_LIST_ID,
+    TransferEncoding,
+    transfer_encoding,
+    url_headers,
+)
 from newsletter.render import PLACEHOLDER_NAMES, RenderedDigest
 
 SMTP_POLICY = policy.SMTP.clone(max_line_length=78)
@@ -49,8 +52,6 @@ BODY_PLACEHOLDERS = tuple(_BODY_NAMES)
 #: Longest Subject kept, in characters, before it is cut at a word and ends with "...".
 MAX_SUBJECT = 200
 MAX_HEADER_LINE = 78
-#: RFC 2919: the list identifier is at most 255 octets.
-MAX_LIST_ID = 255
 Segment = bytes | str | Base64Body
 
 
@@ -105,63 +106,11 @@ def _header_block(digest: RenderedDigest, sender: Sender, date: datetime) -> byt
     )
 
 
-# A header value that is one URL (or mailto) in angle brackets, as RFC 2369 writes them.
-_ANGLE_URL = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+>")
-_LIST_FIELDS = ("List-Help", "List-Subscribe", "List-Archive", "List-Post", "List-Owner")
-
-
-def url_headers(headers: Sequence[tuple[str, str]]) -> bytes:
-    """RFC 2369 headers, each ``<URL>`` on its own line (a URL is never folded or encoded)."""
-    lines = []
-    for name, value in headers:
-        if name not in _LIST_FIELDS or not _ANGLE_URL.fullmatch(value):
-            raise ValueError(f"invalid {name} header value")
-        line = f"{name}: {value}"
-        if len(line) > 998 - 2:
-            raise ValueError(f"{name} URL is too long for a header line")
-        lines.append(line.encode("ascii") + b"\r\n")
-    return b"".join(lines)
-
-
-_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_LABEL = re.compile(r"[a-z0-9_-]+")
-
-
-def list_id_for(slug: str, domain: str) -> str:
-    """The RFC 2919 list identifier ``label.domain``: ASCII, at most 255 octets, stable.
-
-    A non-ASCII slug becomes its Punycode form (``xn--...``); a label too long for the limit
-    is cut and ends with a hash of the whole slug, so two lists never share an id."""
-    host = domain.strip().rstrip(".").lower()
-    if not host.isascii():
-        try:
-            host = idna.encode(host, uts46=True).decode("ascii")
-        except idna.IDNAError as exc:
-            raise ValueError(f"list domain {domain!r} is not a valid domain") from exc
-    if not _DOT_ATOM.fullmatch(host):
-        raise ValueError(f"list domain {domain!r} is not a valid domain")
-    label = slug.strip().lower()
-    if not _LABEL.fullmatch(label):
-        punycode = label.encode("punycode").decode("ascii").strip("-")
-        label = f"xn--{punycode}" if punycode else "list"
-        if not _LABEL.fullmatch(label):
-            label = "list-" + hashlib.sha256(slug.encode()).hexdigest()[:16]
-    digest = hashlib.sha256(slug.encode()).hexdigest()[:16]
-    while len(host) > MAX_LIST_ID - 1 - len(digest) and "." in host:
-        host = host.split(".", 1)[1]  # a very long domain: its parent domain names the list
-    room = MAX_LIST_ID - len(host) - 1
-    if room <= len(digest) + 1:
-        raise ValueError(f"list domain {domain!r} is too long for a List-Id")
-    if len(label) > room:
-        label = f"{label[: room - len(digest) - 1]}-{digest}".lstrip("-") or digest
-    return f"{label}.{host}"
-
-
 def list_id_header(list_name: str, list_id: str) -> bytes:
     """The ``List-Id:`` header line (RFC 2919): the list's name as a phrase (atoms, a quoted
     string or RFC 2047 encoded words), then ``<list_id>``, folded within 78 columns; parsing
     it gives back ``display_name(list_name)`` and ``list_id``."""
-    if len(list_id) > MAX_LIST_ID or not _DOT_ATOM.fullmatch(list_id) or "." not in list_id:
+    if len(list_id) > MAX_LIST_ID or not DOT_ATOM.fullmatch(list_id) or "." not in list_id:
         raise ValueError("invalid list id")
     return b"List-Id: " + _phrase_and_angle("List-Id", list_name, list_id) + b"\r\n"
 

@@ -30,10 +30,10 @@ from newsletter import runs
 from newsletter.articles import ArticleDraft
 from newsletter.db import session_scope
 from newsletter.ingest.store import store_drafts
-from newsletter.message import MAX_LIST_ID, display_name, list_id_for, list_id_header
+from newsletter.message import display_name, list_id_header
 from newsletter.models import Delivery, SentArticle
 from newsletter.outgoing import message_id_for
-from newsletter.publish.mailparts import HTML_PART_BUDGET
+from newsletter.publish.mailparts import HTML_PART_BUDGET, MAX_LIST_ID, list_id_for
 from newsletter.runtime import Runtime
 from newsletter.web.app import create_app
 from subscribers import lists as list_service
