@@ -261,6 +261,10 @@ def test_a_latin_digest_stays_quoted_printable_and_a_private_archive_is_not_name
         assert {p["Content-Transfer-Encoding"] for p in parts.values()} == {"quoted-printable"}
         assert _unsubscribe_url(message) in parts["html"].get_content()
         assert message["List-Archive"] is None and message["List-Help"] is not None
+    with TestClient(create_app(sent.runtime)) as client:  # a private list's pages still answer
+        for name in ("List-Help", "List-Subscribe"):
+            url = str(sent.messages[0].parsed()[name])[1:-1]
+            assert client.get(url.removeprefix(BASE)).status_code == 200, (name, url)
     sent.runtime.dispose()
 
 
