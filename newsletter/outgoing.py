@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from jinja2 import Environment
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from newsletter.compose import LinkSettings, sender_of, template_for_digest
@@ -85,11 +86,17 @@ def message_id_for(delivery_id: int, secret: bytes, domain: str, installation: s
 def installation_token(session: Session) -> str:
     """This installation's random token (migration 0017 draws it; drawn here if missing)."""
     row = session.get(Installation, 1)
-    if row is None:
-        row = Installation(id=1, token=secrets.token_hex(16))
-        session.add(row)
-        session.flush()
-    return row.token
+    if row is not None:
+        return row.token
+    try:
+        with session.begin_nested():  # another process may draw it at the same moment
+            session.add(Installation(id=1, token=secrets.token_hex(16)))
+    except IntegrityError:
+        pass
+    drawn = session.get(Installation, 1, populate_existing=True)
+    if drawn is None:
+        raise LookupError("the installation token could not be stored")
+    return drawn.token
 
 
 class MessageKind(Protocol):

@@ -460,3 +460,19 @@ def test_a_confirmation_names_the_list_and_its_help_pages_but_no_archive() -> No
     assert message["List-Archive"] is None and message["List-Unsubscribe"] is None
     html = _parts(message)["html"].get_content()
     assert f"{BASE}/c/TOKEN" in html and "山田 花子" in html
+
+
+def test_a_missing_installation_token_is_drawn_once_and_kept(sqlite_url: str) -> None:
+    from newsletter.db import make_engine
+    from newsletter.outgoing import installation_token
+
+    engine = make_engine(sqlite_url)
+    with session_scope(engine) as session:
+        first = installation_token(session)
+        session.execute(text("DELETE FROM installation"))
+    with session_scope(engine) as session:
+        drawn = installation_token(session)
+    with session_scope(engine) as session:
+        assert installation_token(session) == drawn
+    assert drawn != first and re.fullmatch(r"[0-9a-f]{32}", drawn)
+    engine.dispose()
