@@ -43,6 +43,7 @@ from newsletter.schedule.clock import make_clock
 from newsletter.schedule.dispatch import dispatch
 from newsletter.schedule.drain import drain_runs, sendable_runs
 from newsletter.schedule.fetching import FeedFetcher, find_fetcher, run_fetcher
+from newsletter.schedule.models import HeartbeatState
 from newsletter.schedule.report import DispatchReport
 from newsletter.sending import worker_name
 from subscribers.dbtypes import utcnow
@@ -107,7 +108,9 @@ class SchedulerDaemon:
             if task is not None:
                 self._tasks.discard(task)
 
-    def _beat(self, state: str = "running", dispatched_at: datetime | None = None) -> None:
+    def _beat(
+        self, state: HeartbeatState = HeartbeatState.RUNNING, dispatched_at: datetime | None = None
+    ) -> None:
         with session_scope(self.runtime.engine) as session:
             heartbeat.beat(
                 session,
@@ -266,7 +269,7 @@ class SchedulerDaemon:
     def _stopped(self) -> None:
         # The engine itself records every result and hands its unsent rows back when a pass
         # ends, keeping the lease of a message still in flight: nothing to release here.
-        self._beat(state="stopped")
+        self._beat(state=HeartbeatState.STOPPED)
 
     async def serve(self, *, stop: asyncio.Event) -> None:
         """Run the jobs until ``stop`` is set, then shut down within the grace period."""

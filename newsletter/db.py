@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -47,6 +47,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
     return engine
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE changed (0 when the driver cannot tell)."""
+    return int(result.rowcount or 0) if isinstance(result, CursorResult) else 0
 
 
 def describe_db_error(exc: BaseException) -> str:

@@ -99,7 +99,6 @@ def run_demo(settings: Settings, *, workdir: Path) -> DemoResult:
         runtime = Runtime(
             settings=demo_settings,
             engine=make_engine(demo_settings.database_url),
-            env=Runtime.create(demo_settings).env,
         )
         _seed(runtime)
         preview = runs.build_preview(runtime, slug="daily", email="alice@example.com")

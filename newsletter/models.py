@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from subscribers.dbtypes import UTCDateTime, utcnow
+from subscribers.dbtypes import UTCDateTime, status_type, utcnow
 from subscribers.models import (  # noqa: F401  (registers the audience tables on the metadata)
     MailingList,
     Subscriber,
@@ -120,7 +120,7 @@ class ArticleTopic(SQLModel, table=True):
 
     article_id: int = Field(foreign_key="articles.id", primary_key=True, ondelete="CASCADE")
     topic: str = Field(foreign_key="topics.slug", primary_key=True, max_length=64)
-    origin: str = Field(default=TopicOrigin.FEED, sa_type=String(20))
+    origin: TopicOrigin = Field(default=TopicOrigin.FEED, sa_type=status_type(TopicOrigin))
     confidence: float | None = None
 
 
@@ -150,8 +150,8 @@ class Run(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     list_id: int = Field(foreign_key="lists.id", index=True, ondelete="CASCADE")
-    kind: str = Field(default=RunKind.MANUAL, sa_type=String(20))
-    status: str = Field(default=RunStatus.SENDING, sa_type=String(20), index=True)
+    kind: RunKind = Field(default=RunKind.MANUAL, sa_type=status_type(RunKind))
+    status: RunStatus = Field(default=RunStatus.SENDING, sa_type=status_type(RunStatus), index=True)
     period: str | None = Field(default=None, max_length=64)
     pause_reason: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _created()
@@ -199,7 +199,9 @@ class Delivery(SQLModel, table=True):
     digest_id: int | None = Field(default=None, foreign_key="digests.id", ondelete="SET NULL")
     email: str = Field(max_length=320)
     period: str | None = Field(default=None, max_length=64)
-    status: str = Field(default=DeliveryStatus.QUEUED, sa_type=String(20))
+    status: DeliveryStatus = Field(
+        default=DeliveryStatus.QUEUED, sa_type=status_type(DeliveryStatus)
+    )
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     message_id: str | None = Field(default=None, max_length=500)
@@ -259,7 +261,7 @@ class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
     password_hash: str = Field(max_length=200)
-    role: str = Field(default=UserRole.EDITOR, sa_type=String(20))
+    role: UserRole = Field(default=UserRole.EDITOR, sa_type=status_type(UserRole))
     created_at: datetime = _created()
     last_login_at: datetime | None = _ts()
     disabled_at: datetime | None = _ts()
@@ -351,7 +353,7 @@ class WebhookDelivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     endpoint_id: int = Field(foreign_key="webhook_endpoints.id", index=True, ondelete="CASCADE")
     event_id: int = Field(foreign_key="webhook_events.id", ondelete="CASCADE")
-    status: str = Field(default=WebhookStatus.PENDING, sa_type=String(20))
+    status: WebhookStatus = Field(default=WebhookStatus.PENDING, sa_type=status_type(WebhookStatus))
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     lease_until: datetime | None = _ts()

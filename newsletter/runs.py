@@ -16,7 +16,7 @@ from newsletter.db import session_scope
 from newsletter.delivery.mailer import Mailer
 from newsletter.delivery.pool import ServerPool
 from newsletter.delivery.serverstate import load_server_states, save_server_states
-from newsletter.errors import DeliveryError, RunNotFound, RunStateError
+from newsletter.errors import DeliveryError
 from newsletter.links import personal_links
 from newsletter.message import Recipient, build_template, new_message_id, personalise
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
@@ -182,10 +182,12 @@ def retry_failed(runtime: Runtime, *, run_id: int) -> int:
         return runstate.retry_failed(session, run_id=run_id)
 
 
-def list_runs(runtime: Runtime, *, limit: int = 20, status: str | None = None) -> list[RunSummary]:
+def list_runs(
+    runtime: Runtime, *, limit: int = 20, status: RunStatus | None = None
+) -> list[RunSummary]:
     """The latest runs with their counts, newest first."""
     with session_scope(runtime.engine) as session:
-        return runstate.list_runs(session, limit=limit, status=status)
+        return runstate.recent_runs(session, limit=limit, status=status)
 
 
 def run_detail(runtime: Runtime, *, run_id: int) -> RunDetail:
@@ -348,9 +350,4 @@ def plan_list(runtime: Runtime, *, slug: str) -> Plan:
 def reopen_run(runtime: Runtime, *, run_id: int) -> None:
     """Mark a paused run as sending again (``send_run`` then sends what is due)."""
     with session_scope(runtime.engine) as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            raise RunNotFound(run_id)
-        if run.status != RunStatus.PAUSED:
-            raise RunStateError(f"run {run_id} is {run.status}, only a paused run can be resumed")
-        runstate.unpause_run(session, run_id=run_id)
+        runstate.unpause_run(session, run_id=run_id, only_paused=True)

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from newsletter.delivery.ledger import run_counts
+from newsletter.db import affected
+from newsletter.delivery.ledger import counts_by_run, run_counts
 from newsletter.errors import RunNotFound, RunStateError
 from newsletter.models import OPEN_STATES, Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from subscribers.models import MailingList
@@ -60,12 +61,44 @@ def _summary(session: Session, run: Run) -> RunSummary:
     )
 
 
-def list_runs(session: Session, *, limit: int = 20, status: str | None = None) -> list[RunSummary]:
-    """The latest runs, newest first."""
-    query = select(Run).order_by(col(Run.id).desc()).limit(limit)
+def recent_runs(
+    session: Session,
+    *,
+    limit: int = 20,
+    status: RunStatus | None = None,
+    list_id: int | None = None,
+    with_tests: bool = True,
+) -> list[RunSummary]:
+    """The latest runs, newest first, with their list's slug and rows per status (two queries,
+    whatever the limit)."""
+    query = (
+        select(Run, MailingList.slug)
+        .join(MailingList, col(MailingList.id) == col(Run.list_id), isouter=True)
+        .order_by(col(Run.id).desc())
+        .limit(limit)
+    )
     if status is not None:
         query = query.where(Run.status == status)
-    return [_summary(session, run) for run in session.exec(query).all()]
+    if list_id is not None:
+        query = query.where(Run.list_id == list_id)
+    if not with_tests:
+        query = query.where(Run.kind != RunKind.TEST)
+    found = session.exec(query).all()
+    counts = counts_by_run(session, [run.id or 0 for run, _ in found])
+    return [
+        RunSummary(
+            id=run.id or 0,
+            list_slug=slug or "?",
+            kind=run.kind,
+            status=run.status,
+            period=run.period,
+            created_at=run.created_at,
+            finished_at=run.finished_at,
+            counts=counts[run.id or 0],
+            pause_reason=run.pause_reason,
+        )
+        for run, slug in found
+    ]
 
 
 def run_detail(session: Session, *, run_id: int, recent: int = 10) -> RunDetail:
@@ -110,14 +143,28 @@ def pause_run(session: Session, *, run_id: int, reason: str = "paused by an oper
     return run
 
 
-def unpause_run(session: Session, *, run_id: int) -> Run:
-    """Make a paused run sendable again (sending is the caller's next step; done runs stay done)."""
+def _refuse_cancelled(run: Run) -> None:
+    if run.status == RunStatus.CANCELLED:
+        raise RunStateError(f"run {run.id} was cancelled; it cannot be resumed")
+
+
+def _reopen(run: Run) -> None:
+    """The one way a run becomes sendable again; a cancelled run never does."""
+    _refuse_cancelled(run)
+    run.status = RunStatus.SENDING
+    run.pause_reason = None
+    run.finished_at = None
+
+
+def unpause_run(session: Session, *, run_id: int, only_paused: bool = False) -> Run:
+    """Make a paused run sendable again (sending is the caller's next step). A sending or done
+    run is left as it is, or refused with ``only_paused``; a cancelled one is refused."""
     run = _run(session, run_id)
+    _refuse_cancelled(run)
     if run.status == RunStatus.PAUSED:
-        run.status = RunStatus.SENDING
-        run.pause_reason = None
-    elif run.status == RunStatus.CANCELLED:
-        raise RunStateError(f"run {run_id} was cancelled; it cannot be resumed")
+        _reopen(run)
+    elif only_paused:
+        raise RunStateError(f"run {run_id} is {run.status}, only a paused run can be resumed")
     return run
 
 
@@ -134,14 +181,13 @@ def cancel_run(session: Session, *, run_id: int, now: datetime) -> int:
         .values(status=DeliveryStatus.CANCELLED, lease_until=None)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return affected(result)
 
 
 def retry_failed(session: Session, *, run_id: int) -> int:
     """Queue the run's failed rows again (not bounced ones) and reopen it. Returns how many."""
     run = _run(session, run_id)
-    if run.status == RunStatus.CANCELLED:
-        raise RunStateError(f"run {run_id} was cancelled")
+    _refuse_cancelled(run)
     if run.kind not in (RunKind.MANUAL, RunKind.SCHEDULED):
         raise RunStateError(f"run {run_id} is a {run.kind} run; only digest runs are retried")
     result = session.execute(
@@ -157,9 +203,7 @@ def retry_failed(session: Session, *, run_id: int) -> int:
         )
         .execution_options(synchronize_session=False)
     )
-    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    count = affected(result)
     if count:
-        run.status = RunStatus.SENDING
-        run.pause_reason = None
-        run.finished_at = None
+        _reopen(run)
     return count

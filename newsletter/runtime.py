@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from newsletter.config import Settings, parse_smtp_url
 from newsletter.db import check_schema, make_engine
 from newsletter.errors import ConfigError
-from newsletter.render import make_environment
 from newsletter.selector import Limits
 from subscribers.dbtypes import utcnow
 
@@ -33,8 +32,18 @@ class Runtime:
 
     settings: Settings
     engine: Engine
-    env: Environment
     clock: Callable[[], datetime] = utcnow
+    # The Jinja templates, built on first use: commands that only read the database skip them.
+    templates: Environment | None = None
+
+    @property
+    def env(self) -> Environment:
+        """The Jinja environment of the email and web templates."""
+        if self.templates is None:
+            from newsletter.render import make_environment
+
+            self.templates = make_environment()
+        return self.templates
 
     @classmethod
     def create(
@@ -44,7 +53,7 @@ class Runtime:
         engine = make_engine(settings.database_url)
         if check:
             check_schema(engine)
-        return cls(settings=settings, engine=engine, env=make_environment(), clock=clock)
+        return cls(settings=settings, engine=engine, clock=clock)
 
     @property
     def limits(self) -> Limits:

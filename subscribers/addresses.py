@@ -7,8 +7,6 @@ import hmac
 import re
 from functools import lru_cache
 
-from email_validator import EmailNotValidError, validate_email
-
 from subscribers.errors import InvalidAddress
 
 # RFC 5322 dot-atom local part in ASCII: what almost every real address looks like. Addresses of
@@ -21,6 +19,9 @@ _MAX_ADDRESS = 254
 
 
 def _full_check(candidate: str, original: str) -> str:
+    # email-validator is imported on first use: commands that never check an address skip it.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
@@ -32,6 +33,8 @@ def _full_check(candidate: str, original: str) -> str:
 def _checked_domain(domain: str) -> str | None:
     """The ASCII form of ``domain`` if email-validator accepts it, else None (then the slow path
     reports the precise reason)."""
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:

@@ -1,11 +1,12 @@
-"""Column types shared by every table: UTC timestamps and JSON lists."""
+"""Column types shared by every table: UTC timestamps, status enums and JSON lists."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime
+from sqlalchemy import JSON, DateTime, Enum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -29,6 +30,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def status_type(enum: type[StrEnum]) -> Enum:
+    """A status column typed by its enum: stored as the member's value in a VARCHAR(20) (no
+    database enum type, so adding a member needs no migration), read back as the member, and
+    refused before it reaches the database when it is not one of the members."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=20,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
 
 
 def utcnow() -> datetime:

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
-from subscribers.dbtypes import UTCDateTime, utcnow
+from subscribers.dbtypes import UTCDateTime, status_type, utcnow
 
 
 class SubscriberStatus(StrEnum):
@@ -84,7 +84,9 @@ class Subscriber(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
     name: str = Field(default="", max_length=200)
-    status: str = Field(default=SubscriberStatus.ACTIVE, sa_type=String(20), index=True)
+    status: SubscriberStatus = Field(
+        default=SubscriberStatus.ACTIVE, sa_type=status_type(SubscriberStatus), index=True
+    )
     timezone: str = Field(default="UTC", max_length=64)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     soft_bounces: int = 0
@@ -110,7 +112,7 @@ class MailingList(SQLModel, table=True):
     from_address: str = Field(max_length=320)
     reply_to: str | None = Field(default=None, max_length=320)
     topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    default_cadence: str = Field(default=Cadence.DAILY, sa_type=String(20))
+    default_cadence: Cadence = Field(default=Cadence.DAILY, sa_type=status_type(Cadence))
     default_weekday: int = 0
     default_send_hour: int = 8
     default_timezone: str = Field(default="UTC", max_length=64)
@@ -144,9 +146,11 @@ class Subscription(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(foreign_key="subscribers.id", index=True, ondelete="CASCADE")
     list_id: int = Field(foreign_key="lists.id", index=True, ondelete="CASCADE")
-    status: str = Field(default=SubscriptionStatus.PENDING, sa_type=String(20), index=True)
+    status: SubscriptionStatus = Field(
+        default=SubscriptionStatus.PENDING, sa_type=status_type(SubscriptionStatus), index=True
+    )
     topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    cadence: str = Field(default=Cadence.DAILY, sa_type=String(20))
+    cadence: Cadence = Field(default=Cadence.DAILY, sa_type=status_type(Cadence))
     weekday: int = 0
     send_hour: int = 8
     timezone: str | None = Field(default=None, max_length=64)
@@ -159,7 +163,9 @@ class Subscription(SQLModel, table=True):
     )
     confirmed_at: datetime | None = _ts()
     unsubscribed_at: datetime | None = _ts()
-    unsubscribe_source: str | None = Field(default=None, sa_type=String(20))
+    unsubscribe_source: UnsubscribeSource | None = Field(
+        default=None, sa_type=status_type(UnsubscribeSource)
+    )
     # Bumped by every sign-up request awaiting confirmation; confirm links carry it, so a link
     # sent before the latest request no longer confirms anything.
     confirm_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
@@ -175,7 +181,7 @@ class UnsubscribeEvent(SQLModel, table=True):
         default=None, foreign_key="subscribers.id", index=True, ondelete="SET NULL"
     )
     list_id: int | None = Field(default=None, foreign_key="lists.id", ondelete="SET NULL")
-    source: str = Field(sa_type=String(20))
+    source: UnsubscribeSource = Field(sa_type=status_type(UnsubscribeSource))
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -186,8 +192,10 @@ class Suppression(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     value: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
-    kind: str = Field(default=SuppressionKind.ADDRESS, sa_type=String(20))
-    reason: str = Field(sa_type=String(20))
+    kind: SuppressionKind = Field(
+        default=SuppressionKind.ADDRESS, sa_type=status_type(SuppressionKind)
+    )
+    reason: SuppressionReason = Field(sa_type=status_type(SuppressionReason))
     note: str = ""
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)

@@ -18,6 +18,7 @@ from subscribers.errors import (
 )
 from subscribers.lists import all_lists, create_list, get_list
 from subscribers.models import (
+    Cadence,
     MailingList,
     Subscriber,
     SubscriberStatus,
@@ -74,7 +75,7 @@ class SignupResult:
 @dataclass(frozen=True)
 class _Chosen:
     topics: list[str]
-    cadence: str
+    cadence: Cadence
     weekday: int
     send_hour: int
     timezone: str

@@ -59,7 +59,7 @@ def suppress(
     *,
     value: str,
     reason: SuppressionReason,
-    kind: str = SuppressionKind.ADDRESS,
+    kind: SuppressionKind = SuppressionKind.ADDRESS,
     note: str = "",
     now: datetime | None = None,
 ) -> Suppression:
@@ -129,7 +129,9 @@ def remove_suppression(
     session.exec(delete(Suppression).where(col(Suppression.id).in_(ids)))
 
 
-def list_suppressions(session: Session, *, kind: str | None = None) -> list[Suppression]:
+def list_suppressions(
+    session: Session, *, kind: SuppressionKind | None = None
+) -> list[Suppression]:
     """Every entry (optionally of one kind), newest first."""
     query = select(Suppression).order_by(col(Suppression.created_at).desc(), col(Suppression.id))
     if kind is not None:

@@ -15,7 +15,6 @@ from sqlalchemy import Engine
 
 from newsletter.config import Settings
 from newsletter.db import make_engine, upgrade
-from newsletter.render import make_environment
 from newsletter.runtime import Runtime
 from tests.smtpserver import RecordingServer
 
@@ -117,6 +116,5 @@ def make_runtime(settings: Settings, now: datetime = NOW) -> Runtime:
     return Runtime(
         settings=settings,
         engine=make_engine(settings.database_url),
-        env=make_environment(),
         clock=lambda: now,
     )

@@ -154,7 +154,7 @@ def test_metrics_sent_in_the_last_five_minutes_give_the_send_rate(
         last = max(d.sent_at for d in session.exec(select(Delivery)) if d.sent_at is not None)
 
     def scrape_at(moment: datetime) -> Samples:
-        at = Runtime(settings=runtime.settings, engine=runtime.engine, env=runtime.env)
+        at = Runtime(settings=runtime.settings, engine=runtime.engine)
         at.clock = lambda: moment
         with client_for(at) as client:
             return scrape(client)

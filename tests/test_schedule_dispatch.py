@@ -14,7 +14,6 @@ from newsletter.articles import ArticleDraft
 from newsletter.db import session_scope
 from newsletter.ingest.store import store_drafts
 from newsletter.models import Delivery, DeliveryStatus, Run
-from newsletter.render import make_environment
 from newsletter.runtime import Runtime
 from newsletter.schedule import dispatch as dispatch_module
 from newsletter.schedule import sends
@@ -111,7 +110,7 @@ def runtime_for(url: str, smtp: RecordingServer, clock: Clock) -> Runtime:
     settings = make_settings(url, smtp)
     from newsletter.db import make_engine
 
-    return Runtime(settings=settings, engine=make_engine(url), env=make_environment(), clock=clock)
+    return Runtime(settings=settings, engine=make_engine(url), clock=clock)
 
 
 def test_simulated_days_in_three_zones_once_per_local_day_only_with_news(

@@ -22,7 +22,6 @@ from sqlmodel import select
 from newsletter import runs
 from newsletter.db import make_engine, session_scope
 from newsletter.models import WebhookDelivery, WebhookEvent
-from newsletter.render import make_environment
 from newsletter.runtime import Runtime
 from newsletter.webhooks.endpoints import WebhookError, add_endpoint
 from newsletter.webhooks.events import record_events
@@ -95,7 +94,6 @@ def rt(request: pytest.FixtureRequest, smtp_server: RecordingServer) -> Iterator
     runtime = Runtime(
         settings=make_settings(url, smtp_server),
         engine=make_engine(url),
-        env=make_environment(),
         clock=clock,
     )
     seed_list(runtime.engine, NOW, ["tech"])

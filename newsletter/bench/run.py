@@ -22,7 +22,6 @@ from newsletter.bench.senders import (
 from newsletter.db import make_engine, session_scope, upgrade
 from newsletter.errors import ConfigError
 from newsletter.planning import plan_run
-from newsletter.render import make_environment
 from newsletter.runtime import Runtime
 from subscribers import service
 
@@ -176,7 +175,10 @@ def run_bench(
             dkim_key=dkim_key,
             pipelining=pipelining,
         )
-        runtime = Runtime(settings=settings, engine=engine, env=make_environment())
+        runtime = Runtime(
+            settings=settings,
+            engine=engine,
+        )
         e2e = time.perf_counter()
         with session_scope(engine) as session:
             plan = plan_run(

@@ -17,7 +17,6 @@ from pydantic import SecretStr
 
 from newsletter.config import Settings
 from newsletter.db import make_engine
-from newsletter.render import make_environment
 from newsletter.runtime import Runtime
 from newsletter.sending import RunSender
 
@@ -87,7 +86,7 @@ def send_once(settings: Settings, run_id: int, *, in_flight: int = 1) -> SenderR
     so pipelined connections get the several messages they need to save round trips.
     """
     engine = make_engine(settings.database_url)
-    runtime = Runtime(settings=settings, engine=engine, env=make_environment(), clock=_clock)
+    runtime = Runtime(settings=settings, engine=engine, clock=_clock)
     mailer = runtime.mailer()
     signer = runtime.signer()
     policy = runtime.send_policy()

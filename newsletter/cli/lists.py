@@ -90,7 +90,7 @@ def show_list(ctx: typer.Context, slug: Annotated[str, typer.Argument(help="List
     table.add_row("sender", f"{item.from_name} <{item.from_address}>")
     table.add_row("reply-to", item.reply_to or "-")
     table.add_row("topics", ", ".join(item.topics))
-    cadence = item.default_cadence
+    cadence = str(item.default_cadence)
     if cadence == "weekly":
         cadence += f" on {WEEKDAYS[item.default_weekday]}"
     table.add_row("default cadence", cadence)

@@ -9,6 +9,7 @@ import typer
 from newsletter import runs
 from newsletter.cli.context import console, runtime
 from newsletter.cli.signals import run_stoppable
+from newsletter.models import RunStatus
 from newsletter.sending import SendReport
 
 app = typer.Typer(help="Inspect and steer digest runs.", no_args_is_help=True)
@@ -40,7 +41,7 @@ def print_report(report: SendReport) -> None:
 def list_runs(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
-    status: Annotated[str | None, typer.Option(help="Only runs in this status.")] = None,
+    status: Annotated[RunStatus | None, typer.Option(help="Only runs in this status.")] = None,
 ) -> None:
     """The latest runs, newest first."""
     found = runs.list_runs(runtime(ctx), limit=limit, status=status)

@@ -97,9 +97,9 @@ def status(ctx: typer.Context) -> None:
     console.print(table)
     runs = Table("run", "list", "kind", "period", "status", "rows", title="last runs")
     for line in report.runs:
-        counts = ", ".join(f"{k} {v}" for k, v in line.counts.items()) or "none"
+        counts = ", ".join(f"{k} {v}" for k, v in line.counts.items() if v) or "none"
         runs.add_row(
-            str(line.run_id), line.list_slug, line.kind, line.period or "", line.status, counts
+            str(line.id), line.list_slug, line.kind, line.period or "", line.status, counts
         )
     console.print(runs)
 

@@ -184,7 +184,7 @@ def update_subscriber(
             send_hour=send_hour,
             timezone=timezone,
         )
-        cadence_text = updated.cadence
+        cadence_text = str(updated.cadence)
         if cadence_text == "weekly":
             cadence_text += f" on {WEEKDAYS[updated.weekday]}"
         console.print(

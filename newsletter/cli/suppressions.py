@@ -10,6 +10,7 @@ from rich.table import Table
 from newsletter.cli.context import console, runtime
 from newsletter.db import session_scope
 from subscribers import suppression
+from subscribers.models import SuppressionKind
 
 suppressions_app = typer.Typer(help="The suppression list.", no_args_is_help=True)
 
@@ -37,7 +38,7 @@ def add(
 @suppressions_app.command("ls")
 def list_entries(
     ctx: typer.Context,
-    kind: Annotated[str | None, typer.Option(help="address, domain or hash.")] = None,
+    kind: Annotated[SuppressionKind | None, typer.Option(help="Only entries of this kind.")] = None,
 ) -> None:
     """List suppression entries, newest first."""
     rt = runtime(ctx)

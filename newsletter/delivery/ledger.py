@@ -391,14 +391,21 @@ def _record_history(
 
 def run_counts(session: Session, *, run_id: int) -> dict[str, int]:
     """Rows of a run per status (every status present, zero if none)."""
-    counts = {status.value: 0 for status in DeliveryStatus}
+    return counts_by_run(session, [run_id])[run_id]
+
+
+def counts_by_run(session: Session, run_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Rows per status of each of these runs, in one query (every status present, zero if none)."""
+    counts = {run_id: {status.value: 0 for status in DeliveryStatus} for run_id in run_ids}
+    if not run_ids:
+        return counts
     rows = session.exec(
-        select(Delivery.status, func.count())
-        .where(Delivery.run_id == run_id)
-        .group_by(col(Delivery.status))
+        select(Delivery.run_id, Delivery.status, func.count())
+        .where(col(Delivery.run_id).in_(run_ids))
+        .group_by(col(Delivery.run_id), col(Delivery.status))
     )
-    for status, count in rows:
-        counts[status] = count
+    for run_id, status, count in rows:
+        counts[run_id][status] = count
     return counts
 
 

@@ -27,18 +27,19 @@ def load_server_states(session: Session) -> list[ServerState]:
 def save_server_states(session: Session, states: Sequence[ServerState]) -> None:
     """Write the servers' current states (one row per server)."""
     for state in states:
-        if state.bucket is None and state.down_until is None:
+        bucket = state.bucket
+        # A server without limits still gets a row for its rest period; its bucket columns
+        # then say "empty at the start of the rest", which refills on restore.
+        stamp = bucket.updated_at if bucket is not None else state.down_until
+        if stamp is None:  # neither limits nor a rest period: nothing to keep
             continue
         row = session.get(SmtpServerState, state.name)
-        bucket = state.bucket
         if row is None:
-            # A server without limits still gets a row for its rest period; its bucket
-            # columns then say "empty at the start of the rest", which refills on restore.
             row = SmtpServerState(
                 name=state.name,
                 tokens_sec=bucket.tokens_sec if bucket else 0.0,
                 tokens_hour=bucket.tokens_hour if bucket else 0.0,
-                updated_at=bucket.updated_at if bucket else state.down_until,
+                updated_at=stamp,
             )
             session.add(row)
         elif bucket is not None:

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
-from newsletter.schedule.models import Heartbeat
+from newsletter.db import affected
+from newsletter.schedule.models import Heartbeat, HeartbeatState
 
 STALE_AFTER = timedelta(seconds=90)
 
@@ -33,7 +34,7 @@ def beat(
     pid: int,
     started_at: datetime,
     now: datetime,
-    state: str = "running",
+    state: HeartbeatState = HeartbeatState.RUNNING,
     dispatched_at: datetime | None = None,
 ) -> None:
     """Insert or refresh this daemon's heartbeat row."""
@@ -58,7 +59,7 @@ def last_dispatch(session: Session) -> datetime | None:
 def prune(session: Session, *, now: datetime, keep: timedelta = timedelta(days=7)) -> int:
     """Forget daemons silent for longer than ``keep``."""
     result = session.execute(delete(Heartbeat).where(col(Heartbeat.beat_at) < now - keep))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return affected(result)
 
 
 def daemons(
@@ -72,7 +73,7 @@ def daemons(
             state=row.state,
             started_at=row.started_at,
             beat_at=row.beat_at,
-            alive=row.state == "running" and now - row.beat_at <= stale_after,
+            alive=row.state == HeartbeatState.RUNNING and now - row.beat_at <= stale_after,
             last_dispatch_at=row.last_dispatch_at,
         )
         for row in rows

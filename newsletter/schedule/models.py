@@ -10,7 +10,7 @@ from sqlalchemy import Column, String, Text
 from sqlmodel import Field, SQLModel
 
 import newsletter.models  # noqa: F401  (lists and runs must be on the metadata first)
-from subscribers.dbtypes import UTCDateTime, utcnow
+from subscribers.dbtypes import UTCDateTime, status_type, utcnow
 
 
 class SendStatus(StrEnum):
@@ -20,6 +20,13 @@ class SendStatus(StrEnum):
     DONE = "done"
     CANCELLED = "cancelled"
     MISSED = "missed"
+
+
+class HeartbeatState(StrEnum):
+    """What a scheduler daemon last said of itself."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
 
 
 def _ts(nullable: bool = True, index: bool = False) -> Any:
@@ -35,7 +42,9 @@ class ScheduledSend(SQLModel, table=True):
     list_id: int = Field(foreign_key="lists.id", index=True, ondelete="CASCADE")
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     timezone: str = Field(default="UTC", max_length=64)
-    status: str = Field(default=SendStatus.PENDING, sa_type=String(20), index=True)
+    status: SendStatus = Field(
+        default=SendStatus.PENDING, sa_type=status_type(SendStatus), index=True
+    )
     run_id: int | None = Field(default=None, foreign_key="runs.id", ondelete="SET NULL")
     note: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(
@@ -52,7 +61,9 @@ class Heartbeat(SQLModel, table=True):
     worker: str = Field(sa_column=Column(String(100), primary_key=True))
     hostname: str = Field(default="", max_length=255)
     pid: int = 0
-    state: str = Field(default="running", sa_type=String(20))
+    state: HeartbeatState = Field(
+        default=HeartbeatState.RUNNING, sa_type=status_type(HeartbeatState)
+    )
     started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     beat_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     last_dispatch_at: datetime | None = _ts()

@@ -8,6 +8,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from newsletter.db import affected
 from newsletter.models import RunKind
 from newsletter.planning import plan_run
 from newsletter.schedule.models import ScheduledSend, SendStatus
@@ -88,4 +89,4 @@ def _finish_send(
         .values(status=status, run_id=run_id, note=note, done_at=now)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return affected(result) > 0

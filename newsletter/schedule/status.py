@@ -6,11 +6,10 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from newsletter.delivery.ledger import run_counts
-from newsletter.models import Run, RunKind
 from newsletter.planning import load_audience
+from newsletter.runstate import RunSummary, recent_runs
 from newsletter.schedule.dispatch import load_members
 from newsletter.schedule.heartbeat import DaemonState, daemons
 from newsletter.schedule.periods import Rhythm, next_period
@@ -29,25 +28,12 @@ class NextSend:
 
 
 @dataclass(frozen=True)
-class RunLine:
-    """A recent run and its rows per status."""
-
-    run_id: int
-    list_slug: str
-    kind: str
-    period: str | None
-    status: str
-    created_at: datetime
-    counts: dict[str, int]
-
-
-@dataclass(frozen=True)
 class ScheduleStatus:
     """Everything ``schedule status`` prints."""
 
     next_sends: list[NextSend]
     one_off: list[SendView]
-    runs: list[RunLine]
+    runs: list[RunSummary]
     daemons: list[DaemonState]
 
 
@@ -74,31 +60,11 @@ def next_sends(session: Session, *, now: datetime, per_list: int = 3) -> list[Ne
     return found
 
 
-def recent_runs(session: Session, *, limit: int = 10) -> list[RunLine]:
-    """The latest runs (test sends left out), newest first, with their counts."""
-    slugs = {m.id: m.slug for m in session.exec(select(MailingList))}
-    runs = session.exec(
-        select(Run).where(Run.kind != RunKind.TEST).order_by(col(Run.id).desc()).limit(limit)
-    ).all()
-    return [
-        RunLine(
-            run.id or 0,
-            slugs.get(run.list_id, "?"),
-            run.kind,
-            run.period,
-            run.status,
-            run.created_at,
-            {k: v for k, v in run_counts(session, run_id=run.id or 0).items() if v},
-        )
-        for run in runs
-    ]
-
-
 def schedule_status(session: Session, *, now: datetime, real_now: datetime) -> ScheduleStatus:
     """Collect the status: periods by the scheduler clock, liveness by the real clock."""
     return ScheduleStatus(
         next_sends=next_sends(session, now=now),
         one_off=list_sends(session),
-        runs=recent_runs(session),
+        runs=recent_runs(session, limit=10, with_tests=False),
         daemons=daemons(session, now=real_now),
     )

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from newsletter.db import session_scope
-from newsletter.delivery.ledger import run_counts
-from newsletter.models import Feed, Run
+from newsletter.models import Feed
+from newsletter.runstate import recent_runs
 from newsletter.web.deps import Account, render, require_editor, runtime
 from subscribers.models import MailingList, Subscription, SubscriptionStatus
 
 router = APIRouter(prefix="/admin")
-
-
-def recent_runs(session: Session, *, limit: int = 10, list_id: int | None = None) -> list[Any]:
-    """The newest runs with their list slug and delivery counts."""
-    query = (
-        select(Run, MailingList.slug)
-        .join(MailingList, col(MailingList.id) == col(Run.list_id))
-        .order_by(col(Run.id).desc())
-        .limit(limit)
-    )
-    if list_id is not None:
-        query = query.where(Run.list_id == list_id)
-    return [
-        {"run": run, "slug": slug, "counts": run_counts(session, run_id=run.id or 0)}
-        for run, slug in session.exec(query)
-    ]
 
 
 @router.get("")
@@ -49,7 +31,7 @@ def dashboard(request: Request, account: Account = Depends(require_editor)) -> R
             )
         ):
             counts.setdefault(list_id, {})[status] = count
-        runs = recent_runs(session)
+        runs = recent_runs(session, limit=10)
         feeds = list(session.exec(select(Feed).order_by(col(Feed.url))))
     return render(
         request,

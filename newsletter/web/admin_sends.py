@@ -14,9 +14,9 @@ from newsletter.db import session_scope
 from newsletter.delivery.ledger import run_counts
 from newsletter.errors import NewsletterError
 from newsletter.models import DeliveryStatus, Run, RunStatus
-from newsletter.planning import load_audience
+from newsletter.planning import iter_audience
 from newsletter.recipients import run_recipients
-from newsletter.web.admin_dashboard import recent_runs
+from newsletter.runstate import recent_runs
 from newsletter.web.deps import (
     Account,
     PageError,
@@ -106,7 +106,8 @@ def confirm_send(
     """The confirmation step before a list is sent now."""
     mailing_list = list_or_404(request, list)
     with session_scope(runtime(request).engine) as session:
-        audience = len(load_audience(session, list_id=mailing_list.id or 0))
+        # streamed in chunks: counting a million subscribers never holds them all
+        audience = sum(len(chunk) for chunk in iter_audience(session, list_id=mailing_list.id or 0))
     return render(
         request,
         "send_confirm.html.j2",

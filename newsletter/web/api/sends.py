@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from newsletter import runs
 from newsletter.db import session_scope
+from newsletter.models import RunStatus
 from newsletter.runstate import RunSummary
 from newsletter.schedule.sends import SendView, add_send, cancel_send, list_sends
 from newsletter.web.api.deps import Caller, api_runtime, api_state
@@ -192,7 +193,7 @@ def unschedule(request: Request, send_id: int, owner: Caller) -> ActionOut:
 def get_runs(
     request: Request,
     owner: Caller,
-    status: str | None = None,
+    status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> list[RunOut]:
     """The latest runs with their counts, newest first."""
