@@ -21,6 +21,7 @@ from newsletter.models import Article, Digest, Run, Topic
 from newsletter.publish.brand import Brand
 from newsletter.publish.editorial import note_for_run, pending_note
 from newsletter.publish.lang import guess_lang
+from newsletter.publish.mailparts import list_headers, list_id_for
 from newsletter.publish.models import IssueNote
 from newsletter.publish.notes import note_html
 from newsletter.publish.urls import archive_index_url, list_url, topic_url
@@ -46,15 +47,24 @@ class LinkSettings:
     secret: bytes
 
 
-def sender_of(mailing_list: MailingList) -> Sender:
-    """The sender identity of a list."""
+def sender_of(mailing_list: MailingList, *, base_url: str = "") -> Sender:
+    """The sender identity of a list; with ``base_url``, the RFC 2369 headers naming its help,
+    sign-up and (when public) archive pages."""
     domain = mailing_list.from_address.rsplit("@", 1)[1]
+    pages = (
+        list_headers(
+            base_url=base_url, slug=mailing_list.slug, archive_public=mailing_list.archive_public
+        )
+        if base_url
+        else ()
+    )
     return Sender(
         name=mailing_list.from_name,
         address=mailing_list.from_address,
         reply_to=mailing_list.reply_to,
-        list_id=f"{mailing_list.slug}.{domain}",
+        list_id=list_id_for(mailing_list.slug, domain),
         list_name=mailing_list.name,
+        list_headers=pages,
     )
 
 
@@ -195,4 +205,5 @@ def template_for_digest(
     rendered = render_stored_digest(
         session, env, digest=digest, mailing_list=mailing_list, links=links
     )
-    return build_template(rendered, sender_of(mailing_list), date=now), rendered
+    sender = sender_of(mailing_list, base_url=links.base_url)
+    return build_template(rendered, sender, date=now), rendered

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
@@ -12,8 +11,17 @@ from email.utils import format_datetime
 
 from jinja2 import Environment
 
-from newsletter.delivery.qp import encode_qp_template, encode_qp_value, join_segments
-from newsletter.message import SMTP_POLICY, MessageTemplate, Segment, Sender, to_header
+from newsletter.message import (
+    SMTP_POLICY,
+    MessageTemplate,
+    Segment,
+    Sender,
+    fill,
+    list_id_header,
+    multipart,
+    to_header,
+    url_headers,
+)
 from newsletter.render import inline_css
 
 MARKERS = {"name": "@@NAME@@", "confirm_url": "@@CONFIRM_URL@@"}
@@ -65,19 +73,22 @@ def _header_block(rendered: RenderedConfirmation, sender: Sender, date: datetime
     message["Date"] = format_datetime(date)
     message["Auto-Submitted"] = "auto-generated"
     message["MIME-Version"] = "1.0"
-    return bytes(message).split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    # List-Id lets a reader's filters and the provider's reputation see the list; List-Help and
+    # List-Subscribe point at its pages. No List-Unsubscribe: nobody is subscribed yet.
+    help_headers = [(name, value) for name, value in sender.list_headers if name != "List-Archive"]
+    return (
+        bytes(message).split(b"\r\n\r\n", 1)[0]
+        + b"\r\n"
+        + list_id_header(sender.list_name, sender.list_id)
+        + url_headers(help_headers)
+    )
 
 
 def build_confirmation_template(
     rendered: RenderedConfirmation, sender: Sender, *, date: datetime
 ) -> MessageTemplate:
     """The list's confirmation message once, as segments: multipart/alternative, text then
-    HTML, quoted-printable UTF-8, with the recipient's values left as placeholders."""
-    boundary = f"=_nlc_{secrets.token_hex(12)}"
-    part_header = (
-        'Content-Type: text/{kind}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    )
+    HTML, UTF-8 in the smaller transfer encoding, with the recipient's values as placeholders."""
     segments: list[Segment] = [
         _header_block(rendered, sender, date),
         b"To: ",
@@ -85,19 +96,8 @@ def build_confirmation_template(
         b"\r\nMessage-ID: <",
         "MESSAGE_ID",
         b">\r\n",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
-        f"--{boundary}\r\n{part_header.format(kind='plain')}".encode(),
+        *multipart(rendered.text, rendered.html, {name: name for name in PLACEHOLDERS}, "nlc"),
     ]
-    segments += [
-        f"text:{item}" if isinstance(item, str) else item
-        for item in encode_qp_template(rendered.text, PLACEHOLDERS)
-    ]
-    segments.append(f"\r\n--{boundary}\r\n{part_header.format(kind='html')}".encode())
-    segments += [
-        f"html:{item}" if isinstance(item, str) else item
-        for item in encode_qp_template(rendered.html, PLACEHOLDERS)
-    ]
-    segments.append(f"\r\n--{boundary}--\r\n".encode())
     return MessageTemplate(segments=tuple(segments), domain=sender.address.rsplit("@", 1)[1])
 
 
@@ -108,12 +108,11 @@ def personalise_confirmation(
     if any(ch in message_id for ch in "\r\n<> ") or any(ch in confirm_url for ch in "\r\n "):
         raise ValueError("unsafe character in Message-ID or link")
     shown = name or "there"
-    values = {
-        "TO": to_header(name, email),
-        "MESSAGE_ID": message_id.encode("ascii"),
-        "text:NAME": encode_qp_value(shown),
-        "text:CONFIRM_URL": encode_qp_value(confirm_url),
-        "html:NAME": encode_qp_value(html.escape(shown)),
-        "html:CONFIRM_URL": encode_qp_value(html.escape(confirm_url)),
+    headers = {"TO": to_header(name, email), "MESSAGE_ID": message_id.encode("ascii")}
+    body = {
+        "text:NAME": shown,
+        "text:CONFIRM_URL": confirm_url,
+        "html:NAME": html.escape(shown),
+        "html:CONFIRM_URL": html.escape(confirm_url),
     }
-    return join_segments(template.segments, values)
+    return fill(template.segments, headers, body)

@@ -1,9 +1,12 @@
 """Build a digest's MIME bytes once, then personalise them per recipient by substitution (pure).
 
-The template is a list of segments: literal bytes and placeholder names. Bodies are
+The template is a list of segments: literal bytes, placeholder names and base64 bodies. Each
+body part takes the smaller transfer encoding (``publish.mailparts.transfer_encoding``):
 quoted-printable with every placeholder on its own physical line, so substituting a QP-encoded
-value never breaks line-length rules; header placeholders take values that were encoded and
-checked here. Building an EmailMessage per recipient would cost ten times more.
+value never breaks line-length rules, or base64 (Japanese, Chinese...), whose literal stretches
+are encoded once for each alignment and only the octets around a value per recipient
+(``delivery.b64``). Header placeholders take values that were encoded and checked here.
+Building an EmailMessage per recipient would cost ten times more.
 
 Body placeholders are the render module's per-process markers, which no content can contain;
 the To: header is built here from encoded words or a quoted string (property-tested against
@@ -17,7 +20,7 @@ import html
 import re
 import secrets
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -26,8 +29,16 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from newsletter.delivery.qp import encode_qp_template, encode_qp_value, join_segments
+from newsletter.delivery.b64 import Base64Body
+from newsletter.delivery.qp import encode_qp_template, encode_qp_value
 from newsletter.links import PersonalLinks
+from newsletter.publish.mailparts import (
+    DOT_ATOM,
+    MAX_LIST_ID,
+    TransferEncoding,
+    transfer_encoding,
+    url_headers,
+)
 from newsletter.render import PLACEHOLDER_NAMES, RenderedDigest
 
 SMTP_POLICY = policy.SMTP.clone(max_line_length=78)
@@ -41,7 +52,7 @@ BODY_PLACEHOLDERS = tuple(_BODY_NAMES)
 #: Longest Subject kept, in characters, before it is cut at a word and ends with "...".
 MAX_SUBJECT = 200
 MAX_HEADER_LINE = 78
-Segment = bytes | str
+Segment = bytes | str | Base64Body
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,9 @@ class Sender:
     reply_to: str | None
     list_id: str
     list_name: str
+    # RFC 2369 headers naming the list's pages (List-Help, List-Subscribe, List-Archive),
+    # values in angle brackets, from ``publish.mailparts.list_headers``
+    list_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,12 +93,26 @@ def _header_block(digest: RenderedDigest, sender: Sender, date: datetime) -> byt
     if sender.reply_to:
         message["Reply-To"] = sender.reply_to
     message["Date"] = format_datetime(date)
-    message["List-Id"] = f"{sender.list_name} <{sender.list_id}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Precedence"] = "bulk"
     message["Auto-Submitted"] = "auto-generated"
     message["MIME-Version"] = "1.0"
-    return bytes(message).split(b"\r\n\r\n", 1)[0] + b"\r\n" + _subject_header(digest.subject)
+    return (
+        bytes(message).split(b"\r\n\r\n", 1)[0]
+        + b"\r\n"
+        + list_id_header(sender.list_name, sender.list_id)
+        + url_headers(sender.list_headers)
+        + _subject_header(digest.subject)
+    )
+
+
+def list_id_header(list_name: str, list_id: str) -> bytes:
+    """The ``List-Id:`` header line (RFC 2919): the list's name as a phrase (atoms, a quoted
+    string or RFC 2047 encoded words), then ``<list_id>``, folded within 78 columns; parsing
+    it gives back ``display_name(list_name)`` and ``list_id``."""
+    if len(list_id) > MAX_LIST_ID or not DOT_ATOM.fullmatch(list_id) or "." not in list_id:
+        raise ValueError("invalid list id")
+    return b"List-Id: " + _phrase_and_angle("List-Id", list_name, list_id) + b"\r\n"
 
 
 def cut_subject(subject: str, limit: int = MAX_SUBJECT) -> str:
@@ -120,21 +148,82 @@ def _printable(value: str) -> str:
     )
 
 
-def _rename(segments: Sequence[Segment], prefix: str) -> list[Segment]:
+def body_part(kind: str, body: str, markers: Mapping[str, str], *, prefix: str) -> list[Segment]:
+    """One ``text/{kind}`` part (its headers and content) in the smaller transfer encoding.
+
+    ``markers`` maps each marker name in ``body`` (``@@NAME@@``) to the value key it takes;
+    the keys come back prefixed with ``prefix`` (``text:``, ``html:``) as placeholders."""
+    encoding = transfer_encoding(body)
+    header = (
+        f'Content-Type: text/{kind}; charset="utf-8"\r\n'
+        f"Content-Transfer-Encoding: {encoding.value}\r\n\r\n"
+    ).encode("ascii")
+    if encoding is TransferEncoding.QUOTED_PRINTABLE:
+        encoded = encode_qp_template(body, tuple(markers))
+        segments: list[Segment] = [header]
+        segments += [f"{prefix}{markers[i]}" if isinstance(i, str) else i for i in encoded]
+        return segments
+    pattern = re.compile("@@(" + "|".join(re.escape(name) for name in markers) + ")@@")
+    raw = body.replace("\r\n", "\n").replace("\n", "\r\n")  # canonical CRLF, RFC 2046
+    pieces: list[bytes | str] = []
+    start = 0
+    for match in pattern.finditer(raw):
+        pieces += [raw[start : match.start()].encode("utf-8"), prefix + markers[match.group(1)]]
+        start = match.end()
+    pieces.append(raw[start:].encode("utf-8"))
+    return [header, Base64Body.of(pieces)]
+
+
+def fill(
+    segments: Sequence[Segment], headers: Mapping[str, bytes], body: Mapping[str, str]
+) -> bytes:
+    """The final bytes: header values as given, body values (text) encoded for their part."""
+    out: list[bytes] = []
+    qp: dict[str, bytes] = {}
+    raw: dict[str, bytes] = {}
+    for item in segments:
+        if isinstance(item, bytes):
+            out.append(item)
+        elif isinstance(item, str):
+            if item in headers:
+                out.append(headers[item])
+                continue
+            if item not in qp:
+                qp[item] = encode_qp_value(body[item])
+            out.append(qp[item])
+        else:
+            if not raw:
+                raw = {key: value.encode("utf-8") for key, value in body.items()}
+            out += item.fill(raw)
+    return b"".join(out)
+
+
+def _merge(segments: Sequence[Segment]) -> tuple[Segment, ...]:
+    merged: list[Segment] = []
+    for item in segments:
+        if isinstance(item, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] = merged[-1] + item
+        else:
+            merged.append(item)
+    return tuple(merged)
+
+
+def multipart(text: str, html_body: str, markers: Mapping[str, str], prefix: str) -> list[Segment]:
+    """The ``multipart/alternative`` Content-Type line and body: text/plain, then text/html."""
+    boundary = f"=_{prefix}_{secrets.token_hex(12)}"
     return [
-        f"{prefix}{_BODY_NAMES.get(item, item)}" if isinstance(item, str) else item
-        for item in segments
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
+        f"--{boundary}\r\n".encode(),
+        *body_part("plain", text, markers, prefix="text:"),
+        f"\r\n--{boundary}\r\n".encode(),
+        *body_part("html", html_body, markers, prefix="html:"),
+        f"\r\n--{boundary}--\r\n".encode(),
     ]
 
 
 def build_template(digest: RenderedDigest, sender: Sender, *, date: datetime) -> MessageTemplate:
     """Build the message once for every recipient of this digest."""
-    boundary = f"=_nl_{secrets.token_hex(12)}"
     domain = sender.address.rsplit("@", 1)[1]
-    part_header = (
-        'Content-Type: text/{kind}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    )
     segments: list[Segment] = [
         _header_block(digest, sender, date),
         b"To: ",
@@ -146,20 +235,9 @@ def build_template(digest: RenderedDigest, sender: Sender, *, date: datetime) ->
         b">,\r\n <mailto:",
         "UNSUB_MAILTO",
         b">\r\n",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
-        f"--{boundary}\r\n{part_header.format(kind='plain')}".encode(),
+        *multipart(digest.text, digest.html, _BODY_NAMES, "nl"),
     ]
-    segments += _rename(encode_qp_template(digest.text, BODY_PLACEHOLDERS), "text:")
-    segments.append(f"\r\n--{boundary}\r\n{part_header.format(kind='html')}".encode())
-    segments += _rename(encode_qp_template(digest.html, BODY_PLACEHOLDERS), "html:")
-    segments.append(f"\r\n--{boundary}--\r\n".encode())
-    merged: list[Segment] = []
-    for item in segments:
-        if isinstance(item, bytes) and merged and isinstance(merged[-1], bytes):
-            merged[-1] = merged[-1] + item
-        else:
-            merged.append(item)
-    return MessageTemplate(segments=tuple(merged), domain=domain)
+    return MessageTemplate(segments=_merge(segments), domain=domain)
 
 
 # A display name written as it is: atoms separated by single spaces. An address: a dot-atom
@@ -172,8 +250,9 @@ _PLAIN_ADDRESS = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
 )
 _QUOTABLE = re.compile(r"[\x20-\x7e]+")
-# An encoded word is at most 75 characters: "=?utf-8?b?" + 60 base64 characters + "?=".
-_WORD_BYTES = 45
+# An encoded word is at most 75 characters; 39 octets make 52 base64 characters, 64 with
+# "=?utf-8?b?" and "?=", so the first word fits after "List-Id: " within 78 columns.
+_WORD_BYTES = 39
 
 
 def _encoded_words(name: str) -> list[str]:
@@ -214,27 +293,34 @@ def to_header(name: str, email: str) -> bytes:
         raise ValueError("line break in recipient name")
     if len(email) > 254 or not _PLAIN_ADDRESS.fullmatch(email):
         raise ValueError("recipient address is not a plain ASCII address")
+    return _phrase_and_angle("To", name, email)
+
+
+def _phrase_and_angle(field: str, name: str, inner: str) -> bytes:
+    """``phrase <inner>`` for the header ``field``, folded within 78 columns (``inner`` is
+    ASCII without spaces; a name that is empty once cleaned gives ``inner`` alone for To:)."""
     shown = display_name(name)
     if not shown:
-        return email.encode("ascii")
-    room = MAX_HEADER_LINE - len("To: ") - len(email) - 3
+        return inner.encode("ascii") if field == "To" else f"<{inner}>".encode("ascii")
+    start = len(field) + 2
+    room = MAX_HEADER_LINE - start - len(inner) - 3
     # "=?" would be read as the start of an encoded word: such a name is encoded itself.
     if len(shown) <= room and "=?" not in shown:
         if _PLAIN_NAME.fullmatch(shown):
-            return f"{shown} <{email}>".encode("ascii")
+            return f"{shown} <{inner}>".encode("ascii")
         if _QUOTABLE.fullmatch(shown):
             quoted = shown.replace("\\", "\\\\").replace('"', '\\"')
             if len(quoted) + 2 <= room:
-                return f'"{quoted}" <{email}>'.encode("ascii")
+                return f'"{quoted}" <{inner}>'.encode("ascii")
     lines = [""]
-    width = len("To: ")
+    width = start
     for word in _encoded_words(shown):
         if lines[-1] and width + 1 + len(word) > MAX_HEADER_LINE:
             lines.append("")
             width = 0
         lines[-1] += f" {word}" if lines[-1] else word
         width += len(word) + 1
-    tail = f"<{email}>"
+    tail = f"<{inner}>"
     if width + 1 + len(tail) > MAX_HEADER_LINE:
         lines.append(tail)
     else:
@@ -256,19 +342,21 @@ def personalise(template: MessageTemplate, recipient: Recipient, message_id: str
     """The final bytes for one recipient."""
     name = recipient.name or "there"
     links = recipient.links
-    values = {
+    headers = {
         "TO": _to_header(recipient),
         "MESSAGE_ID": _ascii(message_id, "Message-ID"),
         "UNSUB_URL": _ascii(links.unsubscribe_url, "unsubscribe URL"),
         "UNSUB_MAILTO": _ascii(links.unsubscribe_mailto, "unsubscribe address"),
-        "text:NAME": encode_qp_value(name),
-        "text:UNSUB_URL": encode_qp_value(links.unsubscribe_url),
-        "text:PREFS_URL": encode_qp_value(links.preferences_url),
-        "html:NAME": encode_qp_value(html.escape(name)),
-        "html:UNSUB_URL": encode_qp_value(html.escape(links.unsubscribe_url)),
-        "html:PREFS_URL": encode_qp_value(html.escape(links.preferences_url)),
     }
-    return join_segments(template.segments, values)
+    body = {
+        "text:NAME": name,
+        "text:UNSUB_URL": links.unsubscribe_url,
+        "text:PREFS_URL": links.preferences_url,
+        "html:NAME": html.escape(name),
+        "html:UNSUB_URL": html.escape(links.unsubscribe_url),
+        "html:PREFS_URL": html.escape(links.preferences_url),
+    }
+    return fill(template.segments, headers, body)
 
 
 def new_message_id(domain: str) -> str:

@@ -236,6 +236,16 @@ class ChangeCounter(SQLModel, table=True):
     value: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class Installation(SQLModel, table=True):
+    """This installation's random identity (one row, written by migration 0017): it makes
+    Message-IDs unique between installations that share a secret and a base URL."""
+
+    __tablename__ = "installation"
+
+    id: int = Field(default=1, primary_key=True)
+    token: str = Field(sa_column=Column(String(64), nullable=False))
+
+
 class UserRole(StrEnum):
     """What a console account may do: editors handle content and sends, admins everything."""
 

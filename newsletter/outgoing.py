@@ -11,12 +11,14 @@ substitution into a prebuilt template) and, whenever the audience changed, which
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from jinja2 import Environment
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from newsletter.compose import LinkSettings, sender_of, template_for_digest
@@ -29,7 +31,7 @@ from newsletter.delivery.ledger import ClaimedDelivery, digest_article_ids
 from newsletter.delivery.verp import make_return_path
 from newsletter.links import confirm_url, personal_links
 from newsletter.message import MessageTemplate, Recipient, build_template, personalise
-from newsletter.models import DIGEST_KINDS, Run, RunKind, Topic
+from newsletter.models import DIGEST_KINDS, Installation, Run, RunKind, Topic
 from newsletter.publish.notes import note_html
 from newsletter.render import render_welcome
 from subscribers.models import (
@@ -70,11 +72,31 @@ class Built:
     message_id: str
 
 
-def message_id_for(delivery_id: int, secret: bytes, domain: str) -> str:
-    """A Message-ID stable for a delivery (a re-sent message is recognisably the same) and
-    unique across installations (it hashes the installation's secret)."""
-    tag = hashlib.sha256(secret + b"msgid" + str(delivery_id).encode()).hexdigest()[:12]
+def message_id_for(delivery_id: int, secret: bytes, domain: str, installation: str) -> str:
+    """A Message-ID stable for a delivery (a re-sent message is the same message, and bounces
+    find their delivery by it) and unique across installations: it hashes the installation's
+    random token (``installation_token``) as well as the secret, which copies may share."""
+    if not installation:
+        raise ValueError("installation token is empty")
+    material = b"\0".join((b"msgid", secret, installation.encode(), str(delivery_id).encode()))
+    tag = hashlib.sha256(material).hexdigest()[:16]
     return f"nl.{delivery_id}.{tag}@{domain}"
+
+
+def installation_token(session: Session) -> str:
+    """This installation's random token (migration 0017 draws it; drawn here if missing)."""
+    row = session.get(Installation, 1)
+    if row is not None:
+        return row.token
+    try:
+        with session.begin_nested():  # another process may draw it at the same moment
+            session.add(Installation(id=1, token=secrets.token_hex(16)))
+    except IntegrityError:
+        pass
+    drawn = session.get(Installation, 1, populate_existing=True)
+    if drawn is None:
+        raise LookupError("the installation token could not be stored")
+    return drawn.token
 
 
 class MessageKind(Protocol):
@@ -108,6 +130,15 @@ class _Base:
         self.list = mailing_list
         self.policy = policy
         self.domain = mailing_list.from_address.rsplit("@", 1)[1]
+        self.installation = ""
+
+    def load_installation(self, session: Session) -> None:
+        """Read the installation's token once (Message-IDs hash it)."""
+        if not self.installation:
+            self.installation = installation_token(session)
+
+    def message_id(self, delivery_id: int, domain: str) -> str:
+        return message_id_for(delivery_id, self.policy.secret, domain, self.installation)
 
     def envelope_sender(self, delivery_id: int) -> str:
         policy = self.policy
@@ -145,6 +176,7 @@ class DigestMessages(_Base):
         self.templates_built = 0
 
     def prepare(self, session: Session, rows: Sequence[ClaimedDelivery], now: datetime) -> None:
+        self.load_installation(session)
         wanted = {r.digest_id for r in rows if r.digest_id is not None}
         missing = wanted - set(self._templates) - set(self._unbuildable)
         links = LinkSettings(base_url=self.policy.base_url, secret=self.policy.secret)
@@ -188,7 +220,7 @@ class DigestMessages(_Base):
             list_id=self.run.list_id,
             mailto_domain=template.domain,
         )
-        message_id = message_id_for(row.id, self.policy.secret, template.domain)
+        message_id = self.message_id(row.id, template.domain)
         name = self._names.pop(row.subscriber_id, "") if row.subscriber_id else ""
         data = personalise(template, Recipient(email=row.email, name=name, links=links), message_id)
         return Built(self.envelope_sender(row.id), data, message_id)
@@ -251,6 +283,7 @@ class ConfirmationMessages(_Base):
         self._now = datetime.min
 
     def prepare(self, session: Session, rows: Sequence[ClaimedDelivery], now: datetime) -> None:
+        self.load_installation(session)
         self._now = now
         ids = [r.subscription_id for r in rows if r.subscription_id is not None]
         found = session.exec(
@@ -263,7 +296,7 @@ class ConfirmationMessages(_Base):
             .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
             .where(col(Subscription.id).in_(ids))
         ).all()
-        sender = sender_of(self.list)
+        sender = sender_of(self.list, base_url=self.policy.base_url)
         for sub_id, topics, generation, name in found:
             chosen = tuple(topics or ()) or tuple(self.list.topics)
             self._pending[sub_id or 0] = _Pending(name, chosen, generation)
@@ -292,7 +325,7 @@ class ConfirmationMessages(_Base):
             ttl=self.policy.confirmation_ttl,
             generation=pending.generation,
         )
-        message_id = message_id_for(row.id, self.policy.secret, self.domain)
+        message_id = self.message_id(row.id, self.domain)
         data = personalise_confirmation(
             self._templates[pending.topics],
             email=row.email,
@@ -331,6 +364,7 @@ class WelcomeMessages(DigestMessages):
     links per recipient; stopped for whoever is no longer active."""
 
     def prepare(self, session: Session, rows: Sequence[ClaimedDelivery], now: datetime) -> None:
+        self.load_installation(session)
         if not self._templates:
             text = self.list.welcome_text or ""
             names = _topic_names(session)
@@ -343,7 +377,8 @@ class WelcomeMessages(DigestMessages):
                 welcome_text=text,
                 welcome_html=note_html(text),
             )
-            self._templates[0] = build_template(rendered, sender_of(self.list), date=now)
+            sender = sender_of(self.list, base_url=self.policy.base_url)
+            self._templates[0] = build_template(rendered, sender, date=now)
             self.templates_built += 1
         self._load_names(session, rows)
 

@@ -6,6 +6,7 @@ The same template renders the email (personal markers in place) and the reader's
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -20,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from newsletter.publish.brand import DARK, LIGHT, Brand
+from newsletter.publish.mailparts import HTML_PART_BUDGET, fits_gmail
 
 
 def _templates_dir() -> Path:
@@ -102,6 +104,7 @@ class RenderedDigest:
     preheader: str
     html: str
     text: str
+    dropped: int = 0  # articles moved into "N more" to keep the HTML under Gmail's clipping size
 
 
 def make_environment(templates_dir: Path = TEMPLATES) -> Environment:
@@ -194,9 +197,10 @@ def brand_of(digest: DigestView) -> Brand:
     return digest.brand if digest.brand is not None else Brand(name=digest.list_name)
 
 
-def render_css(env: Environment, brand: Brand) -> str:
-    """The digest stylesheet with the list's accent (4.5:1 on the card in light and dark)."""
-    return env.get_template("email/digest.css").render(
+def render_css(env: Environment, brand: Brand, name: str = "email/digest.css") -> str:
+    """The digest stylesheet with the list's accent (4.5:1 on the card in light and dark);
+    ``email/outlook.css`` is the dark palette for Outlook.com's data-ogsc/data-ogsb marks."""
+    return env.get_template(name).render(
         light=LIGHT,
         dark=DARK,
         fonts=FONTS,
@@ -212,6 +216,7 @@ def _context(env: Environment, digest: DigestView, *, web: bool) -> dict[str, ob
         "preheader": preheader_for(digest),
         "filler": PREHEADER_FILLER,
         "css": Markup(render_css(env, brand)),
+        "outlook_css": Markup(render_css(env, brand, "email/outlook.css")),
         "light": LIGHT,
         "brand": brand,
         "lang": digest.lang,
@@ -231,8 +236,7 @@ def _context(env: Environment, digest: DigestView, *, web: bool) -> dict[str, ob
     }
 
 
-def render_digest(env: Environment, digest: DigestView) -> RenderedDigest:
-    """Render both parts and inline the HTML's CSS; personal values stay as markers."""
+def _render(env: Environment, digest: DigestView, dropped: int) -> RenderedDigest:
     context = _context(env, digest, web=False)
     html = env.get_template("email/digest.html.j2").render(context)
     text = env.get_template("email/digest.txt.j2").render(context)
@@ -241,7 +245,62 @@ def render_digest(env: Environment, digest: DigestView) -> RenderedDigest:
         preheader=str(context["preheader"]),
         html=inline_css(html),
         text=text,
+        dropped=dropped,
     )
+
+
+def render_digest(
+    env: Environment, digest: DigestView, *, budget: int = HTML_PART_BUDGET
+) -> RenderedDigest:
+    """Render both parts and inline the HTML's CSS; personal values stay as markers.
+
+    A digest whose HTML part would pass ``budget`` octets on the wire (Gmail clips at about
+    102 KB and hides the rest, unsubscribe link included) shows fewer articles: the fewest
+    dropped that make it fit (a binary search, one render each), taken from the end of the
+    longest sections and counted in their "N more in Topic" lines. They stay in the digest's
+    offered articles, like those the per-topic cap leaves out."""
+    rendered = _render(env, digest, 0)
+    if fits_gmail(rendered.html, budget):
+        return rendered
+    order = drop_order(digest)
+    low, high = 1, len(order)
+    best: RenderedDigest | None = None
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = _render(env, without(digest, order[:middle]), middle)
+        if fits_gmail(candidate.html, budget):
+            best, high = candidate, middle - 1
+        else:
+            low = middle + 1
+    return best or _render(env, without(digest, order), len(order))
+
+
+def drop_order(digest: DigestView) -> list[tuple[int, int]]:
+    """(section, article) positions in the order the size cap drops them: always the last
+    article of the section that shows the most (the later section on a tie)."""
+    shown = [len(section.articles) for section in digest.sections]
+    order: list[tuple[int, int]] = []
+    while any(shown):
+        index = max(range(len(shown)), key=lambda i: (shown[i], i))
+        shown[index] -= 1
+        order.append((index, shown[index]))
+    return order
+
+
+def without(digest: DigestView, positions: Sequence[tuple[int, int]]) -> DigestView:
+    """``digest`` without the articles at ``positions``, each counted in its section's more."""
+    gone: dict[int, set[int]] = {}
+    for section, article in positions:
+        gone.setdefault(section, set()).add(article)
+    sections = tuple(
+        dataclasses.replace(
+            section,
+            articles=tuple(a for i, a in enumerate(section.articles) if i not in gone.get(n, ())),
+            more=section.more + len(gone.get(n, ())),
+        )
+        for n, section in enumerate(digest.sections)
+    )
+    return dataclasses.replace(digest, sections=sections)
 
 
 def render_welcome(

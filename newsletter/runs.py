@@ -263,7 +263,7 @@ def build_preview(runtime: Runtime, *, slug: str, email: str | None = None) -> P
             view_url=f"{settings.base_url}/l/{mailing_list.slug}",
             more=dict(selection.more),
         )
-        sender = sender_of(mailing_list)
+        sender = sender_of(mailing_list, base_url=settings.base_url)
     rendered = render_digest(runtime.env, view)
     template = build_template(rendered, sender, date=runtime.clock())
     # Links signed for nobody (id 0): a preview shows the subscriber's digest, never links

@@ -20,6 +20,7 @@ from newsletter.confirmmail import (
 from newsletter.links import personal_links
 from newsletter.message import Recipient, Sender, build_template, personalise
 from newsletter.publish.brand import Brand
+from newsletter.publish.mailparts import list_headers
 from newsletter.publish.notes import note_html
 from newsletter.render import (
     ArticleView,
@@ -40,6 +41,7 @@ SENDER = Sender(
     reply_to="editor@news.example.org",
     list_id="daily.news.example.org",
     list_name="The Example Daily",
+    list_headers=list_headers(base_url=BASE, slug="daily", archive_public=True),
 )
 NOTE = (
     "Good morning. This week we follow the **energy transition** from three cities, and our "
@@ -68,6 +70,47 @@ def article(index: int, topic: str, *, image: bool = False, japanese: bool = Fal
         published="25 Nov 2026",
         image_url=f"https://cdn.example.org/{topic}-{index}.jpg" if image else "",
         lang="ja" if japanese else "",
+    )
+
+
+JAPANESE_SUMMARY = (
+    "新しい電池は従来の二倍の容量を持ち、充電時間も半分になると研究チームは説明しています。"
+    "量産は来年の春に始まる予定で、価格は現在の製品とほぼ同じになる見込みです。"
+    "専門家は、電気自動車の普及に大きく役立つと評価しています。"
+)
+
+
+def japanese_digest() -> DigestView:
+    """A 20-article Japanese digest: its parts go base64 (smaller than quoted-printable)."""
+    sections = tuple(
+        SectionView(
+            topic=topic,
+            topic_name=name,
+            articles=tuple(
+                dataclasses.replace(
+                    article(i, topic, japanese=True),
+                    title=f"{name}：東京の研究者が新しい電池技術を発表しました（第{i + 1}報）",
+                    summary=JAPANESE_SUMMARY,
+                )
+                for i in range(5)
+            ),
+            url=f"{BASE}/l/daily/topics/{topic}?k=0123456789abcdef",
+        )
+        for topic, name in (
+            ("tech", "技術"),
+            ("science", "科学"),
+            ("world", "国際"),
+            ("arts", "文化"),
+        )
+    )
+    return DigestView(
+        list_name="東京デイリー",
+        sender_name=SENDER.name,
+        sender_address=SENDER.address,
+        sections=sections,
+        view_url=f"{BASE}/v/13/0123456789abcdef",
+        subscribe_url=f"{BASE}/l/daily",
+        lang="ja",
     )
 
 
@@ -128,6 +171,10 @@ def html_samples() -> Iterator[tuple[str, str]]:
     env = make_environment()
     for name, branded in (("digest", False), ("digest-branded", True)):
         yield name, fill_markers(render_digest(env, digest(branded)).html, PERSONAL_VALUES)
+    yield (
+        "digest-japanese",
+        fill_markers(render_digest(env, japanese_digest()).html, PERSONAL_VALUES),
+    )
     confirmation = render_confirmation(
         env,
         list_name="The Example Daily",
@@ -178,6 +225,17 @@ def messages() -> Iterator[tuple[str, bytes]]:
             name,
             personalise(template, Recipient("alice@example.com", "Alice", links), message_id),
         )
+    template = build_template(
+        render_digest(env, japanese_digest()), SENDER, date=datetime(2026, 11, 25, 7, tzinfo=UTC)
+    )
+    yield (
+        "digest-japanese",
+        personalise(
+            template,
+            Recipient("hanako@example.com", "山田 花子", links),
+            "digest-japanese.7.0123456789abcdef@news.example.org",
+        ),
+    )
     yield (
         "welcome",
         personalise(

@@ -117,7 +117,7 @@ def local(url: str) -> str:
 
 def test_the_digest_carries_brand_note_and_lead_and_the_run_takes_the_note(sent: Sent) -> None:
     html, text = message_to(sent.smtp, "alice@example.com")
-    assert 'src="https://cdn.example.org/logo.png"' in html and 'height="48"' in html
+    assert 'src="https://cdn.example.org/logo.png"' in html and 'width="200"' in html
     assert "<strong>issue one</strong>" in html and "<script" not in html
     assert "1 Example Street" in html and "Made by the Example newsroom." in html
     assert html.index("Story 2 about tech") < html.index("Story 0 about tech")  # lead first

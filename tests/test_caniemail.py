@@ -29,6 +29,7 @@ NPM = shutil.which("npm")
 ENHANCEMENTS = {
     "<body> element": "page colour and fonts are on the wrapper table and on every cell",
     "@media": "phone and dark-mode refinements only; the layout is fluid without them",
+    "Attribute selector": "[data-ogsc]/[data-ogsb]: Outlook.com's dark mode only, which sets them",
     "Class selector": "the <style> block refines; every rule is also inlined",
     "Descendant combinator": "the <style> block refines; every rule is also inlined",
     "Type selector": "the <style> block refines; every rule is also inlined",

@@ -93,8 +93,9 @@ def test_headers_that_must_not_be_added_are_over_signed(signer: DkimSigner) -> N
         *("from", "from", "to", "to", "subject", "subject", "date", "date"),
         *("message-id", "message-id", "reply-to", "list-id", "list-id"),
         *("list-unsubscribe", "list-unsubscribe", "list-unsubscribe-post"),
-        *("list-unsubscribe-post", "feedback-id", "mime-version", "content-type"),
-    ]  # reply-to once though absent: listing it forbids adding one
+        *("list-unsubscribe-post", "list-help", "list-subscribe", "list-archive"),
+        *("feedback-id", "mime-version", "content-type"),
+    ]  # reply-to and the List-* pages once though absent: listing them forbids adding one
     with_reply_to = signer.sign(_message(extra={"Reply-To": "editor@example.org"}))
     assert _signed_headers(with_reply_to).count("reply-to") == 2
 

@@ -1,5 +1,7 @@
 """Every email template in Chromium as mail clients show it: 600 and 375 px wide, light and dark,
-with the <style> block and without it (Gmail's mobile web and others drop it).
+with the <style> block and without it (Gmail's mobile web and others drop it), and in
+Outlook.com's dark mode (which ignores prefers-color-scheme and marks the elements it recolours
+with data-ogsc and data-ogsb: here every element is marked).
 
 Checks that nothing overflows the viewport and that every visible text reaches 4.5:1 contrast
 against the background it is drawn on; screenshots land in test-output/email/. Images are
@@ -87,6 +89,16 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+# What Outlook.com's dark mode leaves for a stylesheet to act on: the data-ogsc (text) and
+# data-ogsb (background) marks, here on every element so each [data-og*] rule can match.
+OUTLOOK_MARKS = """() => {
+  for (const el of [document.documentElement, ...document.querySelectorAll('*')]) {
+    el.setAttribute('data-ogsc', '');
+    el.setAttribute('data-ogsb', '');
+  }
+}"""
+
+
 def without_style(html: str) -> str:
     """The HTML as a client that drops <style> shows it (inline styles only)."""
     return re.sub(r"<style\b.*?</style>", "", html, flags=re.S | re.I)
@@ -94,13 +106,18 @@ def without_style(html: str) -> str:
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 @pytest.mark.parametrize("width", [600, 375])
-@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("scheme", ["light", "dark", "outlook-dark"])
 @pytest.mark.parametrize("styled", [True, False], ids=["style", "no-style"])
 def test_nothing_overflows_and_text_stays_readable(
     browser: Any, name: str, width: int, scheme: str, styled: bool
 ) -> None:
+    if scheme == "outlook-dark" and not styled:
+        pytest.skip("Outlook.com keeps the <style> block")
     html = SAMPLES[name] if styled else without_style(SAMPLES[name])
-    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    color_scheme = "light" if scheme == "outlook-dark" else scheme
+    context = browser.new_context(
+        viewport={"width": width, "height": 900}, color_scheme=color_scheme
+    )
     try:
         page = context.new_page()
         requested: list[str] = []
@@ -111,6 +128,8 @@ def test_nothing_overflows_and_text_stays_readable(
 
         page.route("**/*", serve)
         page.set_content(html, wait_until="load")
+        if scheme == "outlook-dark":
+            page.evaluate(OUTLOOK_MARKS)
         found = page.evaluate(MEASURE)
         page.screenshot(
             path=str(SHOTS / f"{name}-{width}-{scheme}-{'style' if styled else 'nostyle'}.png"),
@@ -121,6 +140,6 @@ def test_nothing_overflows_and_text_stays_readable(
     assert found["scrollWidth"] <= found["width"], found
     assert found["overflow"] == [], found
     assert found["lowContrast"] == [], found
-    if scheme == "dark" and styled:
+    if scheme != "light" and styled:
         assert found["pageBackground"] < 0.05, found  # the whole page goes dark, not only a card
     assert all(url.startswith("https://cdn.example.org/") for url in requested), requested

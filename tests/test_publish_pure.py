@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from newsletter.delivery.qp import encode_qp_template
 from newsletter.publish.atom import FeedEntry, FeedInfo, atom_feed
 from newsletter.publish.brand import DARK, LIGHT, MIN_CONTRAST, Brand, contrast, readable_on
 from newsletter.publish.lang import guess_lang
@@ -201,3 +202,14 @@ def test_lang_only_when_the_script_tells(text: str, tag: str) -> None:
 @given(st.text(max_size=200))
 def test_lang_guess_is_a_known_tag_or_nothing(text: str) -> None:
     assert guess_lang(text) in {"", "ja", "ko", "zh", "el", "he", "th"}
+
+
+@given(st.text(alphabet=st.sampled_from("ab =\t\n\r.東é"), max_size=600))
+def test_counted_sizes_match_the_encoders_the_messages_use(body: str) -> None:
+    raw = body.replace("\r\n", "\n").encode("utf-8")
+    qp = len(b"".join(s for s in encode_qp_template(body, ()) if isinstance(s, bytes)))
+    b64 = len(base64.encodebytes(raw).replace(b"\n", b"\r\n"))
+    sizes = encoded_sizes(body)
+    assert sizes[TransferEncoding.BASE64] == b64
+    # the encoder breaks a line a little earlier when an escape would straddle column 75
+    assert abs(sizes[TransferEncoding.QUOTED_PRINTABLE] - qp) <= 0.02 * qp + 3

@@ -42,6 +42,11 @@ OVERSIGNED: tuple[str, ...] = (
     "List-Id",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
+    # RFC 2369 pages: a second copy pointing elsewhere (a phishing "help" or "subscribe" page)
+    # must not verify; List-Archive is absent for a private archive and so stays absent.
+    "List-Help",
+    "List-Subscribe",
+    "List-Archive",
 )
 # Signed as they occur, and listed once when absent. dkimpy's default list leaves out
 # List-Unsubscribe-Post and Feedback-ID, so the list is explicit.
