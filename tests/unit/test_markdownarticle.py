@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from newsletter.ingest.markdownarticle import parse_markdown_article, split_front_matter
 from newsletter.ingest.parsed import ArticleParseError, NoArticleFound
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 
 
 def test_fixture_with_front_matter() -> None:

@@ -13,7 +13,7 @@ from newsletter.ingest.htmlarticle import NoArticleFound, parse_html_article
 from newsletter.ingest.parsed import ArticleParseError
 from newsletter.ingest.sanitize import html_to_text, sanitize_html
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 
 
 def _page(name: str) -> str:

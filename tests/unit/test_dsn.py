@@ -12,7 +12,7 @@ from newsletter.delivery.dsn import Action, Bounce, BounceKind, iter_mailbox, pa
 from newsletter.delivery.replies import ReplyKind
 from newsletter.delivery.verp import parse_return_path
 
-FIXTURES = Path(__file__).parent / "fixtures" / "bounces"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "bounces"
 SECRET = b"test-secret"  # the fixtures' return paths were made with it
 
 

@@ -32,7 +32,7 @@ from tests.webapp import ADMIN, add_users, wait_for
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 ARGS = [
     "--headless",
     "--no-sandbox",

@@ -17,7 +17,7 @@ from newsletter.ingest.classifier import (
     train_classifier,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 CSV = FIXTURES / "labelled-topics.csv"
 
 

@@ -19,7 +19,7 @@ from newsletter.render import (
     render_web_issue,
 )
 
-GOLDEN = Path(__file__).parent / "fixtures" / "golden"
+GOLDEN = Path(__file__).parents[1] / "fixtures" / "golden"
 
 
 def sample_digest() -> DigestView:

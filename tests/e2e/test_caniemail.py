@@ -22,7 +22,7 @@ from tests.email_samples import html_samples
 
 pytestmark = pytest.mark.slow
 
-TOOL = Path(__file__).resolve().parent.parent / "tools" / "caniemail"
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "caniemail"
 NPM = shutil.which("npm")
 
 #: Unsupported somewhere, and why the layout does not rely on it.

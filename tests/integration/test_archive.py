@@ -304,7 +304,7 @@ def test_hostile_archive_urls_get_a_page_never_a_500(sent: Sent, path: str) -> N
 
 @pytest.mark.browser
 def test_archive_pages_fit_a_phone_and_a_desktop_in_chromium(sent: Sent) -> None:
-    from tests.test_email_clients import ARGS, CHROMIUM, PNG
+    from tests.e2e.test_email_clients import ARGS, CHROMIUM, PNG
 
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is missing: run `make system-deps`")
@@ -318,7 +318,7 @@ def test_archive_pages_fit_a_phone_and_a_desktop_in_chromium(sent: Sent) -> None
         "topic": "/l/daily/topics/tech",
         "help": "/l/daily/help",
     }
-    shots = Path(__file__).resolve().parent.parent / "test-output" / "archive"
+    shots = Path(__file__).resolve().parents[2] / "test-output" / "archive"
     shots.mkdir(parents=True, exist_ok=True)
 
     html = {path: sent.client.get(path).text for path in pages.values()}

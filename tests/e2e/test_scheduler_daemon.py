@@ -23,7 +23,7 @@ from subscribers import service
 from tests.helpers import add_articles, seed_list
 from tests.smtpserver import RecordingServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DUE = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # 08:00 London = 03:00 New York = 17:00 Tokyo
 ZONES = [("Europe/London", 8), ("America/New_York", 3), ("Asia/Tokyo", 17)]
 

@@ -12,7 +12,7 @@ from sqlmodel import select
 from newsletter.db import make_engine, session_scope
 from newsletter.models import User
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(sqlite_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

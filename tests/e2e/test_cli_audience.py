@@ -19,7 +19,7 @@ from newsletter.cli.app import app
 from tests.conftest import FIXTURES
 from tests.smtpserver import RecordingServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from subscribers import service
 from subscribers.dbtypes import utcnow
 from tests.helpers import seed_list
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 

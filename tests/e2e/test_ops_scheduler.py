@@ -17,9 +17,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.smtpserver import RecordingServer
-from tests.test_scheduler_daemon import DUE, daemon_env, seed, wait_for
+from tests.e2e.test_scheduler_daemon import DUE, daemon_env, seed, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from newsletter.ingest.parsed import NoArticleFound
 from newsletter.ingest.sanitize import html_to_text
 from newsletter.ingest.textarticle import Kind, classify, parse_text_article, split_units
 
-FIXTURES = Path(__file__).parent / "fixtures" / "articles"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 TEXT_FIXTURES = sorted(p.stem for p in FIXTURES.glob("*.txt"))
 
 STORY_1 = (

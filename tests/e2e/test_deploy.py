@@ -12,7 +12,7 @@ import pytest
 
 from newsletter.config import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 UNITS = ("newsletter-web.service", "newsletter-scheduler.service")
 INSTALLED = "/opt/newsletter/bin/newsletter"

@@ -25,7 +25,7 @@ from newsletter.models import TopicOrigin
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.feedserver import FeedServer, Page
 from tests.helpers import seed_topics
-from tests.test_feeds import FEEDS, add
+from tests.integration.test_feeds import FEEDS, add
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

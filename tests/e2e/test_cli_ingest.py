@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 from tests.feedserver import FeedServer, Page
-from tests.test_cli import article_count, assert_one_line_error, cli
+from tests.e2e.test_cli import article_count, assert_one_line_error, cli
 
 FEEDS = FIXTURES / "feeds"
 ARTICLES = FIXTURES / "articles"

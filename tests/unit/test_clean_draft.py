@@ -11,7 +11,7 @@ from newsletter.articles import ArticleDraft
 from newsletter.ingest.language import detect_language
 from newsletter.ingest.store import clean_draft
 from tests.conftest import NOW
-from tests.test_sanitize import _FORBIDDEN_TAGS, _fragments, _tags_of
+from tests.unit.test_sanitize import _FORBIDDEN_TAGS, _fragments, _tags_of
 
 # The language model loads on first use (about 2 s): not inside a timed example.
 detect_language("The language model loads once, before the examples run.")

@@ -15,7 +15,7 @@ from newsletter.links import PersonalLinks
 from newsletter.message import Recipient, Sender, build_template, personalise
 from newsletter.render import make_environment, render_digest
 from tests.conftest import NOW
-from tests.test_render import sample_digest
+from tests.unit.test_render import sample_digest
 
 SENDER = Sender(
     name="Rédaction Exemple",

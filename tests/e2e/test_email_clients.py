@@ -21,7 +21,7 @@ from tests.email_samples import html_samples
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "email"
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "email"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 ARGS += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # A 1x1 grey PNG for every image URL.

@@ -14,7 +14,7 @@ import pytest
 from newsletter import runs
 from tests.conftest import FIXTURES
 from tests.feedserver import FeedServer, Page
-from tests.test_web_browser import DESKTOP, Site, browser, shoot, site  # noqa: F401
+from tests.e2e.test_web_browser import DESKTOP, Site, browser, shoot, site  # noqa: F401
 from tests.webapp import ADMIN, EDITOR
 
 pytestmark = pytest.mark.browser
