@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.feedserver import FeedServer, Page
 from tests.e2e.test_cli import article_count, assert_one_line_error, cli
+from tests.feedserver import FeedServer, Page
 
 FEEDS = FIXTURES / "feeds"
 ARTICLES = FIXTURES / "articles"

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.config import Settings
-
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 UNITS = ("newsletter-web.service", "newsletter-scheduler.service")
@@ -58,19 +56,6 @@ def test_units_restart_run_as_their_own_user_and_read_the_environment_file(unit:
         assert program == INSTALLED
         done = subprocess.run([HERE, *args, "--help"], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, (command, done.stderr)
-
-
-def test_environment_file_names_only_real_settings() -> None:
-    names = [
-        line.split("=", 1)[0]
-        for line in (DEPLOY / "newsletter.env").read_text().splitlines()
-        if line and not line.startswith("#")
-    ]
-    assert names
-    for name in names:
-        assert name == "NEWSLETTER_CONFIG" or name.removeprefix("NEWSLETTER_").lower() in (
-            Settings.model_fields
-        ), name
 
 
 @pytest.mark.skipif(

@@ -18,22 +18,11 @@ from subscribers.errors import InvalidPreference
 from subscribers.importer import import_csv
 from subscribers.lists import update_list
 from subscribers.models import Subscriber
-from subscribers.names import clean_name
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.helpers import add_articles, seed_list, subscribe
 from tests.smtpserver import RecordingServer
 
 INJECTION = "Mal\r\nBcc: v@example.net"
-
-
-def test_clean_name_collapses_whitespace_and_refuses_control_characters() -> None:
-    assert clean_name(INJECTION) == "Mal Bcc: v@example.net"
-    assert clean_name("  Ada\t\tLovelace \n") == "Ada Lovelace"
-    assert clean_name("Chloé Dubois") == "Chloé Dubois"
-    with pytest.raises(InvalidPreference, match="from name must not contain control"):
-        clean_name("Evil\x00name", field="from name")
-    with pytest.raises(InvalidPreference, match="name is longer than 200"):
-        clean_name("x" * 201)
 
 
 def test_every_path_that_stores_a_name_cleans_it(engine: Engine, tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.smtpserver import RecordingServer
 from tests.e2e.test_scheduler_daemon import DUE, daemon_env, seed, wait_for
+from tests.smtpserver import RecordingServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,8 @@ import pytest
 
 from newsletter import runs
 from tests.conftest import FIXTURES
-from tests.feedserver import FeedServer, Page
 from tests.e2e.test_web_browser import DESKTOP, Site, browser, shoot, site  # noqa: F401
+from tests.feedserver import FeedServer, Page
 from tests.webapp import ADMIN, EDITOR
 
 pytestmark = pytest.mark.browser

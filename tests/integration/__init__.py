@@ -1,1 +1,1 @@
-"""Integration tier: real SQLite and PostgreSQL, real aiosmtpd and HTTP servers on loopback, in-process."""
+"""Integration tier: real SQLite, PostgreSQL, aiosmtpd and HTTP servers on loopback, in-process."""

@@ -156,21 +156,3 @@ def test_unreachable_server() -> None:
     mailer = SmtpMailer(parse_smtp_url(f"smtp://127.0.0.1:{free_port()}"), timeout=3)
     with pytest.raises(SmtpUnavailable, match="cannot reach SMTP server"):
         asyncio.run(mailer.check())
-
-
-@pytest.mark.parametrize(
-    ("url", "security", "port", "user"),
-    [
-        ("smtp://127.0.0.1:2525", "plain", 2525, None),
-        ("smtp+starttls://me%40x.org:p%3Ass@mail.example.org", "starttls", 587, "me@x.org"),
-        ("smtps://u:p@mail.example.org", "tls", 465, "u"),
-    ],
-)
-def test_smtp_url_parsing(url: str, security: str, port: int, user: str | None) -> None:
-    target = parse_smtp_url(url)
-    assert (target.security, target.port, target.username) == (security, port, user)
-
-
-def test_smtp_url_refuses_other_schemes() -> None:
-    with pytest.raises(ValueError, match="scheme"):
-        parse_smtp_url("http://x")

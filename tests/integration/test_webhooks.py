@@ -1,6 +1,6 @@
 """Outgoing webhooks against a real HTTP receiver on loopback: every event recorded once,
 signed so the receiver can verify it, retried with back-off from the database queue, given up
-after the last attempt; plus the pure signature and back-off rules."""
+after the last attempt (the pure signature and back-off rules: tests/unit/test_webhooks.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from sqlmodel import select
 
 from newsletter import runs
@@ -26,7 +24,7 @@ from newsletter.runtime import Runtime
 from newsletter.webhooks.endpoints import WebhookError, add_endpoint
 from newsletter.webhooks.events import record_events
 from newsletter.webhooks.sender import deliver_due
-from newsletter.webhooks.signing import MAX_ATTEMPTS, backoff, signature, verify
+from newsletter.webhooks.signing import MAX_ATTEMPTS, backoff, verify
 from subscribers import service
 from subscribers.models import UnsubscribeSource
 from tests.conftest import NOW, make_settings
@@ -227,25 +225,6 @@ def test_bad_endpoints_are_refused(rt: Runtime) -> None:
                 add_endpoint(session, url=url, events=events, now=rt.clock())
 
 
-@given(st.binary(max_size=500), st.integers(min_value=0, max_value=2**40))
-def test_signatures_verify_only_the_signed_body(body: bytes, stamp: int) -> None:
-    header = signature("whsec_k", stamp, body)
-    assert verify("whsec_k", header, body, now=stamp)
-    assert not verify("whsec_k", header, body + b"x", now=stamp)
-    assert not verify("whsec_k", header, body, now=stamp + 301)
-
-
-@given(st.text(max_size=80))
-def test_hostile_signature_headers_are_refused(header: str) -> None:
-    assert not verify("whsec_k", header, b"{}", now=0)
-
-
-def test_backoff_doubles_and_is_capped() -> None:
-    waits = [backoff(n) for n in range(1, 20)]
-    assert waits[0] == timedelta(seconds=30) and waits[1] == timedelta(seconds=60)
-    assert waits == sorted(waits) and max(waits) == timedelta(hours=6)
-
-
 def test_two_senders_at_once_post_each_event_once(rt: Runtime, receiver: Receiver) -> None:
     endpoint(rt, receiver.start(), "subscriber.confirmed")
     advance(rt, 1)
@@ -259,8 +238,3 @@ def test_two_senders_at_once_post_each_event_once(rt: Runtime, receiver: Receive
     assert sum(r.delivered for r in reports) == 6
     ids = sorted(json.loads(body)["data"]["email"] for _, body in receiver.received)
     assert ids == [f"p{number}@example.com" for number in range(6)]
-
-
-@given(st.text(max_size=120))
-def test_hostile_signature_values_are_refused(value: str) -> None:
-    assert not verify("whsec_k", f"t=0,v1={value}", b"{}", now=0)

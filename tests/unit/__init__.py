@@ -1,1 +1,1 @@
-"""Unit tier: pure logic, no database, network, subprocess or browser; the whole tier in under a minute."""
+"""Unit tier: pure logic, no database, network, subprocess or browser; all of it under a minute."""

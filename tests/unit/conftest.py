@@ -1,12 +1,13 @@
-"""The unit tier's rule, enforced: a test here that opens a database, a network connection or a
-process fails with the name of what it tried (move it to tests/integration or tests/e2e)."""
+"""The unit tier's rule, enforced: a test here (or a fixture it sets up, of any scope) that opens a
+database, an IP socket or a process fails with the name of what it tried; such a test belongs in
+tests/integration or tests/e2e."""
 
 from __future__ import annotations
 
 import socket
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any, NoReturn
 
 import psycopg
@@ -21,9 +22,8 @@ def _refuse(what: str) -> NoReturn:
     raise TierViolation(f"unit tests are pure: {what} belongs in tests/integration or tests/e2e")
 
 
-@pytest.fixture(autouse=True)
-def _no_io(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Refuse IP sockets, subprocesses, SQLite and PostgreSQL connections for the test's length."""
+def _guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse IP sockets, subprocesses, SQLite and PostgreSQL connections."""
     real_connect = socket.socket.connect
     real_bind = socket.socket.bind
 
@@ -47,5 +47,27 @@ def _no_io(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket.socket, "bind", bind)
     monkeypatch.setattr(subprocess.Popen, "__init__", popen)
     monkeypatch.setattr(sqlite3, "connect", database)
+    monkeypatch.setattr(sqlite3.dbapi2, "connect", database)  # what SQLAlchemy's pysqlite calls
+    monkeypatch.setattr(psycopg, "connect", database)
     monkeypatch.setattr(psycopg.Connection, "connect", database)
-    yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _guard(monkeypatch)
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _guard(monkeypatch)
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _guard(monkeypatch)
+        return (yield)
