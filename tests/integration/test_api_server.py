@@ -52,12 +52,11 @@ def _token(runtime: Runtime, email: str) -> tuple[int, str]:
         return create_token(session, user_id=user_id or 0, name="tests", now=runtime.clock())
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def api(request: pytest.FixtureRequest, smtp_server: RecordingServer) -> Iterator[Api]:
+@pytest.fixture
+def api(database_url: str, smtp_server: RecordingServer) -> Iterator[Api]:
     """The app under uvicorn with one list of two active people and two articles, on SQLite
     and on PostgreSQL."""
-    url = request.getfixturevalue(f"{request.param}_url")
-    runtime = make_runtime(make_settings(url, smtp_server))
+    runtime = make_runtime(make_settings(database_url, smtp_server))
     now = runtime.clock()
     seed_list(runtime.engine, now, ["tech", "science"])
     subscribe(runtime.engine, now, "ann@example.com", ["tech"])

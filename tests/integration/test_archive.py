@@ -54,13 +54,6 @@ class Sent:
     article_ids: list[int]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str:
-    return str(
-        request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    )
-
-
 def brand(runtime: Runtime, *, public: bool = True) -> None:
     with session_scope(runtime.engine) as session:
         list_service.update_list(

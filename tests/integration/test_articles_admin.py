@@ -28,12 +28,6 @@ from tests.helpers import seed_topics
 from tests.integration.test_feeds import FEEDS, add
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str:
-    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
-    return str(request.getfixturevalue(name))
-
-
 @pytest.fixture
 def db(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -21,13 +20,8 @@ def drift(url: str) -> list[object]:
         engine.dispose()
 
 
-def test_sqlite_schema_matches_models(sqlite_url: str) -> None:
-    assert drift(sqlite_url) == []
-
-
-@pytest.mark.postgres
-def test_postgres_schema_matches_models(postgres_url: str) -> None:
-    assert drift(postgres_url) == []
+def test_schema_matches_models(database_url: str) -> None:
+    assert drift(database_url) == []
 
 
 def test_upgrade_is_idempotent(sqlite_url: str) -> None:

@@ -26,11 +26,6 @@ from tests.helpers import add_articles, seed_list, subscribe
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
 @pytest.fixture
 def faults() -> Iterator[FaultServer]:
     server = FaultServer()

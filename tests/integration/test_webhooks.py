@@ -84,14 +84,13 @@ def receiver() -> Iterator[Receiver]:
     served.stop()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def rt(request: pytest.FixtureRequest, smtp_server: RecordingServer) -> Iterator[Runtime]:
+@pytest.fixture
+def rt(database_url: str, smtp_server: RecordingServer) -> Iterator[Runtime]:
     """A runtime with a clock the test moves, on SQLite and on PostgreSQL."""
-    url = request.getfixturevalue(f"{request.param}_url")
     clock = Clock()
     runtime = Runtime(
-        settings=make_settings(url, smtp_server),
-        engine=make_engine(url),
+        settings=make_settings(database_url, smtp_server),
+        engine=make_engine(database_url),
         clock=clock,
     )
     seed_list(runtime.engine, NOW, ["tech"])
