@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.config import load_settings
+from newsletter.config import load_settings, parse_smtp_url
 from newsletter.errors import ConfigError
 
 
@@ -15,7 +15,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
     assert settings.database_url == "sqlite:///newsletter.db"
-    assert settings.smtp.host == "127.0.0.1" and settings.smtp.port == 2525
+    smtp = parse_smtp_url(settings.smtp_url)
+    assert smtp.host == "127.0.0.1" and smtp.port == 2525
 
 
 def test_toml_file_and_environment_override(
@@ -26,7 +27,8 @@ def test_toml_file_and_environment_override(
     monkeypatch.setenv("NEWSLETTER_CONFIG", str(config))
     monkeypatch.setenv("NEWSLETTER_SMTP_POOL_SIZE", "2")
     settings = load_settings()
-    assert settings.smtp.security == "tls" and settings.smtp.username == "u"
+    smtp = parse_smtp_url(settings.smtp_url)
+    assert smtp.security == "tls" and smtp.username == "u"
     assert settings.smtp_pool_size == 2
 
 

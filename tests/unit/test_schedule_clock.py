@@ -1,17 +1,14 @@
-"""The scheduler's clock override and the feed-fetch seam."""
+"""The scheduler's clock override: a fake start time and speed, validated settings."""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from newsletter.config import load_settings
 from newsletter.errors import ConfigError
 from newsletter.schedule.clock import fake_clock, make_clock
-from newsletter.schedule.fetching import find_fetcher, run_fetcher
 from subscribers.dbtypes import utcnow
 
 
@@ -40,28 +37,3 @@ def test_clock_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_MAX_LATENESS_HOURS", "-1")
     with pytest.raises(ConfigError, match="NEWSLETTER_MAX_LATENESS_HOURS"):
         load_settings()
-
-
-async def test_fetch_seam_finds_sync_and_async_fetchers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert find_fetcher("newsletter_no_such_feeds_module") is None
-    package = tmp_path / "fakefeeds"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "syncfeeds.py").write_text("def fetch_all(runtime):\n    return ('sync', runtime)\n")
-    (package / "asyncfeeds.py").write_text(
-        "async def fetch_all(runtime):\n    return ('async', runtime)\n"
-    )
-    (package / "nofetch.py").write_text("VALUE = 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    try:
-        sync_fetcher = find_fetcher("fakefeeds.syncfeeds")
-        async_fetcher = find_fetcher("fakefeeds.asyncfeeds")
-        assert find_fetcher("fakefeeds.nofetch") is None
-        assert sync_fetcher is not None and async_fetcher is not None
-        assert await run_fetcher(sync_fetcher, "rt") == ("sync", "rt")  # type: ignore[arg-type]
-        assert await run_fetcher(async_fetcher, "rt") == ("async", "rt")  # type: ignore[arg-type]
-    finally:
-        for name in [m for m in sys.modules if m.startswith("fakefeeds")]:
-            del sys.modules[name]
