@@ -58,7 +58,7 @@ test: install system-deps
 test-unit: install
 	$(PY) -m pytest tests/unit -q
 
-test-integration: install
+test-integration: install system-deps
 	$(PY) -m pytest tests/integration
 
 test-e2e: install system-deps
