@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-stop demo-web test test-fast fuzz check bench bench-import chaos clean system-deps
+.PHONY: install demo demo-stop demo-web test test-unit test-integration test-e2e test-fast fuzz check bench bench-import chaos clean system-deps
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -48,25 +48,42 @@ system-deps:
 	  echo "installing Debian's postfix for smtp-sink (benchmarks)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; }
 
+# Every tier: tests/unit (pure), tests/integration (real databases and servers in-process),
+# tests/e2e (processes, Chromium, outside checkers).
 test: install system-deps
 	$(PY) -m pytest
+
+# Pure logic only, under a minute: no database, network, subprocess or browser
+# (tests/unit/conftest.py refuses them).
+test-unit: install
+	$(PY) -m pytest tests/unit -q
+
+test-integration: install system-deps
+	$(PY) -m pytest tests/integration
+
+test-e2e: install system-deps
+	$(PY) -m pytest tests/e2e
 
 # The fuzz and hostile-input suites with a long budget (`make test` runs them briefly).
 FUZZ_EXAMPLES ?= 500
 FUZZ_CLI_EXAMPLES ?= 60
 fuzz: install
 	NEWSLETTER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) NEWSLETTER_FUZZ_CLI_EXAMPLES=$(FUZZ_CLI_EXAMPLES) \
-	  $(PY) -m pytest tests/test_fuzz_*.py tests/test_hostile_*.py -q \
+	  $(PY) -m pytest tests/*/test_fuzz_*.py tests/*/test_hostile_*.py -q \
 	  --hypothesis-show-statistics
 
+# The unit and integration tiers without the slow or browser tests (no processes, no Chromium).
 test-fast: install
-	$(PY) -m pytest -m "not browser and not slow"
+	$(PY) -m pytest tests/unit tests/integration -m "not browser and not slow"
 
+# ruff (lint and format), mypy, and the dependency rules of docs/ARCHITECTURE.md (import-linter,
+# contracts in pyproject.toml).
 check: install
 	$(VENV)/bin/ruff check newsletter subscribers tests scheduler.py bench
 	$(VENV)/bin/ruff format --check newsletter subscribers tests scheduler.py bench
 	$(VENV)/bin/mypy newsletter subscribers scheduler.py
 	$(VENV)/bin/mypy --explicit-package-bases bench/chaos
+	$(VENV)/bin/lint-imports --no-cache
 
 # The figures in README.md ("Performance"); each command is bounded (a few minutes at most).
 BENCH := $(VENV)/bin/newsletter bench

@@ -313,11 +313,6 @@ class Settings(BaseSettings):
                 f"{host or 'all addresses'} (the built-in development key is public)"
             )
 
-    @property
-    def smtp(self) -> SmtpTarget:
-        """The parsed SMTP URL."""
-        return parse_smtp_url(self.smtp_url)
-
     def smtp_server_list(self) -> list[SmtpServerSettings]:
         """Every configured SMTP server (NEWSLETTER_SMTP_SERVERS, else NEWSLETTER_SMTP_URL)."""
         if self.smtp_servers:

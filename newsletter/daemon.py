@@ -37,12 +37,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.errors import NewsletterError
+from newsletter.feeds import fetch_all
 from newsletter.runtime import Runtime
 from newsletter.schedule import heartbeat
 from newsletter.schedule.clock import make_clock
 from newsletter.schedule.dispatch import dispatch
 from newsletter.schedule.drain import drain_runs, sendable_runs
-from newsletter.schedule.fetching import FeedFetcher, find_fetcher, run_fetcher
 from newsletter.schedule.models import HeartbeatState
 from newsletter.schedule.report import DispatchReport
 from newsletter.sending import worker_name
@@ -71,19 +71,12 @@ def logfmt(event: str, **fields: object) -> str:
 class SchedulerDaemon:
     """One scheduler process: its jobs, its heartbeat and its orderly shutdown."""
 
-    def __init__(
-        self,
-        runtime: Runtime,
-        *,
-        fetcher: FeedFetcher | None = None,
-        find: Callable[[], FeedFetcher | None] = find_fetcher,
-    ) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.worker = worker_name()
         self.started_at = utcnow()
         self.stopping = False
-        self.fetcher = fetcher if fetcher is not None else find()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._draining = False
         self._scheduler: AsyncIOScheduler | None = None
@@ -202,19 +195,16 @@ class SchedulerDaemon:
         await self._tracked(work)
 
     async def fetch_job(self) -> None:
-        """Fetch the feeds, once a feed fetcher exists."""
+        """Fetch every registered feed (in a thread: fetching blocks) and log one line."""
 
         async def work() -> None:
-            if self.fetcher is None:
-                log.info(logfmt("fetch_skipped", reason="newsletter.feeds.fetch_all not present"))
-                return
-            results = await run_fetcher(self.fetcher, self.runtime) or []
-            failed = [r for r in results if getattr(r, "error", None)]
+            results = await asyncio.to_thread(fetch_all, self.runtime)
+            failed = [r for r in results if r.error]
             log.info(
                 logfmt(
                     "fetch_done",
                     feeds=len(results),
-                    added=sum(getattr(r, "added", 0) for r in results),
+                    added=sum(r.added for r in results),
                     failed=len(failed),
                 )
             )
@@ -337,7 +327,6 @@ class SchedulerDaemon:
                 "scheduler_started",
                 worker=self.worker,
                 now=self.runtime.clock(),
-                fetch=self.fetcher is not None,
             )
         )
         try:

@@ -5,7 +5,7 @@ body part takes the smaller transfer encoding (``publish.mailparts.transfer_enco
 quoted-printable with every placeholder on its own physical line, so substituting a QP-encoded
 value never breaks line-length rules, or base64 (Japanese, Chinese...), whose literal stretches
 are encoded once for each alignment and only the octets around a value per recipient
-(``delivery.b64``). Header placeholders take values that were encoded and checked here.
+(``mime.b64``). Header placeholders take values that were encoded and checked here.
 Building an EmailMessage per recipient would cost ten times more.
 
 Body placeholders are the render module's per-process markers, which no content can contain;
@@ -29,9 +29,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from newsletter.delivery.b64 import Base64Body
-from newsletter.delivery.qp import encode_qp_template, encode_qp_value
 from newsletter.links import PersonalLinks
+from newsletter.mime.b64 import Base64Body
+from newsletter.mime.qp import encode_qp_template, encode_qp_value
 from newsletter.publish.mailparts import (
     DOT_ATOM,
     MAX_LIST_ID,

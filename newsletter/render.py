@@ -37,7 +37,7 @@ TEMPLATES = _templates_dir()
 #: never leaves it (every marker is substituted before a byte is sent or stored). Rendering and
 #: substitution always happen in the same process (digests are re-rendered from their articles).
 MARKER_NONCE = secrets.token_hex(12)
-#: The placeholder names of the per-subscriber values, as ``delivery.qp`` templates take them.
+#: The placeholder names of the per-subscriber values, as ``mime.qp`` templates take them.
 PLACEHOLDER_NAMES = {
     "name": f"NAME.{MARKER_NONCE}",
     "unsubscribe_url": f"UNSUB_URL.{MARKER_NONCE}",

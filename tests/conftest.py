@@ -1,4 +1,5 @@
-"""Shared fixtures: a migrated SQLite file per test, PostgreSQL databases, SMTP servers."""
+"""Shared fixtures for every tier: a migrated SQLite file per test, PostgreSQL databases, one
+fixture that runs a test on both (``database_url``), SMTP servers."""
 
 from __future__ import annotations
 
@@ -90,6 +91,12 @@ def postgres_url(postgres_template: str) -> Iterator[str]:
     yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The test runs twice: on a migrated SQLite file and on a migrated PostgreSQL database."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
 
 
 @pytest.fixture

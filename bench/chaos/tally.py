@@ -2,7 +2,7 @@
 
 Inputs are what the fault server saw (every accepted copy, with its connection) and what the
 ledger says at the end; the output is one table row. No I/O here, so the rules are unit-tested
-(tests/test_chaos_harness.py).
+(tests/unit/test_chaos_harness.py).
 
 The rules:
 - *delivered once*: a subscriber the server accepted exactly one copy for.

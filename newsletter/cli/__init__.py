@@ -1,0 +1,1 @@
+"""The ``newsletter`` command (Typer): ``app.py`` is the entry point, one module per command."""

@@ -4,7 +4,7 @@ Every sub-command lives in its own module under ``newsletter/cli/`` and is only 
 it runs: ``newsletter --help`` and light commands such as ``topics ls`` never load the web app,
 the ML stack or the SMTP client (importing every module cost 1.5 s of CPU per command before).
 ``COMMANDS`` keeps each command's one-line help so ``--help`` can list them without importing
-them; ``tests/test_cli_startup.py`` checks the lines against the modules.
+them; ``tests/unit/test_cli_startup.py`` checks the lines against the modules.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """DKIM signing of final message bytes: dkimpy's canonicalisation, OpenSSL's RSA (and Ed25519).
 
 The signature is byte for byte what ``dkim.sign(..., canonicalize=(b"relaxed", b"relaxed"))``
-produces for the same message, header list and second (tests/test_dkim_fast.py checks it):
+produces for the same message, header list and second (tests/unit/test_dkim_fast.py and
+tests/e2e/test_dkim_fast.py check it):
 the header parsing, canonicalisation, ``h=`` selection and folding are dkimpy's own functions,
 and only the private-key operation is done by OpenSSL through ``cryptography``.
 
@@ -91,7 +92,7 @@ def relaxed_body(body: bytes) -> bytes:
 
     dkimpy's ``compress_whitespace`` replaces every space by a space, one match object each
     (1.5 ms for a 40 KB digest); collapsing runs by halving them gives the same bytes at C
-    speed (tests/test_dkim_fast.py compares the two on arbitrary input).
+    speed (tests/unit/test_dkim_fast.py compares the two on arbitrary input).
     """
     if b"\t" in body:
         body = body.replace(b"\t", b" ")

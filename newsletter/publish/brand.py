@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 MIN_CONTRAST = 4.5
 
-#: The fixed palette of the digest; ``tests/test_brand.py`` checks every pair used together.
+#: The fixed palette of the digest; ``tests/unit/test_publish_pure.py`` checks every pair used
+#: together.
 LIGHT = {
     "page": "#f3f4f6",
     "card": "#ffffff",

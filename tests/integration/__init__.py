@@ -1,0 +1,1 @@
+"""Integration tier: real SQLite, PostgreSQL, aiosmtpd and HTTP servers on loopback, in-process."""
