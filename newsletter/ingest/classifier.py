@@ -1,20 +1,17 @@
-"""Topic classifier: TF-IDF word and character n-grams, a calibrated linear SVM, confidences."""
+"""Topic classifier: TF-IDF word and character n-grams and logistic regression, with confidences."""
 
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
-import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.svm import LinearSVC
 
 MODEL_FORMAT = 2  # bump when the saved layout changes, so old files are refused clearly
 DEFAULT_THRESHOLD = 0.5
@@ -64,22 +61,23 @@ class Evaluation:
     support: int
 
 
-CALIBRATION_FOLDS = 5
-# Character n-grams kept, by document frequency: enough for the BBC set's macro-F1 (0.98
-# in 5-fold cross-validation on the training part, against 0.97 for words alone), and a
-# model file of a few MB rather than tens.
+# Character n-grams kept, by document frequency: with them the BBC set's macro-F1 in
+# 5-fold cross-validation on the training part is 0.978, against 0.967 for words alone;
+# the cap keeps the model file to a few MB.
 CHAR_FEATURES = 100_000
 
 
-def build_pipeline(*, folds: int = CALIBRATION_FOLDS, c: float = 0.5) -> Pipeline:
-    """Return the untrained pipeline: word 1-2 and character 2-5 grams, a calibrated SVM.
+def build_pipeline(*, c: float = 20.0) -> Pipeline:
+    """Return the untrained pipeline: word 1-2 and character 2-5 grams, logistic regression.
 
-    The SVM's margins become probabilities by Platt scaling fitted on ``folds`` held-out
-    folds of the training texts (``CalibratedClassifierCV``), so the confidence threshold
-    means what it says.
+    A calibrated linear SVM scored 0.980 in the same cross-validation, but its Platt
+    scaling, fitted on folds of the training texts, leaves it unsure of everything when a
+    topic has only a few articles (a clear sports text at 0.38 with eight per topic), so
+    nothing reaches the tagging threshold; logistic regression's probabilities do not
+    need held-out folds.
     """
     words = TfidfVectorizer(
-        ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", lowercase=True, min_df=2
+        ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", lowercase=True, min_df=1
     )
     characters = TfidfVectorizer(
         analyzer="char_wb",
@@ -87,17 +85,13 @@ def build_pipeline(*, folds: int = CALIBRATION_FOLDS, c: float = 0.5) -> Pipelin
         sublinear_tf=True,
         strip_accents="unicode",
         lowercase=True,
-        min_df=2,
+        min_df=1,
         max_features=CHAR_FEATURES,
-        dtype=np.float32,
     )
     return Pipeline(
         [
             ("tfidf", FeatureUnion([("words", words), ("characters", characters)])),
-            (
-                "model",
-                CalibratedClassifierCV(LinearSVC(C=c), method="sigmoid", cv=folds),
-            ),
+            ("model", LogisticRegression(C=c, max_iter=2000)),
         ]
     )
 
@@ -106,15 +100,10 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str]) -> TopicModel:
     """Return a model trained on ``texts`` labelled with one topic each."""
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    counts = Counter(labels)
-    topics = tuple(sorted(counts))
+    topics = tuple(sorted(set(labels)))
     if len(topics) < 2:
         raise ValueError("training needs articles of at least two topics")
-    fewest = min(counts.values())
-    if fewest < 2:
-        rare = ", ".join(sorted(t for t, n in counts.items() if n < 2))
-        raise ValueError(f"each topic needs at least two articles to calibrate on ({rare})")
-    pipeline = build_pipeline(folds=min(CALIBRATION_FOLDS, fewest))
+    pipeline = build_pipeline()
     pipeline.fit(list(texts), list(labels))
     return TopicModel(pipeline=pipeline, topics=topics)
 

@@ -34,6 +34,11 @@ from newsletter.ingest.textunits import (
 __all__ = ["Kind", "Unit", "analyse", "classify", "parse_text_article", "split_units"]
 
 STORY_THRESHOLD = 0.5  # the story model's probability above which a unit is story text
+# Fewer units than this and the page is too short for the model (trained on whole pages,
+# where place and neighbours say much): the rules' reading stands.
+MODEL_MIN_UNITS = 12
+STORY_OVERRULE = 0.8  # above this a unit the rules call furniture is story text after all
+STORY_KEEP = 0.35  # below this even a story-shaped paragraph is furniture (a teaser, a promo)
 # Kinds kept out of the story whatever the model says: metadata and captions belong elsewhere.
 NEVER_STORY = frozenset({Kind.CAPTION, Kind.TEASER_HEADER, Kind.BYLINE, Kind.DATELINE})
 
@@ -47,14 +52,18 @@ def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedA
     title = units[title_at].text
     after_title = units[title_at + 1 :]
     standfirst = _standfirst(after_title)
-    probabilities = story_probabilities(units, title_at, model)
-    paragraphs = [
-        unit.text
-        for unit, probability in zip(after_title, probabilities[title_at + 1 :], strict=True)
-        if _in_story(unit, probability)
-    ]
+    paragraphs = []
+    if len(units) >= MODEL_MIN_UNITS:
+        probabilities = story_probabilities(units, title_at, model)
+        paragraphs = [
+            unit.text
+            for unit, probability in zip(after_title, probabilities[title_at + 1 :], strict=True)
+            if _in_story(unit, probability)
+        ]
+    if not paragraphs and len(units) < MODEL_MIN_UNITS:
+        # Too short for the model to judge: the rules' prose (short lines are subheadings).
+        paragraphs = [u.text for u in after_title if u.kind is Kind.PROSE]
     if not paragraphs:
-        # Too little text for the model to judge (one paragraph): the rules' reading stands.
         paragraphs = [u.text for u in after_title if _is_story(u)]
     if standfirst is not None and paragraphs and paragraphs[0] == standfirst:
         paragraphs = paragraphs[1:]
@@ -72,13 +81,16 @@ def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedA
 def _in_story(unit: Unit, probability: float) -> bool:
     """Whether a unit under the headline is story text: the model decides, within the rules.
 
-    Units the rules know by what they say (promotions, share prompts, comment forms,
-    credited captions) and the kinds in ``NEVER_STORY`` never enter the story, however
-    story-like the model finds them.
+    The model overrules the softer furniture rules (menus, boilerplate, a comment marker
+    met too early) only when it is sure. Units the rules know by what they say
+    (promotions, share prompts, comment forms) and the kinds in ``NEVER_STORY`` (captions,
+    bylines, datelines) never enter the story, however story-like the model finds them.
     """
     if unit.kind in NEVER_STORY or is_hard_furniture(unit.text):
         return False
-    return probability >= STORY_THRESHOLD
+    if unit.kind is not Kind.PROSE:
+        return probability >= STORY_OVERRULE
+    return probability >= (STORY_KEEP if _is_story(unit) else STORY_THRESHOLD)
 
 
 def analyse(text: str) -> tuple[list[Unit], int]:

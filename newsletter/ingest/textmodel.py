@@ -92,7 +92,8 @@ _STOP_WORDS = frozenset(
 )
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)]*$")
-_LETTERS = re.compile(r"[^\W\d_]+")
+_NOT_WORD = re.compile(r"[^\w ]|_")
+_WORD_START = re.compile(r"(?<!\S)\S")  # the first character of each word of str.split()
 _DIGITS = re.compile(r"\d+")
 
 
@@ -106,17 +107,16 @@ class UnitLike(Protocol):
     def kind_name(self) -> str: ...
 
 
-def _shape(text: str) -> list[float]:
-    """Features of one unit on its own."""
+def _shape(text: str, tokens: list[str]) -> list[float]:
+    """Features of one unit on its own (``tokens``: its lower-cased words)."""
     words = text.split()
     n = len(words)
-    tokens = _WORD.findall(text.lower())
     chars = max(1, len(text))
-    # Letters and digits counted by regular expression: a third of the CPU of a
-    # str.isalpha per character on the largest page (239 KB).
-    letters = sum(map(len, _LETTERS.findall(text)))
+    # Digits and other non-letters counted by regular expression (they are sparse): a third
+    # of the CPU of a str.isalpha per character on the largest page (239 KB).
     digits = sum(map(len, _DIGITS.findall(text)))
-    capitals = sum(map(str.isupper, (w[:1] for w in words)))
+    others = len(_NOT_WORD.findall(text))  # neither letter, digit nor space
+    capitals = sum(map(str.isupper, "".join(_WORD_START.findall(text))))
     return [
         math.log1p(n),
         math.log1p(len(text)),
@@ -124,7 +124,7 @@ def _shape(text: str) -> list[float]:
         sum(map(_STOP_WORDS.__contains__, tokens)) / max(1, len(tokens)),
         capitals / max(1, n),
         digits / chars,
-        (chars - letters - digits - text.count(" ")) / chars,
+        others / chars,
         text.count(",") / max(1, n),
         1.0 if text[:1].islower() else 0.0,
         1.0 if any(sep in text for sep in ("|", "»", "›", "•")) else 0.0,
@@ -134,73 +134,89 @@ def _shape(text: str) -> list[float]:
     ]
 
 
-SHAPE_SIZE = len(_shape("x"))
+SHAPE_SIZE = len(_shape("x", ["x"]))
 OWN_SIZE = SHAPE_SIZE + len(KINDS)  # the columns a neighbour lends to a unit's row
+_KIND_ROWS = {name: [1.0 if name == other else 0.0 for other in KINDS] for name in KINDS}
 
 
-def _own(units: Sequence[UnitLike]) -> list[list[float]]:
-    """Shape and rule class of each unit."""
-    return [_shape(u.text) + [1.0 if u.kind_name == name else 0.0 for name in KINDS] for u in units]
+def _window_sum(values: np.ndarray, reach: int) -> np.ndarray:
+    """Sum of ``values`` over each position and ``reach`` positions on each side."""
+    padded = np.concatenate([[0.0], np.cumsum(values)])
+    total = len(values)
+    upper = np.minimum(np.arange(total) + reach + 1, total)
+    lower = np.maximum(np.arange(total) - reach, 0)
+    summed: np.ndarray = padded[upper] - padded[lower]
+    return summed
 
 
-def _place(units: Sequence[UnitLike], own: list[list[float]], title_at: int | None) -> np.ndarray:
+def _place(
+    units: Sequence[UnitLike], keys: list[str], mine: np.ndarray, title_at: int | None
+) -> np.ndarray:
     """Where each unit sits: position, prose mass and runs around it, repetition, headline."""
     total = len(units)
-    keys = [" ".join(_WORD.findall(u.text.lower())) for u in units]
-    prose_words = [
-        len(u.text.split()) if u.kind_name == "prose" else 0 for u in units
-    ]  # words of prose units, 0 elsewhere
-    window = 2 * CONTEXT
-    mass = [sum(prose_words[max(0, i - window) : i + window + 1]) for i in range(total)]
-    top = max(mass, default=0) or 1
-    cumulative, seen = [], 0
-    all_words = sum(prose_words) or 1
-    for words in prose_words:
-        cumulative.append(seen / all_words)
-        seen += words
+    is_prose = np.array([u.kind_name == "prose" for u in units], dtype=bool)
+    # Words of prose units (0 elsewhere), from the shape's log1p(word count).
+    prose_words = np.where(is_prose, np.rint(np.expm1(mine[:, 0])), 0.0)
+    mass = _window_sum(prose_words, 2 * CONTEXT)
+    top = mass.max(initial=0.0) or 1.0
+    cumulative = (np.cumsum(prose_words) - prose_words) / (prose_words.sum() or 1.0)
     # Length of the run of sentence-ending prose units each unit belongs to.
+    in_run = is_prose & (mine[:, 2] > 0)
     runs = [0] * total
     start = 0
-    for i in range(total + 1):
-        if i == total or not (own[i][2] and units[i].kind_name == "prose"):
-            for j in range(start, i):
-                runs[j] = i - start
+    for i, inside in enumerate([*in_run.tolist(), False]):
+        if not inside:
+            runs[start:i] = [i - start] * (i - start)
             start = i + 1
     counts = Counter(keys)
     title_words = set(keys[title_at].split()) if title_at is not None else set()
-    rows = []
-    for i in range(total):
-        unit_words = set(keys[i].split())
-        overlap = (
-            len(unit_words & title_words) / len(unit_words | title_words) if unit_words else 0.0
-        )
-        near = own[max(0, i - CONTEXT) : i + CONTEXT + 1]
-        rows.append(
-            [
-                i / max(1, total - 1),
-                1.0 if title_at is not None and i > title_at else 0.0,
-                1.0 if title_at is not None and i == title_at else 0.0,
-                mass[i] / top,
-                cumulative[i],
-                1.0 if counts[keys[i]] > 1 else 0.0,
-                overlap,
-                sum(s[0] for s in near) / len(near),
-                sum(s[2] for s in near) / len(near),
-                math.log1p(runs[i]),
-            ]
-        )
-    return np.array(rows, dtype=float).reshape(total, -1)
+    repeated = [1.0 if counts[key] > 1 else 0.0 for key in keys]
+    overlap = [0.0] * total
+    if title_words:
+        for i, key in enumerate(keys):
+            if key:
+                unit_words = set(key.split())
+                overlap[i] = len(unit_words & title_words) / len(unit_words | title_words)
+    # Mean length and sentence ends over the unit and CONTEXT units on each side.
+    reach = np.minimum(np.arange(total) + CONTEXT + 1, total) - np.maximum(
+        np.arange(total) - CONTEXT, 0
+    )
+    position = np.arange(total) / max(1, total - 1)
+    after_title = np.zeros(total)
+    at_title = np.zeros(total)
+    if title_at is not None:
+        after_title[title_at + 1 :] = 1.0
+        at_title[title_at] = 1.0
+    columns = [
+        position,
+        after_title,
+        at_title,
+        mass / top,
+        cumulative,
+        np.array(repeated),
+        np.array(overlap),
+        _window_sum(mine[:, 0], CONTEXT) / reach,
+        _window_sum(mine[:, 2], CONTEXT) / reach,
+        np.log1p(np.array(runs, dtype=float)),
+    ]
+    return np.stack(columns, axis=1)
 
 
 def features(units: Sequence[UnitLike], title_at: int | None) -> np.ndarray:
     """Return one feature row per unit: its own, its place, and its neighbours' own."""
-    own = _own(units)
-    mine = np.array(own, dtype=float).reshape(len(units), OWN_SIZE)
     total = len(units)
-    parts = [mine, _place(units, own, title_at)]
+    keys, own = [], []
+    for unit in units:
+        tokens = _WORD.findall(unit.text.lower())
+        keys.append(" ".join(tokens))
+        own.append(_shape(unit.text, tokens) + _KIND_ROWS.get(unit.kind_name, [0.0] * len(KINDS)))
+    mine = np.array(own, dtype=float).reshape(total, OWN_SIZE)
+    parts = [mine, _place(units, keys, mine, title_at)]
     for offset in [*range(-CONTEXT, 0), *range(1, CONTEXT + 1)]:
         lent = np.full((total, OWN_SIZE), -1.0)  # -1: no unit there (page edge)
-        if offset < 0:
+        if abs(offset) >= total:
+            pass
+        elif offset < 0:
             lent[-offset:] = mine[: total + offset]
         else:
             lent[: total - offset] = mine[offset:]
