@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.ingest.sanitize import flatten_deep_nesting, html_to_text, sanitize_html
 from newsletter.ingest.summary import strip_read_more
 from newsletter.ingest.textarticle import analyse, parse_text_article
-from newsletter.ingest.textmodel import MODEL_PATH, as_arrays, features, tree_logits
+from newsletter.ingest.textmodel import MODEL_PATH, OWN_SIZE, as_arrays, features, tree_logits
+from newsletter.ingest.textunits import Kind, Unit
 from newsletter.ingest.urls import web_url
 
 PAGE = """Harbour Gazette
@@ -64,6 +66,28 @@ def test_shipped_trees_fit_the_features() -> None:
     assert min(model["feature"]) >= 0 and max(model["feature"]) < rows.shape[1]
     assert max(model["left"] + model["right"] + model["roots"]) < nodes
     assert MODEL_PATH.stat().st_size < 400_000
+
+
+def test_place_features_see_runs_of_prose_and_repeats() -> None:
+    story = "The council voted on Monday to close the road for a week."
+    units = [
+        Unit("Local news", Kind.FURNITURE),
+        Unit("Road to close", Kind.PROSE),
+        Unit(story, Kind.PROSE),
+        Unit(story.replace("Monday", "Tuesday"), Kind.PROSE),
+        Unit(story.replace("week", "month"), Kind.PROSE),
+        Unit("Local news", Kind.FURNITURE),
+    ]
+    rows = features(units, title_at=1)
+    run = rows[:, OWN_SIZE + 9]  # log1p of the run of sentence-ending prose units
+    assert run.tolist() == pytest.approx([0, 0, np.log1p(3), np.log1p(3), np.log1p(3), 0])
+    repeated = rows[:, OWN_SIZE + 5]
+    assert repeated.tolist() == [1, 0, 0, 0, 0, 1]
+    # The neighbour one unit up lends its own columns; the first unit has none (-1).
+    assert rows[1, -6 * OWN_SIZE + 2 * OWN_SIZE : -6 * OWN_SIZE + 3 * OWN_SIZE].tolist() == (
+        rows[0, :OWN_SIZE].tolist()
+    )
+    assert set(rows[0, -6 * OWN_SIZE + 2 * OWN_SIZE : -6 * OWN_SIZE + 3 * OWN_SIZE]) == {-1.0}
 
 
 def test_trees_are_walked_to_their_leaves() -> None:

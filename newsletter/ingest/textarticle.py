@@ -38,7 +38,7 @@ STORY_THRESHOLD = 0.5  # the story model's probability above which a unit is sto
 # where place and neighbours say much): the rules' reading stands.
 MODEL_MIN_UNITS = 12
 STORY_OVERRULE = 0.8  # above this a unit the rules call furniture is story text after all
-STORY_KEEP = 0.35  # below this even a story-shaped paragraph is furniture (a teaser, a promo)
+STORY_KEEP = 0.2  # below this even a story-shaped paragraph is furniture (a teaser, a promo)
 # Kinds kept out of the story whatever the model says: metadata and captions belong elsewhere.
 NEVER_STORY = frozenset({Kind.CAPTION, Kind.TEASER_HEADER, Kind.BYLINE, Kind.DATELINE})
 
@@ -86,11 +86,14 @@ def _in_story(unit: Unit, probability: float) -> bool:
     (promotions, share prompts, comment forms) and the kinds in ``NEVER_STORY`` (captions,
     bylines, datelines) never enter the story, however story-like the model finds them.
     """
-    if unit.kind in NEVER_STORY or is_hard_furniture(unit.text):
+    if unit.kind in NEVER_STORY:
         return False
     if unit.kind is not Kind.PROSE:
-        return probability >= STORY_OVERRULE
-    return probability >= (STORY_KEEP if _is_story(unit) else STORY_THRESHOLD)
+        enough = probability >= STORY_OVERRULE
+    else:
+        enough = probability >= (STORY_KEEP if _is_story(unit) else STORY_THRESHOLD)
+    # The content rules last: a dozen patterns, worth running only on units the model keeps.
+    return enough and not is_hard_furniture(unit.text)
 
 
 def analyse(text: str) -> tuple[list[Unit], int]:

@@ -93,6 +93,7 @@ _STOP_WORDS = frozenset(
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)]*$")
 _NOT_WORD = re.compile(r"[^\w ]|_")
+_SEPARATORS = re.compile(r"[|»›•]")
 _WORD_START = re.compile(r"(?<!\S)\S")  # the first character of each word of str.split()
 _DIGITS = re.compile(r"\d+")
 
@@ -127,7 +128,7 @@ def _shape(text: str, tokens: list[str]) -> list[float]:
         others / chars,
         text.count(",") / max(1, n),
         1.0 if text[:1].islower() else 0.0,
-        1.0 if any(sep in text for sep in ("|", "»", "›", "•")) else 0.0,
+        1.0 if _SEPARATORS.search(text) else 0.0,
         1.0 if text.isupper() and n > 0 else 0.0,
         1.0 if text.endswith(":") else 0.0,
         1.0 if n >= 20 else 0.0,
@@ -268,4 +269,5 @@ def story_probabilities(
     if not units:
         return []
     logits = tree_logits(model or _model(), features(units, title_at))
-    return [1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, float(z))))) for z in logits]
+    probabilities: list[float] = (1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))).tolist()
+    return probabilities
