@@ -19,8 +19,8 @@ HEADLINE_MAX_WORDS = 25
 CAPTION_MAX_WORDS = 40
 STANDFIRST_MAX_CHARS = 320
 STORY_MIN_WORDS = 20  # a unit this long is story text, never a headline or a menu
-WRAPPED_LINE_MIN_CHARS = 50
-CREDIT_TAIL_CHARS = 400  # a photo credit is found in this many characters at a unit's end  # blocks of shorter lines are menus or lists, not wrapped prose
+WRAPPED_LINE_MIN_CHARS = 50  # blocks of shorter lines are menus or lists, not wrapped prose
+CREDIT_TAIL_CHARS = 400  # a photo credit is found in this many characters at a unit's end
 
 
 class Kind(Enum):
