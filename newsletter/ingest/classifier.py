@@ -1,4 +1,4 @@
-"""Topic classifier: TF-IDF word 1-2 grams and logistic regression, with confidences."""
+"""Topic classifier: TF-IDF word and character n-grams and logistic regression, with confidences."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import joblib
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 
-MODEL_FORMAT = 1  # bump when the saved layout changes, so old files are refused clearly
+MODEL_FORMAT = 2  # bump when the saved layout changes, so old files are refused clearly
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -61,20 +61,36 @@ class Evaluation:
     support: int
 
 
+# Character n-grams kept, by document frequency: with them the BBC set's macro-F1 in
+# 5-fold cross-validation on the training part is 0.978, against 0.967 for words alone;
+# the cap keeps the model file to a few MB.
+CHAR_FEATURES = 100_000
+
+
 def build_pipeline(*, c: float = 20.0) -> Pipeline:
-    """Return the untrained TF-IDF and logistic regression pipeline."""
+    """Return the untrained pipeline: word 1-2 and character 2-5 grams, logistic regression.
+
+    A calibrated linear SVM scored 0.980 in the same cross-validation, but its Platt
+    scaling, fitted on folds of the training texts, leaves it unsure of everything when a
+    topic has only a few articles (a clear sports text at 0.38 with eight per topic), so
+    nothing reaches the tagging threshold; logistic regression's probabilities do not
+    need held-out folds.
+    """
+    words = TfidfVectorizer(
+        ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode", lowercase=True, min_df=1
+    )
+    characters = TfidfVectorizer(
+        analyzer="char_wb",
+        ngram_range=(2, 5),
+        sublinear_tf=True,
+        strip_accents="unicode",
+        lowercase=True,
+        min_df=1,
+        max_features=CHAR_FEATURES,
+    )
     return Pipeline(
         [
-            (
-                "tfidf",
-                TfidfVectorizer(
-                    ngram_range=(1, 2),
-                    sublinear_tf=True,
-                    strip_accents="unicode",
-                    lowercase=True,
-                    min_df=1,
-                ),
-            ),
+            ("tfidf", FeatureUnion([("words", words), ("characters", characters)])),
             ("model", LogisticRegression(C=c, max_iter=2000)),
         ]
     )

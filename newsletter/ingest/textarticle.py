@@ -34,8 +34,13 @@ from newsletter.ingest.textunits import (
 __all__ = ["Kind", "Unit", "analyse", "classify", "parse_text_article", "split_units"]
 
 STORY_THRESHOLD = 0.5  # the story model's probability above which a unit is story text
-STORY_KEEP = 0.2  # below this even a story-shaped paragraph is furniture (a teaser, a promo)
+# Fewer units than this and the page is too short for the model (trained on whole pages,
+# where place and neighbours say much): the rules' reading stands.
+MODEL_MIN_UNITS = 12
 STORY_OVERRULE = 0.8  # above this a unit the rules call furniture is story text after all
+STORY_KEEP = 0.2  # below this even a story-shaped paragraph is furniture (a teaser, a promo)
+# Kinds kept out of the story whatever the model says: metadata and captions belong elsewhere.
+NEVER_STORY = frozenset({Kind.CAPTION, Kind.TEASER_HEADER, Kind.BYLINE, Kind.DATELINE})
 
 
 def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedArticle:
@@ -47,14 +52,18 @@ def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedA
     title = units[title_at].text
     after_title = units[title_at + 1 :]
     standfirst = _standfirst(after_title)
-    probabilities = story_probabilities(units, title_at, model)
-    paragraphs = [
-        unit.text
-        for unit, probability in zip(after_title, probabilities[title_at + 1 :], strict=True)
-        if _in_story(unit, probability)
-    ]
+    paragraphs = []
+    if len(units) >= MODEL_MIN_UNITS:
+        probabilities = story_probabilities(units, title_at, model)
+        paragraphs = [
+            unit.text
+            for unit, probability in zip(after_title, probabilities[title_at + 1 :], strict=True)
+            if _in_story(unit, probability)
+        ]
+    if not paragraphs and len(units) < MODEL_MIN_UNITS:
+        # Too short for the model to judge: the rules' prose (short lines are subheadings).
+        paragraphs = [u.text for u in after_title if u.kind is Kind.PROSE]
     if not paragraphs:
-        # Too little text for the model to judge (one paragraph): the rules' reading stands.
         paragraphs = [u.text for u in after_title if _is_story(u)]
     if standfirst is not None and paragraphs and paragraphs[0] == standfirst:
         paragraphs = paragraphs[1:]
@@ -70,21 +79,21 @@ def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedA
 
 
 def _in_story(unit: Unit, probability: float) -> bool:
-    """Whether a unit under the headline is story text: the rules and the model together.
+    """Whether a unit under the headline is story text: the model decides, within the rules.
 
-    A story-shaped paragraph stays unless the model is sure it is not; the model can
-    add short prose (subheadings, one-line paragraphs) and overrule the softer furniture
-    rules (menus, boilerplate) only when it is sure; bylines, datelines, captions and
-    teasers never enter the story.
+    The model overrules the softer furniture rules (menus, boilerplate, a comment marker
+    met too early) only when it is sure. Units the rules know by what they say
+    (promotions, share prompts, comment forms) and the kinds in ``NEVER_STORY`` (captions,
+    bylines, datelines) never enter the story, however story-like the model finds them.
     """
-    if unit.kind is Kind.PROSE:
-        floor = STORY_KEEP if _is_story(unit) else STORY_THRESHOLD
-        return probability >= floor
-    return (
-        unit.kind in (Kind.FURNITURE, Kind.END)
-        and probability >= STORY_OVERRULE
-        and not is_hard_furniture(unit.text)
-    )
+    if unit.kind in NEVER_STORY:
+        return False
+    if unit.kind is not Kind.PROSE:
+        enough = probability >= STORY_OVERRULE
+    else:
+        enough = probability >= (STORY_KEEP if _is_story(unit) else STORY_THRESHOLD)
+    # The content rules last: a dozen patterns, worth running only on units the model keeps.
+    return enough and not is_hard_furniture(unit.text)
 
 
 def analyse(text: str) -> tuple[list[Unit], int]:

@@ -137,6 +137,11 @@ def test_training_needs_two_topics_and_matching_lengths() -> None:
         train_classifier(["a b"], ["x", "y"])
 
 
+def test_character_ngrams_carry_unseen_word_forms(model: TopicModel) -> None:
+    # "goalkeepers'" and "footballing" are in no training text; their pieces are.
+    assert model.predict("footballing goalkeepers' saves")[0][0] == "sport"
+
+
 def test_save_and_load_round_trip(model: TopicModel, tmp_path: Path) -> None:
     path = tmp_path / "topics.joblib"
     model.save(path)

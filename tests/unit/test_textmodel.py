@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.ingest.sanitize import flatten_deep_nesting, html_to_text, sanitize_html
 from newsletter.ingest.summary import strip_read_more
 from newsletter.ingest.textarticle import analyse, parse_text_article
-from newsletter.ingest.textmodel import MODEL_PATH, context_features, features
+from newsletter.ingest.textmodel import MODEL_PATH, OWN_SIZE, as_arrays, features, tree_logits
+from newsletter.ingest.textunits import Kind, Unit
 from newsletter.ingest.urls import web_url
 
 PAGE = """Harbour Gazette
@@ -53,13 +56,56 @@ Your email address will not be published. Required fields are marked *
 """
 
 
-def test_shipped_weights_fit_the_features() -> None:
+def test_shipped_trees_fit_the_features() -> None:
     model = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
     units, title_at = analyse(PAGE)
     rows = features(units, title_at)
-    assert len(model["units"]["coef"]) == len(rows[0])
-    assert len(model["context"]["coef"]) == len(context_features([0.0] * len(units), units)[0])
-    assert MODEL_PATH.stat().st_size < 20_000
+    assert rows.shape[0] == len(units)
+    nodes = len(model["feature"])
+    assert nodes == len(model["threshold"]) == len(model["left"]) == len(model["value"])
+    assert min(model["feature"]) >= 0 and max(model["feature"]) < rows.shape[1]
+    assert max(model["left"] + model["right"] + model["roots"]) < nodes
+    assert MODEL_PATH.stat().st_size < 400_000
+
+
+def test_place_features_see_runs_of_prose_and_repeats() -> None:
+    story = "The council voted on Monday to close the road for a week."
+    units = [
+        Unit("Local news", Kind.FURNITURE),
+        Unit("Road to close", Kind.PROSE),
+        Unit(story, Kind.PROSE),
+        Unit(story.replace("Monday", "Tuesday"), Kind.PROSE),
+        Unit(story.replace("week", "month"), Kind.PROSE),
+        Unit("Local news", Kind.FURNITURE),
+    ]
+    rows = features(units, title_at=1)
+    run = rows[:, OWN_SIZE + 9]  # log1p of the run of sentence-ending prose units
+    assert run.tolist() == pytest.approx([0, 0, np.log1p(3), np.log1p(3), np.log1p(3), 0])
+    repeated = rows[:, OWN_SIZE + 5]
+    assert repeated.tolist() == [1, 0, 0, 0, 0, 1]
+    # The neighbour one unit up lends its own columns; the first unit has none (-1).
+    assert rows[1, -6 * OWN_SIZE + 2 * OWN_SIZE : -6 * OWN_SIZE + 3 * OWN_SIZE].tolist() == (
+        rows[0, :OWN_SIZE].tolist()
+    )
+    assert set(rows[0, -6 * OWN_SIZE + 2 * OWN_SIZE : -6 * OWN_SIZE + 3 * OWN_SIZE]) == {-1.0}
+
+
+def test_trees_are_walked_to_their_leaves() -> None:
+    # Two trees: x0 <= 1 ? -1 : (x1 <= 0 ? 2 : 3), and a lone leaf worth 0.5.
+    model = as_arrays(
+        {
+            "depth": 2,
+            "baseline": 0.25,
+            "roots": [0, 5],
+            "feature": [0, 0, 1, 0, 0, 0],
+            "threshold": [1.0, 1e300, 0.0, 1e300, 1e300, 1e300],
+            "left": [1, 1, 3, 3, 4, 5],
+            "right": [2, 1, 4, 3, 4, 5],
+            "value": [0.0, -1.0, 0.0, 2.0, 3.0, 0.5],
+        }
+    )
+    rows = np.array([[0.0, 9.0], [1.0, 9.0], [2.0, -1.0], [2.0, 1.0]])
+    assert tree_logits(model, rows).tolist() == [-0.25, -0.25, 2.75, 3.75]
 
 
 def test_a_page_from_an_unseen_site_reads_right() -> None:
