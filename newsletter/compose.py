@@ -20,7 +20,7 @@ from newsletter.message import MessageTemplate, Sender, build_template
 from newsletter.models import Article, Digest, Run, Topic
 from newsletter.publish.brand import Brand
 from newsletter.publish.editorial import note_for_run, pending_note
-from newsletter.publish.lang import guess_lang
+from newsletter.publish.lang import article_lang
 from newsletter.publish.mailparts import list_headers, list_id_for
 from newsletter.publish.models import IssueNote
 from newsletter.publish.notes import note_html
@@ -97,7 +97,7 @@ def article_view(article: Article, fallback_url: str) -> ArticleView:
         source=article.source,
         published=format_date(article.published_at),
         image_url=https_image(article.image_url),
-        lang=guess_lang(f"{article.title} {article.summary}"),
+        lang=article_lang(article.language, f"{article.title} {article.summary}"),
     )
 
 

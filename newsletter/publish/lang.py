@@ -1,13 +1,16 @@
-"""A BCP 47 language tag for an article when its script alone tells the language (pure).
+"""The BCP 47 language tag an article's cell carries in email (pure).
 
-Ingest stores no language, yet ``lang`` matters in email: clients pick CJK glyph variants
-and hyphenation by it. Only scripts used by one language are mapped (kana means Japanese,
-Hangul Korean, a long run of Han without kana Chinese, Greek, Hebrew, Thai); Latin, Cyrillic
-and Arabic text gets no tag rather than a wrong one (the cell keeps ``dir="auto"`` anyway).
+``lang`` matters in email: clients pick CJK glyph variants, hyphenation and voices by it. Ingest
+stores each article's language (py3langid, ``articles.language``); where the script alone tells
+the language (kana means Japanese, Hangul Korean, a long run of Han without kana Chinese, Greek,
+Hebrew, Thai) the script wins, as it cannot be fooled by a short text. Otherwise the stored
+language is used; with neither, the cell gets no tag rather than a wrong one (it keeps
+``dir="auto"`` anyway).
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 _SCRIPTS = (
@@ -21,6 +24,16 @@ _SCRIPTS = (
 )
 MIN_SHARE = 0.3  # of the letters, so a quoted name does not retag an English headline
 MIN_HAN_LETTERS = 20  # Japanese prose this long nearly always has kana
+_ISO_639 = re.compile(r"[a-z]{2,3}")
+
+
+def article_lang(stored: str | None, text: str) -> str:
+    """The tag for an article: its script's language, else its stored language, else ``""``."""
+    by_script = guess_lang(text)
+    if by_script:
+        return by_script
+    stored = (stored or "").strip().lower()
+    return stored if _ISO_639.fullmatch(stored) else ""
 
 
 def guess_lang(text: str) -> str:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from newsletter.mime.qp import encode_qp_template
 from newsletter.publish.atom import FeedEntry, FeedInfo, atom_feed
 from newsletter.publish.brand import DARK, LIGHT, MIN_CONTRAST, Brand, contrast, readable_on
-from newsletter.publish.lang import guess_lang
+from newsletter.publish.lang import article_lang, guess_lang
 from newsletter.publish.mailparts import (
     HTML_PART_BUDGET,
     TransferEncoding,
@@ -202,6 +202,24 @@ def test_lang_only_when_the_script_tells(text: str, tag: str) -> None:
 @given(st.text(max_size=200))
 def test_lang_guess_is_a_known_tag_or_nothing(text: str) -> None:
     assert guess_lang(text) in {"", "ja", "ko", "zh", "el", "he", "th"}
+
+
+@pytest.mark.parametrize(
+    ("stored", "text", "tag"),
+    [
+        ("en", "Servers add one-click unsubscribe", "en"),  # the stored language tags Latin text
+        ("ru", "Новости дня", "ru"),
+        ("en", "東京の研究者が新しい電池技術を発表しました", "ja"),  # the script outweighs it
+        (None, "Servers add one-click unsubscribe", ""),
+        ("", "Servers add one-click unsubscribe", ""),
+        ('en" onload="x', "Servers add one-click unsubscribe", ""),  # never a stray value
+        ("EN", "Servers", "en"),
+    ],
+)
+def test_an_articles_tag_is_its_script_else_its_stored_language(
+    stored: str | None, text: str, tag: str
+) -> None:
+    assert article_lang(stored, text) == tag
 
 
 @given(st.text(alphabet=st.sampled_from("ab =\t\n\r.東é"), max_size=600))
