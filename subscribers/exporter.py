@@ -106,9 +106,9 @@ def export_file(
     """Export like ``export_csv`` into the file ``path``, all or nothing; returns rows written.
 
     The rows go to a hidden temporary file beside ``path`` (readable by its owner only: it holds
-    personal data) that replaces it only when complete;
-    a refused status, a folder as the target or any write error raises ExportFileError (or
-    InvalidPreference) and leaves no file behind.
+    personal data) that replaces it only when complete; a refused status, a folder as the
+    target or any write error raises ExportFileError (or InvalidPreference) and leaves no file
+    behind.
     """
     if status.strip().lower() != ALL:
         check_status(status)
@@ -118,23 +118,16 @@ def export_file(
     if not folder.is_dir():
         raise ExportFileError(f"folder {folder} does not exist")
     try:
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, removed on failure)
-            "w",
-            encoding="utf-8",
-            newline="",
-            dir=folder,
-            prefix=f".{path.name[:100]}.",
-            suffix=".partial",
-            delete=False,
-        )
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name[:100]}.", suffix=".partial")
     except OSError as exc:
         raise ExportFileError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    partial = Path(name)
     try:
-        with handle:
+        with open(fd, "w", encoding="utf-8", newline="") as handle:
             written = export_csv(session, mailing_list=mailing_list, out=handle, status=status)
-        os.replace(handle.name, path)
+        os.replace(partial, path)
     except BaseException as exc:
-        Path(handle.name).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         if isinstance(exc, OSError) and not isinstance(exc, ExportFileError):
             raise ExportFileError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
