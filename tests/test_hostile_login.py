@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from newsletter.accounts import login_key
 from newsletter.web.app import create_app
+from newsletter.web.security import RateLimiter
 from subscribers.addresses import normalise_email
 from subscribers.errors import InvalidAddress
 from tests.conftest import make_runtime, make_settings
@@ -148,3 +149,19 @@ def test_anything_that_can_sign_in_counts_under_its_account(text: str) -> None:
         assert isinstance(login_key(text), str)  # still a key (the folded text), no exception
         return
     assert login_key(text) == account
+
+
+def test_take_counts_before_the_outcome_and_gives_back_a_success() -> None:
+    moment = [0.0]
+    limiter = RateLimiter(limit=2, window=60, clock=lambda: moment[0])
+    first = limiter.take("ip:a", "email:x")
+    assert first is not None
+    limiter.give_back(first, "ip:a")  # a success: the IP's count goes back, the address's stays
+    assert limiter.take("ip:a", "email:x") is not None
+    assert limiter.take("ip:b", "email:x") is None  # the address is at its limit of two
+    assert limiter.take("ip:a", "email:y") is not None  # the refusal above counted nothing
+    assert limiter.take("ip:a", "email:z") is None  # ip:a has two now
+    limiter.clear("email:x")
+    assert limiter.take("ip:c", "email:x") is not None
+    moment[0] = 61.0  # the window has passed
+    assert limiter.take("ip:a", "email:x") is not None
