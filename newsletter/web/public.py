@@ -303,7 +303,7 @@ async def save_preferences(request: Request, token: str) -> Response:
             key: str(form.get(key, "")).strip()
             for key in ("cadence", "weekday", "send_hour", "timezone")
         }
-        # the name is changed here only: this page is behind the owner's signed link
+        # a person changes their own name here, behind their signed link (a sign-up never does)
         name = str(form["name"]).strip()[:200] if "name" in form else None
         chosen: dict[str, Any] = fields | {"topics": topics, "name": name}
         try:
