@@ -3,6 +3,7 @@ their logins and keep their sessions; any change to a user ends that user's sess
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -69,6 +70,23 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime) 
     user.last_login_at = now
     session.flush()
     return user
+
+
+def login_key(email: str) -> str:
+    """The one name sign-in attempts for ``email`` are counted under.
+
+    It is the account address ``authenticate`` would look up when there is one, so every spelling
+    that could sign in as an account (case, a full-width or IDNA domain) counts against that
+    account; otherwise the address after NFKC and case folding, so that width, case and
+    compatibility variants (``ａｄｍｉｎ@…``, ``ADMIN@…``) share the real address's count too.
+    """
+    compatible = unicodedata.normalize("NFKC", email).strip()
+    for candidate in (email, compatible):
+        try:
+            return normalise_email(candidate)
+        except InvalidAddress:
+            continue
+    return unicodedata.normalize("NFKC", compatible.casefold())
 
 
 def all_users(session: Session) -> list[User]:

@@ -101,3 +101,13 @@ class Suppressed(SubscriberError, PermissionError):
 
 class ImportFileError(SubscriberError, ValueError):
     """A CSV file that cannot be imported at all."""
+
+
+class ExportFileError(SubscriberError, OSError):
+    """An export that cannot be written where it was asked to go (nothing was left there)."""
+
+
+def shown(value: object) -> str:
+    """``value`` for an error message: quoted, and cut so that one line stays one short line."""
+    text = repr(value)
+    return text if len(text) <= 66 else text[:64] + "…"

@@ -11,12 +11,16 @@ CR) is written with a leading apostrophe; the importer takes it off again.
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
+from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from subscribers.csvfile import safe_row
+from subscribers.errors import ExportFileError
 from subscribers.models import MailingList, Subscriber, Subscription
 from subscribers.preferences import WEEKDAYS
 from subscribers.queries import check_status
@@ -93,4 +97,38 @@ def export_csv(
             )
         )
         written += 1
+    return written
+
+
+def export_file(
+    session: Session, *, mailing_list: MailingList, path: Path, status: str = "active"
+) -> int:
+    """Export like ``export_csv`` into the file ``path``, all or nothing; returns rows written.
+
+    The rows go to a hidden temporary file beside ``path`` (readable by its owner only: it holds
+    personal data) that replaces it only when complete; a refused status, a folder as the
+    target or any write error raises ExportFileError (or InvalidPreference) and leaves no file
+    behind.
+    """
+    if status.strip().lower() != ALL:
+        check_status(status)
+    if path.is_dir():
+        raise ExportFileError(f"{path} is a folder: give the export's file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ExportFileError(f"folder {folder} does not exist")
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name[:100]}.", suffix=".partial")
+    except OSError as exc:
+        raise ExportFileError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+    partial = Path(name)
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as handle:
+            written = export_csv(session, mailing_list=mailing_list, out=handle, status=status)
+        os.replace(partial, path)
+    except BaseException as exc:
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, ExportFileError):
+            raise ExportFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
     return written

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from functools import cache
+from zoneinfo import available_timezones
 
-from subscribers.errors import InvalidPreference
+from subscribers.errors import InvalidPreference, shown
 from subscribers.models import Cadence
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -40,20 +41,21 @@ def check_cadence(value: str) -> Cadence:
     try:
         return Cadence(value.strip().lower())
     except ValueError:
-        raise InvalidPreference(f"cadence must be daily or weekly, not {value!r}") from None
+        raise InvalidPreference(f"cadence must be daily or weekly, not {shown(value)}") from None
 
 
 def check_weekday(value: str | int) -> int:
     """Parse a weekday given as 0-6 (Monday first) or as mon..sun / monday..sunday."""
-    if isinstance(value, int) or value.strip().isdigit():
-        day = int(value)
+    if isinstance(value, int) or value.strip().isdecimal():
+        # a short decimal string only: int() refuses some digits ("²") and very long numbers
+        day = int(value) if isinstance(value, int) or len(value.strip()) <= 3 else -1
         if 0 <= day <= 6:
             return day
     else:
         prefix = value.strip().lower()[:3]
         if prefix in WEEKDAYS:
             return WEEKDAYS.index(prefix)
-    raise InvalidPreference(f"weekday must be 0-6 or mon..sun, not {value!r}")
+    raise InvalidPreference(f"weekday must be 0-6 or mon..sun, not {shown(value)}")
 
 
 def check_hour(value: str | int) -> int:
@@ -61,24 +63,27 @@ def check_hour(value: str | int) -> int:
     try:
         hour = int(value)
     except (TypeError, ValueError):
-        raise InvalidPreference(f"send hour must be a whole number 0-23, not {value!r}") from None
+        raise InvalidPreference(
+            f"send hour must be a whole number 0-23, not {shown(value)}"
+        ) from None
     if not 0 <= hour <= 23:
-        raise InvalidPreference(f"send hour must be 0-23, not {hour}")
+        raise InvalidPreference(f"send hour must be 0-23, not {shown(value)}")
     return hour
 
 
-_ZONES: frozenset[str] | None = None
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 def check_timezone(value: str) -> str:
-    """Return a valid IANA time-zone name."""
-    global _ZONES
-    if _ZONES is None:
-        _ZONES = frozenset(available_timezones())
+    """Return a valid IANA time-zone name.
+
+    Only names of the installed time-zone database are accepted: the value is never handed to
+    ``ZoneInfo`` first, which reads it as a path (a folder such as ``Europe``, a name too long
+    for the file system or one with a NUL byte fail there with OS errors, not a refusal).
+    """
     name = value.strip()
-    if name not in _ZONES:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidPreference(f"unknown time zone {value!r} (use an IANA name)") from None
+    if name not in _zones():
+        raise InvalidPreference(f"unknown time zone {shown(value)} (use an IANA name)")
     return name

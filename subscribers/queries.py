@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, String, cast, func, or_
 from sqlmodel import Session, col, select
 
-from subscribers.errors import InvalidPreference
+from subscribers.errors import InvalidPreference, shown
 from subscribers.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 
 
@@ -118,7 +118,7 @@ def check_status(value: str) -> SubscriptionStatus:
         return SubscriptionStatus(value.strip().lower())
     except ValueError:
         names = ", ".join(status.value for status in SubscriptionStatus)
-        raise InvalidPreference(f"status must be one of {names}, not {value!r}") from None
+        raise InvalidPreference(f"status must be one of {names}, not {shown(value)}") from None
 
 
 def status_counts(session: Session, *, list_id: int) -> dict[str, int]:

@@ -178,7 +178,8 @@ def request_subscription(
 
     Suppressed, bounced or complained addresses raise Suppressed (pass ``secret`` so that
     erased addresses are recognised too). An already active subscription is left untouched, so
-    a stranger cannot change someone's preferences by signing them up.
+    a stranger cannot change someone's preferences by signing them up; ``name`` is stored only
+    for a person not yet known, never given to (or changed for) an existing one.
     """
     address = normalise_email(email)
     name = clean_name(name)
@@ -201,9 +202,8 @@ def request_subscription(
     )
     if subscriber is None:
         subscriber = _new_subscriber(session, address, name, chosen.timezone, now)
-    elif name and not subscriber.name:
-        subscriber.name = name
-        subscriber.updated_at = now
+    # An existing person's name is never set or changed here: anyone can send this form for any
+    # address. The owner changes it on the preferences page, behind their signed link.
     if current is None:
         current = _new_subscription(session, subscriber, mailing_list, now)
     _apply(current, chosen)

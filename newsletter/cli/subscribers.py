@@ -26,7 +26,7 @@ from newsletter.links import token_from_link
 from newsletter.privacy import erase_person, export_person
 from newsletter.runtime import Runtime
 from subscribers import service
-from subscribers.exporter import export_csv
+from subscribers.exporter import export_csv, export_file
 from subscribers.importer import import_csv
 from subscribers.models import SubscriptionStatus, UnsubscribeSource
 from subscribers.preferences import WEEKDAYS
@@ -314,15 +314,10 @@ def export_subscribers(
     rt = runtime(ctx)
     with session_scope(rt.engine) as session:
         mailing_list = service.get_list(session, slug=list_slug)
-        if out is not None and not out.parent.is_dir():
-            raise typer.BadParameter(f"folder {out.parent} does not exist", param_hint="--out")
         if out is None:
             written = export_csv(session, mailing_list=mailing_list, out=sys.stdout, status=status)
         else:
-            partial = out.with_name(f".{out.name}.partial")
-            with partial.open("w", encoding="utf-8", newline="") as handle:
-                written = export_csv(session, mailing_list=mailing_list, out=handle, status=status)
-            partial.replace(out)
+            written = export_file(session, mailing_list=mailing_list, path=out, status=status)
     err_console.print(f"{written} subscriber(s) exported")
 
 

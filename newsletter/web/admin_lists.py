@@ -64,7 +64,7 @@ def _list_values(form: dict[str, str], topics: list[str]) -> dict[str, Any]:
         "topics": topics,
         "default_cadence": form.get("default_cadence", "daily"),
         "default_weekday": form.get("default_weekday", "0"),
-        "default_send_hour": int(form.get("default_send_hour", "8") or 8),
+        "default_send_hour": form.get("default_send_hour", "8") or "8",  # checked by the service
         "double_opt_in": form.get("double_opt_in") == "yes",
     }
 

@@ -379,13 +379,14 @@ def export(
 ) -> Response:
     """Download the list's subscribers (optionally one status) as CSV."""
     mailing_list = list_or_404(request, list)
+    chosen = (status or "all").strip().lower()  # as export_csv reads it (it refuses the rest)
     out = io.StringIO()
     try:
         with session_scope(runtime(request).engine) as session:
-            export_csv(session, mailing_list=mailing_list, out=out, status=status or "all")
+            export_csv(session, mailing_list=mailing_list, out=out, status=chosen)
     except SubscriberError as exc:
         raise PageError(400, "Bad filter", str(exc)) from None
-    name = f"{mailing_list.slug}-{status or 'all'}.csv"
+    name = f"{mailing_list.slug}-{chosen}.csv"
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

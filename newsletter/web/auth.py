@@ -1,4 +1,4 @@
-"""Console sign-in and sign-out: session cookie, form token, rate-limited attempts."""
+"""Console sign-in and sign-out: session cookie, form token, rate-limited failed attempts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from newsletter.accounts import authenticate, end_session, start_session
+from newsletter.accounts import authenticate, end_session, login_key, start_session
 from newsletter.db import session_scope
 from newsletter.web.deps import (
     Account,
@@ -65,7 +65,8 @@ def login_form(request: Request) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    """Check the form token, the rate limit and the password; set the session cookie."""
+    """Check the form token, the limit on failed attempts and the password; set the session
+    cookie."""
     rt = runtime(request)
     form = await request.form()
     email = str(form.get("email", "")).strip()
@@ -73,7 +74,13 @@ async def login(request: Request) -> Response:
     token = str(form.get("form_token", ""))
     if not check_form_token(rt.settings.secret, token, purpose="login", now=rt.clock()):
         return _login_page(request, error="The form expired; please try again.", status=403)
-    if not state(request).login_limiter.hit(f"ip:{client_ip(request)}", f"email:{email.lower()}"):
+    # Only failures count: an attempt is counted before the password is checked and given back
+    # when it succeeds, which also clears the address's failures. Every spelling of an address
+    # counts under one key (``login_key``).
+    limiter = state(request).login_limiter
+    ip_key, address_key = f"ip:{client_ip(request)}", f"email:{login_key(email)}"
+    attempt = limiter.take(ip_key, address_key)
+    if attempt is None:
         return _login_page(
             request, error="Too many attempts; wait a few minutes.", email=email, status=429
         )
@@ -91,6 +98,8 @@ async def login(request: Request) -> Response:
             )
     if user_id is None:
         return _login_page(request, error="Wrong email or password.", email=email, status=401)
+    limiter.give_back(attempt, ip_key)
+    limiter.clear(address_key)
     response = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

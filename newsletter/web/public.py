@@ -240,6 +240,7 @@ def _preferences_context(request: Request, token: str) -> dict[str, Any]:
     if subscription is None or mailing_list is None:
         raise bad_link()
     chosen = {
+        "name": subscriber.name,
         "topics": list(subscription.topics),
         "cadence": subscription.cadence,
         "weekday": subscription.weekday,
@@ -264,7 +265,8 @@ def preferences_page(request: Request, token: str) -> Response:
 
 @router.post("/p/{token}")
 async def save_preferences(request: Request, token: str) -> Response:
-    """Save topics, cadence, send hour and time zone, or unsubscribe from the list or all."""
+    """Save the name, topics, cadence, send hour and time zone, or unsubscribe from the list
+    or all."""
     rt = runtime(request)
     context = _preferences_context(request, token)
     form = await request.form()
@@ -301,7 +303,9 @@ async def save_preferences(request: Request, token: str) -> Response:
             key: str(form.get(key, "")).strip()
             for key in ("cadence", "weekday", "send_hour", "timezone")
         }
-        chosen: dict[str, Any] = fields | {"topics": topics}
+        # a person changes their own name here, behind their signed link (a sign-up never does)
+        name = str(form["name"]).strip()[:200] if "name" in form else None
+        chosen: dict[str, Any] = fields | {"topics": topics, "name": name}
         try:
             if not topics:
                 raise InvalidPreference("Choose at least one topic, or unsubscribe below.")
@@ -315,6 +319,7 @@ async def save_preferences(request: Request, token: str) -> Response:
                 weekday=fields["weekday"] or None,
                 send_hour=fields["send_hour"] or None,
                 timezone=fields["timezone"] or None,
+                name=name,
             )
         except InvalidPreference as exc:
             session.rollback()

@@ -108,15 +108,47 @@ class RateLimiter:
         now = self.clock()  # type: ignore[operator]
         allowed = True
         for key in keys:
-            queue = self._hits.setdefault(key, deque())
-            while queue and queue[0] <= now - self.window:
-                queue.popleft()
+            queue = self._window(key, now)
             if len(queue) >= self.limit:
                 allowed = False
             queue.append(now)
         if len(self._hits) > 10_000:
             self._forget(now)
         return allowed
+
+    def take(self, *keys: str) -> float | None:
+        """Count one attempt for every key and return its stamp (for ``give_back``); None, and
+        nothing counted, when any key is already at its limit.
+
+        The attempt is counted before its outcome is known, so parallel attempts cannot all pass
+        the check before the first failure is recorded.
+        """
+        now: float = self.clock()  # type: ignore[operator]
+        queues = [self._window(key, now) for key in keys]
+        if any(len(queue) >= self.limit for queue in queues):
+            return None
+        for queue in queues:
+            queue.append(now)
+        if len(self._hits) > 10_000:
+            self._forget(now)
+        return now
+
+    def give_back(self, stamp: float, *keys: str) -> None:
+        """Uncount an attempt taken at ``stamp`` that turned out not to count (a success)."""
+        for key in keys:
+            queue = self._hits.get(key)
+            if queue is not None and stamp in queue:
+                queue.remove(stamp)
+
+    def clear(self, key: str) -> None:
+        """Forget every attempt counted for ``key``."""
+        self._hits.pop(key, None)
+
+    def _window(self, key: str, now: float) -> deque[float]:
+        queue = self._hits.setdefault(key, deque())
+        while queue and queue[0] <= now - self.window:
+            queue.popleft()
+        return queue
 
     def _forget(self, now: float) -> None:
         for key in [k for k, q in self._hits.items() if not q or q[-1] <= now - self.window]:
