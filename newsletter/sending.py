@@ -116,6 +116,7 @@ class RunSender:
         self._after_id: int | None = 0
         self._executor: ThreadPoolExecutor | None = None
         self.templates_built = 0
+        self._jobs_left = 0  # messages of its current batch the feeder has not handed over
 
     # -- database work (runs on this sender's own thread) -----------------------------------
 
@@ -541,9 +542,7 @@ class RunSender:
     ) -> None:
         last_reap = time.monotonic()
         while not state.stop:
-            if batches.full() and not feeder.done():
-                # One batch waits for the feeder already: claim the next when it is taken,
-                # so rows are not held long before they can go out.
+            if not self._may_claim(batches) and not feeder.done():
                 await asyncio.sleep(IDLE_POLL)
                 continue
             if (reason := self._stop_request()) is not None:
@@ -572,6 +571,17 @@ class RunSender:
                     for task in signing:
                         task.cancel()
 
+    def _may_claim(self, batches: asyncio.Queue[list[asyncio.Future[list[Job]]] | None]) -> bool:
+        """Claim the next batch only when it is needed soon, so rows are not held long before
+        they can go out: unsigned, when the feeder is handing over the last piece of its batch
+        (as the senders' queue holds one batch, about two batches are held); signed, one batch
+        earlier, so it is signed while the one before is sent."""
+        if batches.full():
+            return False
+        if self.signer is not None:
+            return True
+        return batches.empty() and self._jobs_left <= 1
+
     def _signed(self, jobs: list[Job]) -> asyncio.Future[list[Job]]:
         """The jobs with their messages signed (a task on the signing threads), or as built."""
         if self.signer is None:
@@ -599,15 +609,20 @@ class RunSender:
     ) -> None:
         """Hand signed messages to the senders in claim order, as each piece is signed."""
         while True:
+            self._jobs_left = 0
             pieces = await batches.get()
             if pieces is None:
                 return
+            self._jobs_left = SIGN_PIECE * len(pieces)
             for position, piece in enumerate(pieces):
                 if state.stop:
                     for task in pieces[position:]:
                         task.cancel()
                     break
-                for job in await piece:
+                jobs = await piece
+                self._jobs_left = SIGN_PIECE * (len(pieces) - position - 1) + len(jobs)
+                for job in jobs:
+                    self._jobs_left -= 1
                     while not state.stop:
                         try:
                             await asyncio.wait_for(queue.put(job), self.policy.watch_interval)
