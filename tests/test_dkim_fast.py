@@ -152,33 +152,6 @@ async def test_signing_pool_keeps_order_and_counts(tmp_path: Path, rsa_pem: byte
     assert pool.signed == 120 and pool.seconds > 0
 
 
-async def test_worker_processes_sign_like_the_signer_in_order(
-    tmp_path: Path, rsa_pem: bytes, record: bytes
-) -> None:
-    key_file = tmp_path / "k.pem"
-    key_file.write_bytes(rsa_pem)
-    pool = SigningPool(key_file, SELECTOR, DOMAIN, processes=2)
-    try:
-        messages = [_digest(f"message {n}\n") for n in range(130)]
-        signed = await pool.sign_many(messages)
-        assert pool._workers  # really signed in worker processes
-        with pytest.raises(ValueError, match="could not be DKIM-signed"):
-            await pool.sign_many([b"Subject: no From\r\n\r\nbody\r\n"] * 20)
-        again = await pool.sign_many(messages[:20])  # the workers go on after a refusal
-    finally:
-        pool.close()
-    local = DkimSigner(rsa_pem, SELECTOR, DOMAIN)
-    for message, result in zip(messages, signed, strict=True):
-        stamp = int(dkim.util.parse_tag_value(_header(result))[b"t"])
-        assert result == local.sign(message, timestamp=stamp)  # byte-identical, same order
-        assert dkim.DKIM(result).verify(dnsfunc=lambda name, timeout=5: record)
-    assert len(again) == 20 and pool.signed == 150
-
-
-def _header(signed: bytes) -> bytes:
-    return [v for n, v in dkim.rfc822_parse(signed)[0] if n == b"DKIM-Signature"][0]
-
-
 def test_ed25519_is_a_second_signature_never_alone(rsa_pem: bytes, record: bytes) -> None:
     ed_key = ed25519.Ed25519PrivateKey.generate()
     ed_pem = ed_key.private_bytes(
