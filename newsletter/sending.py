@@ -65,6 +65,8 @@ Clock = Callable[[], datetime]
 StopRequest = Callable[[], "str | bool | None"]
 _T = TypeVar("_T")
 log = logging.getLogger(__name__)
+SIGN_PIECE = 50  # messages signed per hand-off: sending starts after the first piece
+IDLE_POLL = 0.02  # how often a sender task beyond the connections' capacity looks again
 
 
 def worker_name() -> str:
@@ -114,6 +116,7 @@ class RunSender:
         self._after_id: int | None = 0
         self._executor: ThreadPoolExecutor | None = None
         self.templates_built = 0
+        self._jobs_left = 0  # messages of its current batch the feeder has not handed over
 
     # -- database work (runs on this sender's own thread) -----------------------------------
 
@@ -360,8 +363,8 @@ class RunSender:
         started = time.perf_counter()
         claiming = asyncio.create_task(self._claimer(run_id, kind, queue, state))
         senders = [
-            asyncio.create_task(self._sender(queue, state, claiming))
-            for _ in range(max(1, self.policy.concurrency))
+            asyncio.create_task(self._sender(queue, state, claiming, index))
+            for index in range(self._sender_tasks())
         ]
         helpers = [
             asyncio.create_task(self._recorder(run_id, kind, planned_at, state)),
@@ -380,6 +383,25 @@ class RunSender:
             failure = state.failure
         if failure is not None:
             raise failure
+
+    def _sender_tasks(self) -> int:
+        """One task per message the connections can carry at once (connections x pipelining
+        window), so a pipelined connection always has its next message ready. With a rate
+        limit, one per connection: the limit, not the round trips, sets the pace then, and
+        tasks waiting for tokens would hold claimed rows."""
+        connections = max(1, self.policy.concurrency)
+        if self.policy.rate_per_second is not None:
+            return connections
+        return max(connections, int(getattr(self.mailer, "max_in_flight", connections)))
+
+    def _may_take(self, index: int) -> bool:
+        """Whether sender task ``index`` may take a message now: tasks beyond what the
+        connections can carry right now (a connection not pipelined, not open yet, or
+        draining) wait, so no claimed message waits for a connection."""
+        if index < max(1, self.policy.concurrency):
+            return True
+        capacity = getattr(self.mailer, "capacity", None)
+        return capacity is None or index < int(capacity())
 
     async def _wind_down(
         self,
@@ -475,8 +497,54 @@ class RunSender:
     async def _claimer(
         self, run_id: int, kind: MessageKind, queue: asyncio.Queue[Job], state: PassState
     ) -> None:
+        """Claim batches and start signing them; a feeder task hands the messages over, so
+        claiming and signing the next batch overlap with sending this one."""
+        batches: asyncio.Queue[list[asyncio.Future[list[Job]]] | None] = asyncio.Queue(1)
+        feeder = asyncio.create_task(self._feed(batches, queue, state))
+        try:
+            await self._claim_loop(run_id, kind, batches, feeder, state)
+            await self._put_batch(batches, None, feeder, state)
+            await feeder
+        finally:
+            if not feeder.done():
+                feeder.cancel()
+            while not batches.empty():
+                for task in batches.get_nowait() or []:
+                    task.cancel()
+            await asyncio.gather(feeder, return_exceptions=True)
+
+    async def _put_batch(
+        self,
+        batches: asyncio.Queue[list[asyncio.Future[list[Job]]] | None],
+        batch: list[asyncio.Future[list[Job]]] | None,
+        feeder: asyncio.Task[None],
+        state: PassState,
+    ) -> bool:
+        """Queue a batch for the feeder (None: no more); False if the pass stopped first."""
+        while not state.stop or batch is None:
+            if feeder.done():
+                await feeder  # raises what stopped it
+                return False
+            try:
+                await asyncio.wait_for(batches.put(batch), self.policy.watch_interval)
+                return True
+            except TimeoutError:
+                continue
+        return False
+
+    async def _claim_loop(
+        self,
+        run_id: int,
+        kind: MessageKind,
+        batches: asyncio.Queue[list[asyncio.Future[list[Job]]] | None],
+        feeder: asyncio.Task[None],
+        state: PassState,
+    ) -> None:
         last_reap = time.monotonic()
         while not state.stop:
+            if not self._may_claim(batches) and not feeder.done():
+                await asyncio.sleep(IDLE_POLL)
+                continue
             if (reason := self._stop_request()) is not None:
                 state.stop, state.report.stopped_by = True, reason
                 break
@@ -494,35 +562,92 @@ class RunSender:
                 state.wake.set()
             if not claimed:
                 break
-            if self.signer is not None and jobs:
-                started = time.perf_counter()
-                signed = await self.signer.sign_many([j.envelope.data for j in jobs])
-                jobs = [
-                    Job(
-                        j.claimed,
-                        Envelope(j.envelope.sender, j.envelope.recipient, d),
-                        j.message_id,
-                    )
-                    for j, d in zip(jobs, signed, strict=True)
-                ]
-                self._stages.add("dkim", started)
-            for job in jobs:
-                while not state.stop:
-                    try:
-                        await asyncio.wait_for(queue.put(job), self.policy.watch_interval)
-                        break
-                    except TimeoutError:
-                        continue
+            if jobs:
+                # Signing starts now, on threads, and the next batch is claimed while this
+                # one is signed and sent; the feeder hands messages over in claim order.
+                pieces = [jobs[i : i + SIGN_PIECE] for i in range(0, len(jobs), SIGN_PIECE)]
+                signing = [self._signed(piece) for piece in pieces]
+                if not await self._put_batch(batches, signing, feeder, state):
+                    for task in signing:
+                        task.cancel()
+
+    def _may_claim(self, batches: asyncio.Queue[list[asyncio.Future[list[Job]]] | None]) -> bool:
+        """Claim the next batch only when it is needed soon, so rows are not held long before
+        they can go out: unsigned, when the feeder is handing over the last piece of its batch
+        (as the senders' queue holds one batch, about two batches are held); signed, one batch
+        earlier, so it is signed while the one before is sent."""
+        if batches.full():
+            return False
+        if self.signer is not None:
+            return True
+        return batches.empty() and self._jobs_left <= 1
+
+    def _signed(self, jobs: list[Job]) -> asyncio.Future[list[Job]]:
+        """The jobs with their messages signed (a task on the signing threads), or as built."""
+        if self.signer is None:
+            done: asyncio.Future[list[Job]] = asyncio.get_running_loop().create_future()
+            done.set_result(jobs)
+            return done
+        signer = self.signer
+
+        async def sign() -> list[Job]:
+            started = time.perf_counter()
+            signed = await signer.sign_many([j.envelope.data for j in jobs])
+            self._stages.add("dkim", started)
+            return [
+                Job(j.claimed, Envelope(j.envelope.sender, j.envelope.recipient, d), j.message_id)
+                for j, d in zip(jobs, signed, strict=True)
+            ]
+
+        return asyncio.ensure_future(sign())
+
+    async def _feed(
+        self,
+        batches: asyncio.Queue[list[asyncio.Future[list[Job]]] | None],
+        queue: asyncio.Queue[Job],
+        state: PassState,
+    ) -> None:
+        """Hand signed messages to the senders in claim order, as each piece is signed."""
+        while True:
+            self._jobs_left = 0
+            pieces = await batches.get()
+            if pieces is None:
+                return
+            self._jobs_left = SIGN_PIECE * len(pieces)
+            for position, piece in enumerate(pieces):
+                if state.stop:
+                    for task in pieces[position:]:
+                        task.cancel()
+                    break
+                jobs = await piece
+                self._jobs_left = SIGN_PIECE * (len(pieces) - position - 1) + len(jobs)
+                for job in jobs:
+                    self._jobs_left -= 1
+                    while not state.stop:
+                        try:
+                            await asyncio.wait_for(queue.put(job), self.policy.watch_interval)
+                            break
+                        except TimeoutError:
+                            continue
 
     def _reap(self) -> int:
         with session_scope(self.engine) as session:
             return reap_expired(session)
 
     async def _sender(
-        self, queue: asyncio.Queue[Job], state: PassState, claiming: asyncio.Task[None]
+        self,
+        queue: asyncio.Queue[Job],
+        state: PassState,
+        claiming: asyncio.Task[None],
+        index: int = 0,
     ) -> None:
         send = self.mailer.send
         while not state.stop:
+            if not self._may_take(index):
+                if queue.empty() and claiming.done():
+                    return
+                await asyncio.sleep(IDLE_POLL)
+                continue
             if queue.empty():
                 if claiming.done():
                     return

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
@@ -140,6 +140,8 @@ class Subscription(SQLModel, table=True):
     __tablename__ = "subscriptions"
     __table_args__ = (
         UniqueConstraint("subscriber_id", "list_id"),
+        # planning pages through a list's active subscriptions in id order (migration 0018)
+        Index("ix_subscriptions_audience", "list_id", "status", "id"),
         {"sqlite_autoincrement": True},
     )
 

@@ -123,7 +123,7 @@ def run_bench(
     database_url: str | None = None,
     senders: int = 1,
     pipelining: str = "auto",
-    in_flight: int = 1,
+    in_flight: int = 4,
     plan_only: bool = False,
     progress: Callable[[str], None] = lambda line: None,
 ) -> BenchResult:

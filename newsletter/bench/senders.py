@@ -9,7 +9,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,18 +79,20 @@ def _clock() -> datetime:
     return datetime.now(UTC)
 
 
-def send_once(settings: Settings, run_id: int, *, in_flight: int = 1) -> SenderReport:
+def send_once(settings: Settings, run_id: int, *, in_flight: int = 4) -> SenderReport:
     """Send the run's due rows from this process with the production wiring.
 
-    ``in_flight`` > 1 runs that many sender tasks per SMTP connection (runtime.py runs one),
-    so pipelined connections get the several messages they need to save round trips.
+    ``in_flight`` is the pipelining window of each SMTP connection (production: 4); the engine
+    runs one sender task per message the connections can carry (connections x window).
     """
     engine = make_engine(settings.database_url)
     runtime = Runtime(settings=settings, engine=engine, clock=_clock)
     mailer = runtime.mailer()
+    for server in getattr(mailer, "servers", {}).values():
+        if hasattr(server.mailer, "window"):
+            server.mailer.window = in_flight
     signer = runtime.signer()
     policy = runtime.send_policy()
-    policy = replace(policy, concurrency=policy.concurrency * in_flight)
     sender = RunSender(engine, runtime.env, mailer, policy, clock=_clock, signer=signer)
     cpu = cpu_seconds()
 

@@ -40,8 +40,8 @@ def bench(
     ] = "auto",
     in_flight: Annotated[
         int,
-        typer.Option(help="Messages in flight per pipelined connection (sender tasks each)."),
-    ] = 1,
+        typer.Option(help="Messages in flight per pipelined connection (the window)."),
+    ] = 4,
     plan_only: Annotated[bool, typer.Option(help="Seed and plan, then stop.")] = False,
 ) -> None:
     """Build a temporary database and time one full digest send into an SMTP sink."""

@@ -242,6 +242,18 @@ def _owned_update_sql(dialect: str, assignments: str, types: tuple[str, ...], ro
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _owned_update_arrays_sql(assignments: str, types: tuple[str, ...]) -> str:
+    """PostgreSQL's form of ``_owned_update_sql``: each column one array parameter."""
+    arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+    alias = ", ".join(f"column{i + 1}" for i in range(len(types)))
+    return (
+        f"UPDATE deliveries SET {assignments} FROM unnest({arrays}) AS v({alias}) "
+        f"WHERE deliveries.id = v.column1 AND deliveries.claimed_by = v.column{len(types)} "
+        "AND deliveries.status = 'sending' RETURNING deliveries.id"
+    )
+
+
 class _Driver:
     """Multi-row statements straight through the driver (sqlite3 or psycopg).
 
@@ -276,6 +288,14 @@ class _Driver:
         finally:
             cursor.close()
 
+    @property
+    def arrays(self) -> bool:
+        """PostgreSQL takes a whole column as one array parameter (``unnest``): one short
+        statement text however many rows, which psycopg parses once and prepares, where a
+        VALUES list of 500 rows was parsed by psycopg in Python on every flush (a third of
+        a sender's CPU on PostgreSQL)."""
+        return self.dialect == "postgresql"
+
     def owned_update(
         self,
         assignments: str,
@@ -285,6 +305,14 @@ class _Driver:
     ) -> list[int]:
         """Write ``rows`` where this holder still owns them; the ids written."""
         written: list[int] = []
+        if self.arrays:
+            if rows:
+                statement = _owned_update_arrays_sql(assignments, types)
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                written.extend(
+                    cast(int, row[0]) for row in self.run(statement, [*leading, *columns])
+                )
+            return written
         for chunk in _chunks(rows):
             statement = _owned_update_sql(self.dialect, assignments, types, len(chunk))
             params = [*leading, *(value for row in chunk for value in row)]
@@ -359,6 +387,9 @@ def _record_history(
         if row.subscriber_id is not None and row.digest_id is not None
         for article_id in articles.get(row.digest_id, ())
     ]
+    if driver.arrays:
+        _record_history_arrays(driver, delivered, pairs, stamp, driver.stamp(planned_at))
+        return
     sqlite = driver.dialect == "sqlite"
     ignore = "OR IGNORE " if sqlite else ""
     conflict = "" if sqlite else " ON CONFLICT (subscriber_id, article_id) DO NOTHING"
@@ -386,6 +417,40 @@ def _record_history(
         driver.run(
             f"UPDATE subscribers SET soft_bounces = 0 WHERE soft_bounces > 0 AND id IN ({marks})",
             [row[0] for row in chunk],
+        )
+
+
+def _record_history_arrays(
+    driver: _Driver,
+    delivered: Sequence[ClaimedDelivery],
+    pairs: Sequence[tuple[int | None, int, int]],
+    stamp: object,
+    planned: object,
+) -> None:
+    """``_record_history`` on PostgreSQL: the same three writes, columns as arrays."""
+    if pairs:
+        subscribers, articles, deliveries = (list(column) for column in zip(*pairs, strict=True))
+        driver.run(
+            "INSERT INTO sent_articles (subscriber_id, article_id, delivery_id, sent_at) "
+            "SELECT s, a, d, %s FROM unnest(%s::integer[], %s::integer[], %s::integer[]) "
+            "AS t(s, a, d) ON CONFLICT (subscriber_id, article_id) DO NOTHING",
+            [stamp, subscribers, articles, deliveries],
+        )
+    subscriptions = [r.subscription_id for r in delivered if r.subscription_id is not None]
+    if subscriptions:
+        driver.run(
+            "UPDATE subscriptions SET last_sent_at = %s, offered_until = CASE "
+            "WHEN offered_until IS NULL OR offered_until < %s THEN %s "
+            "ELSE offered_until END WHERE id = ANY(%s::integer[])",
+            [stamp, planned, planned, subscriptions],
+        )
+    people = sorted({r.subscriber_id for r in delivered if r.subscriber_id is not None})
+    if people:
+        # A successful send ends a run of soft bounces.
+        driver.run(
+            "UPDATE subscribers SET soft_bounces = 0 WHERE soft_bounces > 0 "
+            "AND id = ANY(%s::integer[])",
+            [people],
         )
 
 

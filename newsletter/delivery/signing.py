@@ -46,7 +46,9 @@ class SigningPool:
         self.threads = threads or max(1, os.cpu_count() or 1)
         self._executor: ThreadPoolExecutor | None = None
         self.signed = 0
-        self.seconds = 0.0  # wall time inside sign_many
+        self.seconds = 0.0  # wall time during which at least one sign_many was running
+        self._active = 0
+        self._busy_since = 0.0
 
     def _sign_chunk(self, messages: list[bytes]) -> list[bytes]:
         sign = self.signer.sign
@@ -56,7 +58,17 @@ class SigningPool:
         """The signed messages, in the order given."""
         if not messages:
             return []
-        started = time.perf_counter()
+        if self._active == 0:
+            self._busy_since = time.perf_counter()
+        self._active += 1
+        try:
+            return await self._sign_many(messages)
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self.seconds += time.perf_counter() - self._busy_since
+
+    async def _sign_many(self, messages: list[bytes]) -> list[bytes]:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="newsletter-dkim")
         loop = asyncio.get_running_loop()
@@ -65,7 +77,6 @@ class SigningPool:
             *(loop.run_in_executor(self._executor, self._sign_chunk, chunk) for chunk in chunks)
         )
         self.signed += len(messages)
-        self.seconds += time.perf_counter() - started
         return [message for chunk in signed for message in chunk]
 
     def close(self) -> None:

@@ -73,6 +73,14 @@ class SmtpMailer:
         """How many sends can usefully run at once (connections x window)."""
         return self.pool_size * (self.window if self.pipelining != "off" else 1)
 
+    def capacity(self) -> int:
+        """How many sends the connections can carry right now without making one wait: a
+        pipelined connection takes ``window``, any other (or one not open yet) takes one."""
+        connections = self._connections[: self.target_size]
+        if not connections:
+            return self.target_size
+        return sum(0 if c.draining else self._limit(c) for c in connections) or 1
+
     def _client(self) -> aiosmtplib.SMTP:
         target = self.target
         return aiosmtplib.SMTP(

@@ -140,8 +140,9 @@ def test_aiosmtpd_pipelined_with_faults_at_data_and_drops() -> None:
 def test_the_engine_sends_each_person_exactly_once_over_pipelined_paths(
     sqlite_url: str, server: ChunkServer, tmp_path: Path
 ) -> None:
-    """Plan, send with 8 sender tasks over 2 pipelined connections (a drop among them), let the
-    retry come due, send again: every deliverable person got exactly one signed digest."""
+    """Plan, send as production does (2 pipelined connections, a window of 4: 8 sender tasks;
+    a drop among them), let the retry come due, send again: every deliverable person got
+    exactly one signed digest."""
     engine = make_engine(sqlite_url)
     seed_list(engine, NOW, ["tech"])
     add_articles(engine, NOW, [["tech"]])
@@ -175,8 +176,8 @@ def test_the_engine_sends_each_person_exactly_once_over_pipelined_paths(
     async def send(clock_now: datetime) -> None:
         runtime.clock = lambda: clock_now
         mailer = runtime.mailer()
-        policy = replace(runtime.send_policy(), concurrency=8)  # 4 in flight per connection
-        sender, signer = runs.make_sender(runtime, mailer, policy=policy)
+        sender, signer = runs.make_sender(runtime, mailer)  # the production wiring
+        assert sender._sender_tasks() == 8  # 2 connections x a window of 4
         try:
             await sender.send_run(plan.run_id)
         finally:
@@ -208,3 +209,20 @@ def test_the_engine_sends_each_person_exactly_once_over_pipelined_paths(
     assert statuses["drop1"] == DeliveryStatus.DEFERRED
     assert {s for n, s in statuses.items() if n.startswith("ok")} == {DeliveryStatus.SENT}
     runtime.dispose()
+
+
+def test_sender_tasks_follow_what_the_connections_can_carry(sqlite_url: str) -> None:
+    """connections x window tasks; beyond what the open connections carry now, a task waits
+    without taking a message; under a rate limit, one task per connection."""
+    runtime = make_runtime(make_settings(sqlite_url, smtp_pool_size=3))
+    mailer = runtime.mailer()
+    try:
+        sender, _ = runs.make_sender(runtime, mailer)
+        assert sender._sender_tasks() == 12
+        # nothing is open yet: each connection carries one message until it is pipelined
+        assert [sender._may_take(i) for i in range(12)] == [True] * 3 + [False] * 9
+        limited = replace(runtime.send_policy(), rate_per_second=50.0)
+        assert runs.make_sender(runtime, mailer, policy=limited)[0]._sender_tasks() == 3
+    finally:
+        asyncio.run(mailer.close())
+        runtime.dispose()
