@@ -47,7 +47,7 @@ from newsletter.delivery.ledger import (
     run_counts,
 )
 from newsletter.delivery.mailer import Envelope, Mailer, SendOutcome
-from newsletter.delivery.replies import ReplyKind, retry_delay
+from newsletter.delivery.replies import ReplyKind, retry_delay, should_give_up
 from newsletter.errors import LedgerError
 from newsletter.models import OPEN_STATES, DeliveryStatus, Run, RunStatus
 from newsletter.outgoing import MessageKind, kind_for
@@ -307,7 +307,7 @@ class RunSender:
             )
         if outcome.kind is ReplyKind.TEMPORARY:
             first = claimed.first_attempt_at or now
-            if now - first >= self.policy.retry_max_age:
+            if should_give_up(first, now, self.policy.retry_max_age):
                 return DeliveryResult(claimed.id, DeliveryStatus.FAILED, error=f"gave up: {error}")
             delay = retry_delay(
                 max(1, claimed.attempts),

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum
+from sqlalchemy import DateTime, Enum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -49,6 +48,3 @@ def status_type(enum: type[StrEnum]) -> Enum:
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC (only entry points and defaults call this)."""
     return datetime.now(UTC)
-
-
-JSONList: Any = JSON

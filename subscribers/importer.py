@@ -71,7 +71,6 @@ class _Current(NamedTuple):
     timezone: str | None
 
 
-PENDING_REASON = "pending (never confirmed) where it was exported; import it unconfirmed"
 SEEN = table("import_seen", column("email"), column("line"))
 PERSON_COLUMNS = (
     "email",

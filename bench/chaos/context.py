@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,7 +129,6 @@ class SqliteLock:
         if line != "locked":
             self.popen.kill()
             raise HarnessError(f"could not take the SQLite write lock: {self.popen.stderr}")
-        self.taken_at = time.monotonic()
 
     def release(self) -> None:
         """Wait for the holder to roll back and exit."""

@@ -38,10 +38,6 @@ class MaildirHandler:
         self.keys.append(key)
         return "250 2.0.0 Message accepted for delivery"
 
-    def path_of(self, key: str) -> Path:
-        """Where a stored message lives."""
-        return Path(self.maildir) / self._box._lookup(key)  # type: ignore[attr-defined]
-
 
 def start_capture_server(
     maildir: Path, host: str = "127.0.0.1", port: int | None = None

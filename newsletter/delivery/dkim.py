@@ -52,7 +52,6 @@ OVERSIGNED: tuple[str, ...] = (
 # Signed as they occur, and listed once when absent. dkimpy's default list leaves out
 # List-Unsubscribe-Post and Feedback-ID, so the list is explicit.
 SIGNED: tuple[str, ...] = ("Feedback-ID", "MIME-Version", "Content-Type")
-SIGNED_HEADERS: tuple[str, ...] = OVERSIGNED + SIGNED
 MIN_KEY_BITS = 2048  # Google's and Yahoo's bulk-sender rules
 
 _CANON = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")

@@ -11,16 +11,11 @@ from newsletter.ingest.feeds import parse_feed
 from newsletter.ingest.http import MAX_INPUT_BYTES, USER_AGENT, fetch
 from newsletter.ingest.jsonfile import parse_json_articles
 
-__all__ = ["MAX_INPUT_BYTES", "USER_AGENT", "fetch_url", "load_drafts", "read_file"]
+__all__ = ["MAX_INPUT_BYTES", "USER_AGENT", "load_drafts", "read_file"]
 
 FEED_SUFFIXES = {".xml", ".rss", ".atom", ".rdf", ".feed"}
 # Control characters other than tab, newline, form feed and carriage return betray binary data.
 _BINARY_BYTES = bytes(range(0, 9)) + b"\x0b" + bytes(range(0x0E, 0x20))
-
-
-def fetch_url(url: str, *, timeout: float = 20.0) -> bytes:
-    """Download ``url`` with a timeout, a user agent and a size limit."""
-    return fetch(url, timeout=timeout).content
 
 
 def read_file(path: Path) -> bytes:

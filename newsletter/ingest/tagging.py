@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,15 +19,6 @@ class Tagging:
     category_map: Mapping[str, str] = field(default_factory=dict)  # keys case-folded
     model: TopicModel | None = None
     threshold: float = DEFAULT_CLASSIFIER_THRESHOLD
-
-
-def normalise_category_map(mapping: Mapping[str, str]) -> dict[str, str]:
-    """Return the mapping with case-folded, trimmed category names and topic slugs."""
-    return {
-        " ".join(key.split()).casefold(): value.strip().lower()
-        for key, value in mapping.items()
-        if key.strip() and value.strip()
-    }
 
 
 def topics_from_categories(
@@ -59,8 +50,3 @@ def topics_from_classifier(
 def classifier_text(title: str, body_text: str, summary: str = "") -> str:
     """Return the text the classifier sees for an article."""
     return "\n".join(part for part in (title, summary, body_text) if part)
-
-
-def training_rows(rows: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    """Split (topic, text) pairs into the texts and labels ``train_classifier`` takes."""
-    return [text for _, text in rows], [topic for topic, _ in rows]

@@ -3,6 +3,7 @@
 An issue is a run of kind manual or scheduled that delivered at least one message; its
 canonical content is the union of its digests' sections (every article any reader got),
 topic by topic in the order of first appearance. One query per view, counts with count().
+The HTTP API also lists a list's sent digests, each with its signed view-in-browser URL.
 """
 
 from __future__ import annotations
@@ -15,10 +16,19 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
-from newsletter.models import Article, ArticleTopic, Delivery, DeliveryStatus, Digest, Run
+from newsletter.models import (
+    DIGEST_KINDS,
+    Article,
+    ArticleTopic,
+    Delivery,
+    DeliveryStatus,
+    Digest,
+    Run,
+)
 from newsletter.publish.editorial import ISSUE_KINDS
 from newsletter.publish.models import IssueNote
 from subscribers.models import MailingList
+from subscribers.service import get_list
 
 PER_PAGE = 20
 T = TypeVar("T")
@@ -205,3 +215,38 @@ def topic_articles(
         .limit(per_page)
     ).all()
     return Page(items=tuple(items), page=page, pages=_pages(total, per_page), total=total)
+
+
+MAX_ISSUES = 200
+
+
+@dataclass(frozen=True)
+class SentDigest:
+    """One sent digest of a list (the HTTP API lists them with their view-in-browser URLs)."""
+
+    digest_id: int
+    run_id: int
+    created_at: datetime
+
+
+def sent_digests(session: Session, *, slug: str, limit: int = 50) -> list[SentDigest]:
+    """The list's digests that reached someone, newest first."""
+    mailing_list = get_list(session, slug=slug)
+    delivered = select(Delivery.id).where(
+        col(Delivery.digest_id) == col(Digest.id), col(Delivery.status) == DeliveryStatus.SENT
+    )
+    query = (
+        select(Digest.id, Digest.run_id, Digest.created_at)
+        .join(Run, col(Run.id) == col(Digest.run_id))
+        .where(
+            col(Run.list_id) == mailing_list.id,
+            col(Run.kind).in_(DIGEST_KINDS),
+            delivered.exists(),
+        )
+        .order_by(col(Digest.id).desc())
+        .limit(max(1, min(limit, MAX_ISSUES)))
+    )
+    return [
+        SentDigest(digest_id=digest_id or 0, run_id=run_id, created_at=created_at)
+        for digest_id, run_id, created_at in session.exec(query)
+    ]

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from newsletter.articles import ArticleDraft
+from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.errors import IngestError, UnknownTopic
 from newsletter.ingest.articlefile import Overrides, decode_text, parse_article_file
@@ -20,7 +21,7 @@ from newsletter.ingest.classifier import read_labelled_csv, train_classifier
 from newsletter.ingest.sources import load_drafts
 from newsletter.ingest.store import IngestResult, store_drafts
 from newsletter.ingest.summary import summarise
-from newsletter.ingest.tagging import Tagging, normalise_category_map, topics_from_categories
+from newsletter.ingest.tagging import Tagging, topics_from_categories
 from newsletter.models import Article, ArticleTopic, TopicOrigin
 from tests.conftest import FIXTURES, NOW
 from tests.helpers import seed_topics
@@ -198,7 +199,9 @@ def test_near_duplicate_story_is_merged_but_a_different_story_is_not(db: Engine)
 
 
 def test_category_map_is_case_insensitive_and_ignores_unknown_topics(db: Engine) -> None:
-    mapping = normalise_category_map({"Ukraine": "world", " NATO ": "World", "Cricket": "cricket"})
+    # the setting's validator is where category names are normalised
+    settings = Settings(category_map={"Ukraine": "world", " NATO ": "World", "Cricket": "cricket"})
+    mapping = settings.category_map
     assert mapping == {"ukraine": "world", "nato": "world", "cricket": "cricket"}
     known = {"world", "tech", "sport"}
     assert topics_from_categories(["ukraine", "NATO"], mapping, known) == ["world"]

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from newsletter import articles_admin
-from newsletter.archive import list_issues
 from newsletter.db import session_scope
 from newsletter.ingest.store import topics_of
+from newsletter.links import archive_url
+from newsletter.publish.archive import sent_digests
 from newsletter.web.api.deps import Caller, api_runtime
 from newsletter.web.api.problems import PROBLEM_RESPONSES
 
@@ -141,11 +142,15 @@ def archive(
     """The list's sent digests with their public archive URLs, newest first."""
     rt = api_runtime(request)
     with session_scope(rt.engine) as session:
-        issues = list_issues(
-            session,
-            slug=slug,
-            base_url=rt.settings.base_url,
-            secret=rt.settings.secret,
-            limit=limit,
+        digests = sent_digests(session, slug=slug, limit=limit)
+    return [
+        IssueOut(
+            digest_id=digest.digest_id,
+            run_id=digest.run_id,
+            created_at=digest.created_at,
+            url=archive_url(
+                base_url=rt.settings.base_url, secret=rt.settings.secret, digest_id=digest.digest_id
+            ),
         )
-    return [IssueOut(**issue.__dict__) for issue in issues]
+        for digest in digests
+    ]
