@@ -172,7 +172,6 @@ class Digest(SQLModel, table=True):
     more: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
     )
-    archive_html: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _created()
 
 

@@ -249,7 +249,7 @@ def test_view_in_browser_answers_404_for_unsent_digests_and_bad_signatures(web: 
         run = Run(list_id=1, created_at=web.runtime.clock())
         session.add(run)
         session.flush()
-        unsent = Digest(run_id=run.id or 0, content_key="k2", archive_html="<p>old copy</p>")
+        unsent = Digest(run_id=run.id or 0, content_key="k2")
         session.add(unsent)
         session.flush()
         unsent_id = unsent.id or 0

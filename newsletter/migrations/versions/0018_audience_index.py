@@ -5,7 +5,7 @@ ORDER BY id LIMIT n``); without this index PostgreSQL answered each page with a 
 the whole list and a sort, so planning a million subscribers took minutes.
 
 Revision ID: 0018
-Revises: 0011
+Revises: 0017
 """
 
 from __future__ import annotations
