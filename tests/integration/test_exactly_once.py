@@ -120,18 +120,20 @@ def slow_server() -> Iterator[RecordingServer]:
 def test_a_rate_limited_send_longer_than_its_lease_sends_everyone_once(
     db_url: str, smtp_server: RecordingServer
 ) -> None:
-    emails = _people(db_url, 60)
-    # 60 messages at 20/s take 3 s; every lease is 1.5 s: without renewal rows would expire
-    # while queued and be claimed and sent a second time.
+    emails = _people(db_url, 300)
+    # 300 messages at 50/s take 6 s; every lease is 3 s: without renewal rows would expire
+    # while queued and be claimed and sent a second time. (A lease this short leaves the
+    # watcher 0.75 s of slack per renewal; shorter ones made the test fail on a busy machine,
+    # safely: the engine stops and hands the rows back when it cannot renew in time.)
     settings = make_settings(
-        db_url, smtp_server, smtp_rate_per_second=20, send_lease_seconds=1.5, smtp_pool_size=2
+        db_url, smtp_server, smtp_rate_per_second=50, send_lease_seconds=3, smtp_pool_size=2
     )
     runtime = make_runtime(settings)
     summary = asyncio.run(runs.send_list(runtime, slug="daily"))
     runtime.dispose()
     assert summary.report is not None
     _assert_each_once(smtp_server, emails)
-    assert _statuses(db_url) == {DeliveryStatus.SENT: 60}
+    assert _statuses(db_url) == {DeliveryStatus.SENT: 300}
 
 
 def test_a_holder_that_lost_its_lease_writes_nothing(db_url: str) -> None:
