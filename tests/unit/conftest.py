@@ -8,10 +8,14 @@ import socket
 import sqlite3
 import subprocess
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import psycopg
 import pytest
+
+
+_TIER = Path(__file__).resolve().parent
 
 
 class TierViolation(AssertionError):
@@ -67,7 +71,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, None, None]:
+    # The last test's teardown also finalises session fixtures that other tiers set up (the
+    # PostgreSQL template database, for one): guard it only while the unit tier goes on.
+    if nextitem is None or _TIER not in nextitem.path.parents:
+        return (yield)
     with pytest.MonkeyPatch.context() as monkeypatch:
         _guard(monkeypatch)
         return (yield)
