@@ -14,7 +14,6 @@ from typing import Any, NoReturn
 import psycopg
 import pytest
 
-
 _TIER = Path(__file__).resolve().parent
 
 
