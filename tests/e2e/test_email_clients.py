@@ -104,15 +104,21 @@ def without_style(html: str) -> str:
     return re.sub(r"<style\b.*?</style>", "", html, flags=re.S | re.I)
 
 
+# Outlook.com keeps the <style> block, so its dark mode is only tried with it.
+VIEWS = [
+    pytest.param(scheme, styled, id=f"{scheme}-{'style' if styled else 'no-style'}")
+    for scheme in ("light", "dark", "outlook-dark")
+    for styled in (True, False)
+    if styled or scheme != "outlook-dark"
+]
+
+
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 @pytest.mark.parametrize("width", [600, 375])
-@pytest.mark.parametrize("scheme", ["light", "dark", "outlook-dark"])
-@pytest.mark.parametrize("styled", [True, False], ids=["style", "no-style"])
+@pytest.mark.parametrize(("scheme", "styled"), VIEWS)
 def test_nothing_overflows_and_text_stays_readable(
     browser: Any, name: str, width: int, scheme: str, styled: bool
 ) -> None:
-    if scheme == "outlook-dark" and not styled:
-        pytest.skip("Outlook.com keeps the <style> block")
     html = SAMPLES[name] if styled else without_style(SAMPLES[name])
     color_scheme = "light" if scheme == "outlook-dark" else scheme
     context = browser.new_context(
