@@ -119,7 +119,9 @@ def test_a_killed_sender_is_taken_over_without_losing_anyone(sqlite_url: str) ->
     server = RecordingServer(RecordingHandler(delay=0.01))
     server.start()
     try:
-        first = _sender(sqlite_url, run_id, server.port, NEWSLETTER_SEND_LEASE_SECONDS="2")
+        # a short lease, so the test need not wait long for it to run out; 4 s leaves the watcher
+        # time to renew on a busy machine (with 2 s a loaded machine made the sender stop early)
+        first = _sender(sqlite_url, run_id, server.port, NEWSLETTER_SEND_LEASE_SECONDS="4")
         deadline = time.monotonic() + 60
         while len(server.messages) < 100 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -129,7 +131,7 @@ def test_a_killed_sender_is_taken_over_without_losing_anyone(sqlite_url: str) ->
         assert 100 <= at_kill < count
         leased = [r for r in _rows(sqlite_url) if r.status == "sending"]
         assert leased  # the dead process left rows behind
-        time.sleep(2.5)  # their lease runs out
+        time.sleep(4.5)  # their lease runs out
         second = _sender(sqlite_url, run_id, server.port)
         out, err = second.communicate(timeout=120)
         assert second.returncode == 0, err
