@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,7 +10,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from newsletter.db import affected
-from newsletter.delivery.ledger import counts_by_run, run_counts
+from newsletter.delivery.ledger import counts_by_run
 from newsletter.errors import RunNotFound, RunStateError
 from newsletter.models import OPEN_STATES, Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from subscribers.models import MailingList
@@ -46,44 +47,8 @@ def _run(session: Session, run_id: int) -> Run:
     return run
 
 
-def _summary(session: Session, run: Run) -> RunSummary:
-    mailing_list = session.get(MailingList, run.list_id)
-    return RunSummary(
-        id=run.id or 0,
-        list_slug=mailing_list.slug if mailing_list else "?",
-        kind=run.kind,
-        status=run.status,
-        period=run.period,
-        created_at=run.created_at,
-        finished_at=run.finished_at,
-        counts=run_counts(session, run_id=run.id or 0),
-        pause_reason=run.pause_reason,
-    )
-
-
-def recent_runs(
-    session: Session,
-    *,
-    limit: int = 20,
-    status: RunStatus | None = None,
-    list_id: int | None = None,
-    with_tests: bool = True,
-) -> list[RunSummary]:
-    """The latest runs, newest first, with their list's slug and rows per status (two queries,
-    whatever the limit)."""
-    query = (
-        select(Run, MailingList.slug)
-        .join(MailingList, col(MailingList.id) == col(Run.list_id), isouter=True)
-        .order_by(col(Run.id).desc())
-        .limit(limit)
-    )
-    if status is not None:
-        query = query.where(Run.status == status)
-    if list_id is not None:
-        query = query.where(Run.list_id == list_id)
-    if not with_tests:
-        query = query.where(Run.kind != RunKind.TEST)
-    found = session.exec(query).all()
+def _summaries(session: Session, found: Sequence[tuple[Run, str | None]]) -> list[RunSummary]:
+    """Runs with their list's slug, and their rows per status counted in one query."""
     counts = counts_by_run(session, [run.id or 0 for run, _ in found])
     return [
         RunSummary(
@@ -99,6 +64,33 @@ def recent_runs(
         )
         for run, slug in found
     ]
+
+
+def _summary(session: Session, run: Run) -> RunSummary:
+    mailing_list = session.get(MailingList, run.list_id)
+    return _summaries(session, [(run, mailing_list.slug if mailing_list else None)])[0]
+
+
+def recent_runs(
+    session: Session,
+    *,
+    limit: int = 20,
+    status: RunStatus | None = None,
+    with_tests: bool = True,
+) -> list[RunSummary]:
+    """The latest runs, newest first, with their list's slug and rows per status (two queries,
+    whatever the limit)."""
+    query = (
+        select(Run, MailingList.slug)
+        .join(MailingList, col(MailingList.id) == col(Run.list_id), isouter=True)
+        .order_by(col(Run.id).desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(Run.status == status)
+    if not with_tests:
+        query = query.where(Run.kind != RunKind.TEST)
+    return _summaries(session, session.exec(query).all())
 
 
 def run_detail(session: Session, *, run_id: int, recent: int = 10) -> RunDetail:

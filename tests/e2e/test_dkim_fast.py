@@ -2,66 +2,30 @@
 
 from __future__ import annotations
 
-import base64
-import email.policy
 import os
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from newsletter.delivery.dkim import DkimSigner
+from tests.dkimkeys import DOMAIN, SELECTOR, dns_record, new_rsa_pem, sample_digest
 from tests.dnsstub import DnsStub, opendkim_testmsg, opendkim_verify
-
-SELECTOR = "fast2026"
-DOMAIN = "example.org"
 
 
 @pytest.fixture(scope="module")
 def rsa_pem() -> bytes:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    return new_rsa_pem()
 
 
 @pytest.fixture(scope="module")
 def record(rsa_pem: bytes) -> bytes:
-    key = serialization.load_pem_private_key(rsa_pem, None)
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+    return dns_record(rsa_pem)
 
 
 @pytest.fixture(scope="module")
 def signer(rsa_pem: bytes) -> DkimSigner:
     return DkimSigner(rsa_pem, SELECTOR, DOMAIN)
-
-
-def _digest(body: str = "Hello, café.\n", *, extra: dict[str, str] | None = None) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "Digest <digest@example.org>"
-    msg["To"] = "ada@example.net"
-    msg["Subject"] = "Your weekly digest:   Ünïcode and a long subject " + "word " * 20
-    msg["Date"] = "Sun, 01 Mar 2026 09:00:00 +0000"
-    msg["Message-ID"] = "<nl.1.abc@example.org>"
-    msg["List-Id"] = "Weekly <weekly.example.org>"
-    msg["List-Unsubscribe"] = "<https://example.org/u/T>, <mailto:unsubscribe+T@example.org>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Feedback-ID"] = "7:weekly:digest:example"
-    for name, value in (extra or {}).items():
-        msg[name] = value
-    msg.set_content(body, cte="quoted-printable")
-    msg.add_alternative(
-        "<table>\n  <tr>\t<td>  " + body + "  </td></tr>\n</table>\n\n\n", subtype="html"
-    )
-    return msg.as_bytes(policy=email.policy.SMTP)
 
 
 # -- an independent verifier ---------------------------------------------------------------
@@ -87,7 +51,7 @@ def test_opendkim_verifies_our_signatures(
     signer: DkimSigner, opendkim: tuple[DnsStub, Path]
 ) -> None:
     stub, workdir = opendkim
-    for message in (_digest(), _digest(".dots\n  and  spaces \n" * 200)):
+    for message in (sample_digest(), sample_digest(".dots\n  and  spaces \n" * 200)):
         result = opendkim_verify(signer.sign(message), stub, workdir)
         assert result.returncode == 0, result.stderr
     assert stub.queries and set(stub.queries) == {f"{SELECTOR}._domainkey.{DOMAIN}"}
@@ -108,7 +72,7 @@ def test_opendkim_rejects_tampering_and_injected_headers(
     signer: DkimSigner, opendkim: tuple[DnsStub, Path], old: bytes, new: bytes, error: bytes
 ) -> None:
     stub, workdir = opendkim
-    signed = signer.sign(_digest())
+    signed = signer.sign(sample_digest())
     assert opendkim_verify(signed, stub, workdir).returncode == 0
     result = opendkim_verify(signed.replace(old, new, 1), stub, workdir)
     assert result.returncode != 0

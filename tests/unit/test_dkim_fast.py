@@ -3,70 +3,35 @@
 from __future__ import annotations
 
 import base64
-import email.policy
 import time
-from email.message import EmailMessage
 from pathlib import Path
 
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from dkim.canonicalization import Relaxed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.delivery.dkim import DkimSigner, crlf, header_list, relaxed_body
 from newsletter.delivery.signing import SigningPool
-
-SELECTOR = "fast2026"
-
-
-DOMAIN = "example.org"
+from tests.dkimkeys import DOMAIN, SELECTOR, dns_record, new_rsa_pem, sample_digest
 
 
 @pytest.fixture(scope="module")
 def rsa_pem() -> bytes:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    return new_rsa_pem()
 
 
 @pytest.fixture(scope="module")
 def record(rsa_pem: bytes) -> bytes:
-    key = serialization.load_pem_private_key(rsa_pem, None)
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+    return dns_record(rsa_pem)
 
 
 @pytest.fixture(scope="module")
 def signer(rsa_pem: bytes) -> DkimSigner:
     return DkimSigner(rsa_pem, SELECTOR, DOMAIN)
-
-
-def _digest(body: str = "Hello, café.\n", *, extra: dict[str, str] | None = None) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "Digest <digest@example.org>"
-    msg["To"] = "ada@example.net"
-    msg["Subject"] = "Your weekly digest:   Ünïcode and a long subject " + "word " * 20
-    msg["Date"] = "Sun, 01 Mar 2026 09:00:00 +0000"
-    msg["Message-ID"] = "<nl.1.abc@example.org>"
-    msg["List-Id"] = "Weekly <weekly.example.org>"
-    msg["List-Unsubscribe"] = "<https://example.org/u/T>, <mailto:unsubscribe+T@example.org>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Feedback-ID"] = "7:weekly:digest:example"
-    for name, value in (extra or {}).items():
-        msg[name] = value
-    msg.set_content(body, cte="quoted-printable")
-    msg.add_alternative(
-        "<table>\n  <tr>\t<td>  " + body + "  </td></tr>\n</table>\n\n\n", subtype="html"
-    )
-    return msg.as_bytes(policy=email.policy.SMTP)
 
 
 def _dkimpy_sign(message: bytes, pem: bytes) -> bytes:
@@ -96,10 +61,10 @@ def _same_second(ours: DkimSigner, message: bytes, pem: bytes) -> tuple[bytes, b
 @pytest.mark.parametrize(
     "message",
     [
-        _digest(),
-        _digest("".join(f".line {n} {'é' * (n % 7)}  trailing  \n" for n in range(300))),
-        _digest("\n\n\n"),
-        _digest(extra={"Reply-To": "editor@example.org", "Cc": "x@example.net"}),
+        sample_digest(),
+        sample_digest("".join(f".line {n} {'é' * (n % 7)}  trailing  \n" for n in range(300))),
+        sample_digest("\n\n\n"),
+        sample_digest(extra={"Reply-To": "editor@example.org", "Cc": "x@example.net"}),
         b"From: a@example.org\nSubject:  spaced\t out \n\nbody  \t\nlast line without newline",
         b"From: a@example.org\r\n\r\n",
     ],
@@ -141,7 +106,7 @@ async def test_signing_pool_keeps_order_and_counts(tmp_path: Path, rsa_pem: byte
     key_file.write_bytes(rsa_pem)
     pool = SigningPool(key_file, SELECTOR, DOMAIN, threads=2)
     try:
-        messages = [_digest(f"message {n}\n") for n in range(120)]
+        messages = [sample_digest(f"message {n}\n") for n in range(120)]
         signed = await pool.sign_many(messages)
     finally:
         pool.close()
@@ -159,7 +124,7 @@ def test_ed25519_is_a_second_signature_never_alone(rsa_pem: bytes, record: bytes
     with pytest.raises(ValueError, match="must be RSA"):
         DkimSigner(ed_pem, SELECTOR, DOMAIN)
     both = DkimSigner(rsa_pem, SELECTOR, DOMAIN, ed25519_pem=ed_pem, ed25519_selector="ed")
-    signed = both.sign(_digest())
+    signed = both.sign(sample_digest())
     first, second = (h for h in signed.split(b"\r\n\r\n")[0].split(b"\r\nD") if b"KIM-Sig" in h)
     assert b"a=ed25519-sha256" in first and b"s=ed;" in first
     assert b"a=rsa-sha256" in second
