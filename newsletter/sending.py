@@ -392,7 +392,7 @@ class RunSender:
         connections = max(1, self.policy.concurrency)
         if self.policy.rate_per_second is not None:
             return connections
-        return max(connections, int(getattr(self.mailer, "max_in_flight", connections)))
+        return max(connections, self.mailer.max_in_flight)
 
     def _may_take(self, index: int) -> bool:
         """Whether sender task ``index`` may take a message now: tasks beyond what the
@@ -400,8 +400,7 @@ class RunSender:
         draining) wait, so no claimed message waits for a connection."""
         if index < max(1, self.policy.concurrency):
             return True
-        capacity = getattr(self.mailer, "capacity", None)
-        return capacity is None or index < int(capacity())
+        return index < self.mailer.capacity()
 
     async def _wind_down(
         self,

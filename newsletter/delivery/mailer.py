@@ -50,6 +50,15 @@ class Mailer(Protocol):
         """Release connections."""
         ...
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most sends that can usefully run at once (the engine runs this many senders)."""
+        ...
+
+    def capacity(self) -> int:
+        """How many sends can run right now without one waiting for a connection."""
+        ...
+
 
 class FileMailer:
     """Writes each message as an .eml file instead of sending it (``--dry-run``)."""
@@ -70,6 +79,12 @@ class FileMailer:
             probe.unlink()
         except OSError as exc:
             raise DeliveryError(f"cannot write to {self.directory}: {exc.strerror}") from None
+
+    max_in_flight = 1  # one file at a time
+
+    def capacity(self) -> int:
+        """One file at a time."""
+        return 1
 
     async def send(self, envelope: Envelope) -> SendOutcome:
         """Write the message and report it as sent."""

@@ -106,15 +106,11 @@ class ServerPool:
     @property
     def max_in_flight(self) -> int:
         """The most sends the servers' connections can carry at once."""
-        return sum(getattr(s.mailer, "max_in_flight", 1) for s in self.servers.values())
+        return sum(server.mailer.max_in_flight for server in self.servers.values())
 
     def capacity(self) -> int:
         """How many sends the servers can carry right now without making one wait."""
-        total = 0
-        for server in self.servers.values():
-            capacity = getattr(server.mailer, "capacity", None)
-            total += capacity() if capacity is not None else 1
-        return max(1, total)
+        return max(1, sum(server.mailer.capacity() for server in self.servers.values()))
 
     def restore(self, states: Sequence[ServerState]) -> None:
         """Continue from saved buckets and rest periods (after a restart)."""

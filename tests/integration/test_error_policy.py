@@ -182,8 +182,13 @@ def test_slow_replies_time_out_and_are_retried(
 class _BrokenMailer:
     """A mailer whose server rejects our credentials after two messages."""
 
+    max_in_flight = 1
+
     def __init__(self) -> None:
         self.sent = 0
+
+    def capacity(self) -> int:
+        return 1
 
     async def check(self) -> None:
         return None
