@@ -104,17 +104,9 @@ class RateLimiter:
     _hits: dict[str, deque[float]] = field(default_factory=dict)
 
     def hit(self, *keys: str) -> bool:
-        """Count one attempt for every key; False when any key is over its limit."""
-        now = self.clock()  # type: ignore[operator]
-        allowed = True
-        for key in keys:
-            queue = self._window(key, now)
-            if len(queue) >= self.limit:
-                allowed = False
-            queue.append(now)
-        if len(self._hits) > 10_000:
-            self._forget(now)
-        return allowed
+        """Count one attempt for every key; False, and nothing counted, when any key is at its
+        limit (a refused attempt does not extend the wait)."""
+        return self.take(*keys) is not None
 
     def take(self, *keys: str) -> float | None:
         """Count one attempt for every key and return its stamp (for ``give_back``); None, and
