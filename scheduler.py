@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from newsletter.config import load_settings
-from newsletter.daemon import run_daemon
 from newsletter.errors import NewsletterError
+from newsletter.schedule.daemon import run_daemon
 
 
 def main() -> int:

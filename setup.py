@@ -1,5 +1,5 @@
 """Packaging hook for what pyproject.toml cannot say: ship the top-level ``templates/`` folder
-inside the wheel as ``newsletter/templates`` (``newsletter.render`` finds it in either place)."""
+inside the wheel as ``newsletter/templates`` (``newsletter.digest.render`` finds it in either place)."""
 
 from setuptools import find_namespace_packages, setup
 

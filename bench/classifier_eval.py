@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Run as a plain script, the repository root is not on the import path.
 sys.path.insert(0, str(REPO_ROOT))
 
-from newsletter.ingest.classifier import (  # noqa: E402
+from newsletter.content.classifier import (  # noqa: E402
     Evaluation,
     evaluate,
     read_labelled_csv,

@@ -22,13 +22,13 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from newsletter.content.articlefile import parse_article_file  # noqa: E402
+from newsletter.content.feeds import read_feed  # noqa: E402
+from newsletter.content.http import fetch  # noqa: E402
+from newsletter.content.store import clean_draft, store_drafts  # noqa: E402
+from newsletter.content.summary import summarise  # noqa: E402
 from newsletter.db import make_engine, session_scope, upgrade  # noqa: E402
 from newsletter.errors import IngestError  # noqa: E402
-from newsletter.ingest.articlefile import parse_article_file  # noqa: E402
-from newsletter.ingest.feeds import read_feed  # noqa: E402
-from newsletter.ingest.http import fetch  # noqa: E402
-from newsletter.ingest.store import clean_draft, store_drafts  # noqa: E402
-from newsletter.ingest.summary import summarise  # noqa: E402
 from newsletter.models import Topic  # noqa: E402
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "articles"

@@ -22,10 +22,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from newsletter.ingest.parsed import NoArticleFound  # noqa: E402
-from newsletter.ingest.sanitize import html_to_text, sanitize_html  # noqa: E402
-from newsletter.ingest.textarticle import parse_text_article  # noqa: E402
-from newsletter.ingest.textmodel import StoryModel  # noqa: E402
+from newsletter.content.parsed import NoArticleFound  # noqa: E402
+from newsletter.content.sanitize import html_to_text, sanitize_html  # noqa: E402
+from newsletter.content.textarticle import parse_text_article  # noqa: E402
+from newsletter.content.textmodel import StoryModel  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 DEFAULT_DATA = SHARED / "data" / "article-text"

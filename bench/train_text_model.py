@@ -7,7 +7,7 @@ are). A unit is labelled story text when most of its word 4-grams (for short uni
 unit as a whole line) appear in the page's hand-marked main text. Gradient-boosted trees
 (scikit-learn's HistGradientBoostingClassifier, no early stopping, fixed seed) are fitted
 over each unit's features and those of its neighbours; their nodes go to
-``newsletter/ingest/textmodel.json``, and running this again gives the same file.
+``newsletter/content/textmodel.json``, and running this again gives the same file.
 ``--folds`` first reports a cross-validated score within the dev pages (trained on four
 fifths, scored on the other fifth, by page), for choosing features and settings without
 looking at the held-out pages.
@@ -34,10 +34,10 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 from text_extraction import DEFAULT_DATA, SCORER, extract, split_of  # noqa: E402
 
-from newsletter.ingest import textarticle  # noqa: E402
-from newsletter.ingest.parsed import NoArticleFound  # noqa: E402
-from newsletter.ingest.textarticle import analyse  # noqa: E402
-from newsletter.ingest.textmodel import MODEL_PATH, as_arrays, features, tree_logits  # noqa: E402
+from newsletter.content import textarticle  # noqa: E402
+from newsletter.content.parsed import NoArticleFound  # noqa: E402
+from newsletter.content.textarticle import analyse  # noqa: E402
+from newsletter.content.textmodel import MODEL_PATH, as_arrays, features, tree_logits  # noqa: E402
 
 _TOKEN = re.compile(r"\w+")
 Page = tuple[str, list[Any], int, np.ndarray, list[int]]

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from newsletter.config import Settings, parse_smtp_url
 from newsletter.db import check_schema, make_engine
+from newsletter.digest.selector import Limits
 from newsletter.errors import ConfigError
-from newsletter.selector import Limits
 from subscribers.dbtypes import utcnow
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from newsletter.delivery.mailer import Mailer
     from newsletter.delivery.signing import SigningPool
-    from newsletter.sending import SendPolicy
+    from newsletter.sending.engine import SendPolicy
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Runtime:
     def env(self) -> Environment:
         """The Jinja environment of the email and web templates."""
         if self.templates is None:
-            from newsletter.render import make_environment
+            from newsletter.digest.render import make_environment
 
             self.templates = make_environment()
         return self.templates
@@ -74,7 +74,7 @@ class Runtime:
 
     def send_policy(self) -> SendPolicy:
         """The sender's behaviour from the settings."""
-        from newsletter.sending import SendPolicy
+        from newsletter.sending.engine import SendPolicy
 
         settings = self.settings
         servers = settings.smtp_server_list()

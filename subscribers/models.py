@@ -158,7 +158,7 @@ class Subscription(SQLModel, table=True):
     timezone: str | None = Field(default=None, max_length=64)
     last_sent_at: datetime | None = _ts()
     # When the last digest that reached this subscription was planned: everything that arrived
-    # or was published after it is still to be offered (see newsletter/selector.py).
+    # or was published after it is still to be offered (see newsletter/digest/selector.py).
     offered_until: datetime | None = _ts()
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)

@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.routing import Mount
 
-from newsletter.delivery.capture import free_port
+from newsletter.devtools.capture import free_port
 from newsletter.web.api.deps import ApiState
 
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import threading
 
-from newsletter.delivery.capture import free_port
+from newsletter.devtools.capture import free_port
 from tests.smtpserver import Received
 
 

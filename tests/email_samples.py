@@ -12,17 +12,14 @@ from datetime import UTC, datetime
 
 from jinja2 import Environment
 
-from newsletter.confirmmail import (
+from newsletter.digest.confirmmail import (
     build_confirmation_template,
     personalise_confirmation,
     render_confirmation,
 )
-from newsletter.links import personal_links
-from newsletter.message import Recipient, Sender, build_template, personalise
-from newsletter.publish.brand import Brand
-from newsletter.publish.mailparts import list_headers
-from newsletter.publish.notes import note_html
-from newsletter.render import (
+from newsletter.digest.links import personal_links
+from newsletter.digest.message import Recipient, Sender, build_template, personalise
+from newsletter.digest.render import (
     ArticleView,
     DigestView,
     RenderedDigest,
@@ -33,6 +30,9 @@ from newsletter.render import (
     render_web_issue,
     render_welcome,
 )
+from newsletter.publish.brand import Brand
+from newsletter.publish.mailparts import list_headers
+from newsletter.publish.notes import note_html
 
 BASE = "https://news.example.org"
 SENDER = Sender(

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from newsletter.articles import ArticleDraft
+from newsletter.content.draft import ArticleDraft
+from newsletter.content.store import store_drafts
 from newsletter.db import session_scope
-from newsletter.ingest.store import store_drafts
 from newsletter.models import Topic
 from subscribers import service
 from subscribers.models import MailingList

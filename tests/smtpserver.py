@@ -13,7 +13,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from newsletter.delivery.capture import free_port
+from newsletter.devtools.capture import free_port
 
 
 @dataclass(frozen=True)

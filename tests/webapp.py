@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from fastapi.testclient import TestClient
 
-from newsletter.accounts import create_user
 from newsletter.db import session_scope
+from newsletter.operations.accounts import create_user
 from newsletter.runtime import Runtime
 
 ADMIN = ("admin@example.org", "admin-password-1")

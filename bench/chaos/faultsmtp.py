@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from bench.chaos.tally import Copy
-from newsletter.delivery.capture import free_port
+from newsletter.devtools.capture import free_port
 
 GREYLIST_REPLY = "451 4.7.1 Greylisted: please try again later"
 

@@ -25,7 +25,7 @@ from bench.chaos.trial import (
     wait_until,
 )
 from newsletter.db import SQLITE_BUSY_TIMEOUT_MS
-from newsletter.delivery.capture import free_port
+from newsletter.devtools.capture import free_port
 from subscribers.tokens import Purpose, make_token
 
 SEND = ("send", "--list", LIST)

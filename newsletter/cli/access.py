@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from newsletter.accounts import find_user
-from newsletter.api_tokens import create_token, list_tokens, revoke_token
 from newsletter.cli.context import console, runtime
 from newsletter.db import session_scope
 from newsletter.inbound.apply import process_arf_mailbox
+from newsletter.operations.accounts import find_user
+from newsletter.operations.api_tokens import create_token, list_tokens, revoke_token
 from newsletter.webhooks.endpoints import add_endpoint, list_endpoints, remove_endpoint
 from newsletter.webhooks.sender import deliver_due
 

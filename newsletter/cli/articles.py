@@ -8,7 +8,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from newsletter.articles_admin import (
+from newsletter.cli.context import console, runtime
+from newsletter.content.store import topics_of
+from newsletter.db import session_scope
+from newsletter.models import Article
+from newsletter.operations.articles import (
     article_tags,
     exclude,
     get_article,
@@ -16,10 +20,6 @@ from newsletter.articles_admin import (
     search_articles,
     set_topics,
 )
-from newsletter.cli.context import console, runtime
-from newsletter.db import session_scope
-from newsletter.ingest.store import topics_of
-from newsletter.models import Article
 
 app = typer.Typer(help="Stored articles.", no_args_is_help=True)
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from newsletter.bench import BenchResult, run_bench
 from newsletter.cli.context import console
+from newsletter.devtools.bench import BenchResult, run_bench
 
 
 def bench(

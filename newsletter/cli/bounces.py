@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from newsletter.bounces import process_mailbox
 from newsletter.cli.context import console, runtime
 from newsletter.db import session_scope
-from newsletter.mailto_unsubscribes import process_unsubscribe_mailbox
+from newsletter.inbound.bounces import process_mailbox
+from newsletter.inbound.mailto_unsubscribes import process_unsubscribe_mailbox
 
 app = typer.Typer(help="Handle bounce messages (DSNs).", no_args_is_help=True)
 unsubscribes_app = typer.Typer(

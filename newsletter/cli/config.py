@@ -21,7 +21,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented newsletter.toml with every setting and its default."""
-    from newsletter.configfile import config_template
+    from newsletter.operations.configfile import config_template
 
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists (use --force to overwrite it)")
@@ -43,7 +43,7 @@ def init(
 def show() -> None:
     """Print the effective settings, secrets masked, and where each value came from."""
     from newsletter.config import load_settings
-    from newsletter.configfile import effective_settings
+    from newsletter.operations.configfile import effective_settings
 
     settings = load_settings()
     file_name = os.environ.get("NEWSLETTER_CONFIG")

@@ -12,9 +12,9 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from newsletter.cli.context import console, runtime
+from newsletter.content.parsed import parse_published
 from newsletter.db import session_scope
 from newsletter.errors import IngestError
-from newsletter.ingest.parsed import parse_published
 from newsletter.models import ArticleTopic, Topic, TopicOrigin
 
 topics_app = typer.Typer(help="Topics articles are tagged with.", no_args_is_help=True)
@@ -45,10 +45,10 @@ def ingest(
     ] = None,
 ) -> None:
     """Ingest a feed, a JSON file or one article file; re-ingesting adds nothing."""
-    from newsletter.ingest.articlefile import Overrides  # the parsers load trafilatura, lxml
-    from newsletter.ingest.sources import load_drafts
-    from newsletter.ingest.store import store_drafts
-    from newsletter.topic_model import load_tagging
+    from newsletter.content.articlefile import Overrides  # the parsers load trafilatura, lxml
+    from newsletter.content.sources import load_drafts
+    from newsletter.content.store import store_drafts
+    from newsletter.content.topic_model import load_tagging
 
     rt = runtime(ctx)
     if url is not None and not url.startswith(("http://", "https://")):
@@ -122,7 +122,7 @@ def train_command(
     ] = None,
 ) -> None:
     """Train the topic classifier and save it where ingest looks for it."""
-    from newsletter.topic_model import read_csv, stored_examples, train
+    from newsletter.content.topic_model import read_csv, stored_examples, train
 
     rt = runtime(ctx)
     if labelled is not None:
@@ -147,7 +147,7 @@ def evaluate_command(
     labelled: Annotated[Path, typer.Argument(help="CSV with 'topic' and 'text' columns.")],
 ) -> None:
     """Print per-topic precision and recall and the macro-F1 of the current model."""
-    from newsletter.topic_model import evaluate_csv
+    from newsletter.content.topic_model import evaluate_csv
 
     rt = runtime(ctx)
     evaluation = evaluate_csv(rt.settings, labelled)

@@ -28,8 +28,8 @@ def backup(
     path: Annotated[Path, typer.Argument(help="New file to write the copy to.")],
 ) -> None:
     """Copy the SQLite database consistently while it is in use (PostgreSQL: use pg_dump)."""
-    from newsletter.backup import backup_sqlite, sqlite_path
     from newsletter.config import load_settings
+    from newsletter.operations.backup import backup_sqlite, sqlite_path
 
     result = backup_sqlite(sqlite_path(load_settings().database_url), path)
     console.print(

@@ -12,7 +12,7 @@ import typer
 
 from newsletter.cli.context import console
 from newsletter.config import load_settings
-from newsletter.demo import (
+from newsletter.devtools.demo import (
     DEMO_ADMIN,
     PID_FILE,
     DemoLogin,

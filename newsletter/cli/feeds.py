@@ -11,8 +11,15 @@ from rich.table import Table
 from newsletter.cli.context import console, err_console, runtime
 from newsletter.db import session_scope
 from newsletter.errors import FeedNotFound
-from newsletter.feeds import FetchStatus, add_feed, fetch_all, fetch_feed, find_feed, list_feeds
-from newsletter.feeds import remove_feed as remove
+from newsletter.operations.feeds import (
+    FetchStatus,
+    add_feed,
+    fetch_all,
+    fetch_feed,
+    find_feed,
+    list_feeds,
+)
+from newsletter.operations.feeds import remove_feed as remove
 
 app = typer.Typer(help="Feeds fetched into the article store.", no_args_is_help=True)
 

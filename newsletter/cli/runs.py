@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from newsletter import runs
 from newsletter.cli.context import console, runtime
 from newsletter.cli.signals import run_stoppable
 from newsletter.models import RunStatus
-from newsletter.sending import SendReport
+from newsletter.operations import runs
+from newsletter.sending.engine import SendReport
 
 app = typer.Typer(help="Inspect and steer digest runs.", no_args_is_help=True)
 

@@ -107,6 +107,6 @@ def status(ctx: typer.Context) -> None:
 @app.command("run")
 def run() -> None:
     """Run the scheduler daemon (the same as `python scheduler.py`); stop with Ctrl-C."""
-    from newsletter.daemon import run_daemon
+    from newsletter.schedule.daemon import run_daemon
 
     raise typer.Exit(run_daemon(load_settings()))

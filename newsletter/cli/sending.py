@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from newsletter import runs
 from newsletter.cli.context import console, runtime
 from newsletter.cli.runs import print_report
 from newsletter.cli.signals import run_stoppable
+from newsletter.operations import runs
 
 
 def preview(

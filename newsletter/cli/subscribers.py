@@ -14,16 +14,16 @@ from rich.table import Column, Table
 
 from newsletter.cli.context import console, err_console, runtime
 from newsletter.cli.signals import run_stoppable
-from newsletter.confirmations import (
+from newsletter.db import session_scope
+from newsletter.digest.links import token_from_link
+from newsletter.errors import DeliveryError
+from newsletter.operations.confirmations import (
     ConfirmationReport,
     pending_without_confirmation,
     send_confirmations,
     send_welcomes,
 )
-from newsletter.db import session_scope
-from newsletter.errors import DeliveryError
-from newsletter.links import token_from_link
-from newsletter.privacy import erase_person, export_person
+from newsletter.operations.privacy import erase_person, export_person
 from newsletter.runtime import Runtime
 from subscribers import service
 from subscribers.exporter import export_csv, export_file

@@ -53,8 +53,10 @@ def create(
     ] = "",
 ) -> None:
     """Create a console account; the password is prompted and stored as an argon2 hash."""
-    from newsletter.accounts import create_user  # argon2: imported only where passwords are
     from newsletter.db import session_scope
+    from newsletter.operations.accounts import (
+        create_user,  # argon2: imported only where passwords are
+    )
 
     rt = runtime(ctx)
     with session_scope(rt.engine) as session:
@@ -65,8 +67,8 @@ def create(
 @users_app.command("ls")
 def list_users(ctx: typer.Context) -> None:
     """List console accounts."""
-    from newsletter.accounts import all_users
     from newsletter.db import session_scope
+    from newsletter.operations.accounts import all_users
 
     with session_scope(runtime(ctx).engine) as session:
         for user in all_users(session):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from newsletter.bounces import BounceReport, apply_bounce, read_mailbox
-from newsletter.delivery.dsn import Action, Bounce, BounceKind, RecipientStatus
+from newsletter.inbound.bounces import BounceReport, apply_bounce, read_mailbox
+from newsletter.inbound.dsn import Action, Bounce, BounceKind, RecipientStatus
 from newsletter.inbound.parse import EventKind, ProviderEvent, parse_arf
 from newsletter.models import Delivery, DeliveryStatus
 from subscribers import service

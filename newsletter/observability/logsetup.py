@@ -29,7 +29,7 @@ _TOKEN = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|[^ "]*)(?: |$)
 
 
 def _logfmt_value(text: str) -> str:
-    """A value as ``newsletter.daemon.logfmt`` writes it (quoted when it has a space, " or =)."""
+    """A value as ``schedule.daemon.logfmt`` writes it (quoted when it has a space, " or =)."""
     if not text or any(c in text for c in ' "='):
         return '"' + text.replace('"', '\\"') + '"'
     return text

@@ -23,10 +23,10 @@ from newsletter.models import (
     Delivery,
     DeliveryStatus,
     Digest,
+    IssueNote,
     Run,
 )
 from newsletter.publish.editorial import ISSUE_KINDS
-from newsletter.publish.models import IssueNote
 from subscribers.models import MailingList
 from subscribers.service import get_list
 

@@ -9,8 +9,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from newsletter.errors import NewsletterError
-from newsletter.models import Article, Run, RunKind
-from newsletter.publish.models import IssueNote
+from newsletter.models import Article, IssueNote, Run, RunKind
 from newsletter.publish.notes import check_note
 from subscribers.models import MailingList
 

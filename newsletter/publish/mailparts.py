@@ -1,7 +1,7 @@
 """Pure parts of a list's messages: RFC 2369 list headers, the RFC 2919 list identifier,
 per-part transfer encoding and Gmail's clipping size.
 
-``newsletter/message.py`` owns MIME building; it calls ``list_headers``/``url_headers`` and
+``newsletter/digest/message.py`` owns MIME building; it calls ``list_headers``/``url_headers`` and
 ``list_id_for`` for the header block and ``transfer_encoding`` once per body part.
 """
 

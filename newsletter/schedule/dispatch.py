@@ -32,12 +32,12 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from newsletter.digest.selector import Limits
+from newsletter.ledger.planning import load_audience, plan_run
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
-from newsletter.planning import load_audience, plan_run
 from newsletter.schedule.oneoff import dispatch_one_off
 from newsletter.schedule.periods import Decision, Period, Rhythm, Verdict, decide, recent_periods
 from newsletter.schedule.report import DispatchReport, RunRecord
-from newsletter.selector import Limits
 from subscribers.models import (
     MailingList,
     Subscriber,

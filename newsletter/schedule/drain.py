@@ -6,12 +6,12 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from newsletter.delivery.ledger import db_now, due_rows
 from newsletter.delivery.mailer import Mailer
+from newsletter.ledger.record import db_now, due_rows
 from newsletter.models import Delivery, Run, RunKind, RunStatus
-from newsletter.runs import make_sender
+from newsletter.operations.runs import make_sender
 from newsletter.runtime import Runtime
-from newsletter.sending import SendReport, StopRequest
+from newsletter.sending.engine import SendReport, StopRequest
 
 # Runs sent only by the command that made them: a test goes out once, a dry run writes files.
 _NOT_DRAINED = (RunKind.TEST, RunKind.DRY_RUN)

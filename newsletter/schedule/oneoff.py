@@ -9,11 +9,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from newsletter.db import affected
+from newsletter.digest.selector import Limits
+from newsletter.ledger.planning import plan_run
 from newsletter.models import RunKind
-from newsletter.planning import plan_run
 from newsletter.schedule.models import ScheduledSend, SendStatus
 from newsletter.schedule.report import DispatchReport, RunRecord
-from newsletter.selector import Limits
 from subscribers.models import MailingList
 
 

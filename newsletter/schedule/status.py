@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from newsletter.planning import load_audience
-from newsletter.runstate import RunSummary, recent_runs
+from newsletter.ledger.planning import load_audience
+from newsletter.ledger.runstate import RunSummary, recent_runs
 from newsletter.schedule.dispatch import load_members
 from newsletter.schedule.heartbeat import DaemonState, daemons
 from newsletter.schedule.periods import Rhythm, next_period

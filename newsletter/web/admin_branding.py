@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from newsletter.compose import brand_of
 from newsletter.db import session_scope
+from newsletter.digest.compose import brand_of
 from newsletter.publish import editorial
 from newsletter.publish.notes import note_html
 from newsletter.web.deps import (

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlmodel import col, select
 
-from newsletter import articles_admin
 from newsletter.db import session_scope
 from newsletter.errors import ArticleNotFound, NewsletterError
 from newsletter.models import Topic
+from newsletter.operations import articles as articles_admin
 from newsletter.web.deps import (
     Account,
     PageError,

@@ -8,8 +8,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from newsletter.db import session_scope
+from newsletter.ledger.runstate import recent_runs
 from newsletter.models import Feed
-from newsletter.runstate import recent_runs
 from newsletter.web.deps import Account, render, require_editor, runtime
 from subscribers.models import MailingList, Subscription, SubscriptionStatus
 

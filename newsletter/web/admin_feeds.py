@@ -8,9 +8,10 @@ import asyncio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from newsletter import feeds, topics_admin
 from newsletter.db import session_scope
 from newsletter.errors import NewsletterError
+from newsletter.operations import feeds
+from newsletter.operations import topics as topics_admin
 from newsletter.web.deps import (
     Account,
     form_with_csrf,

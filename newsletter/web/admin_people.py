@@ -7,10 +7,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from newsletter.confirmations import send_confirmations
 from newsletter.db import session_scope
-from newsletter.people import person_detail
-from newsletter.privacy import erase_person
+from newsletter.operations.confirmations import send_confirmations
+from newsletter.operations.people import person_detail
+from newsletter.operations.privacy import erase_person
 from newsletter.web.deps import (
     Account,
     PageError,

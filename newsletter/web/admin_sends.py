@@ -9,14 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from newsletter import runs
 from newsletter.db import session_scope
-from newsletter.delivery.ledger import run_counts
 from newsletter.errors import NewsletterError
+from newsletter.ledger.planning import iter_audience
+from newsletter.ledger.record import run_counts
+from newsletter.ledger.runstate import recent_runs
 from newsletter.models import DeliveryStatus, Run, RunStatus
-from newsletter.planning import iter_audience
-from newsletter.recipients import run_recipients
-from newsletter.runstate import recent_runs
+from newsletter.operations import runs
+from newsletter.operations.recipients import run_recipients
 from newsletter.web.deps import (
     Account,
     PageError,

@@ -16,10 +16,10 @@ from fastapi.responses import Response
 from sqlmodel import select
 from starlette.datastructures import UploadFile
 
-from newsletter import audience_admin
-from newsletter.confirmations import send_confirmations
 from newsletter.db import session_scope
-from newsletter.privacy import erase_person
+from newsletter.operations import audience as audience_admin
+from newsletter.operations.confirmations import send_confirmations
+from newsletter.operations.privacy import erase_person
 from newsletter.web.choices import WEEKDAYS, timezones
 from newsletter.web.deps import (
     Account,

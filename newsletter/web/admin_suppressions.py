@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, SecretStr
 
-from newsletter.audience_admin import search_suppressions
 from newsletter.config import Settings
 from newsletter.db import session_scope
+from newsletter.operations.audience import search_suppressions
 from newsletter.web.deps import (
     Account,
     PageError,

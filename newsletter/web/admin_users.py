@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from newsletter import accounts
-from newsletter.api_tokens import create_token, list_tokens, revoke_token
 from newsletter.db import session_scope
 from newsletter.errors import AccountError
 from newsletter.models import UserRole
+from newsletter.operations import accounts
+from newsletter.operations.api_tokens import create_token, list_tokens, revoke_token
 from newsletter.web.deps import (
     Account,
     PageError,

@@ -9,8 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
+from newsletter.digest.render import TEMPLATES
 from newsletter.errors import NewsletterError
-from newsletter.render import TEMPLATES
 from newsletter.runtime import Runtime
 from newsletter.web import (
     admin_branding,

@@ -16,20 +16,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import col, select
 
-from newsletter.compose import LinkSettings, brand_of, digest_view
 from newsletter.db import session_scope
-from newsletter.links import check_archive_signature
-from newsletter.models import Topic
+from newsletter.digest.compose import LinkSettings, brand_of, digest_view
+from newsletter.digest.links import check_archive_signature
+from newsletter.digest.render import format_date, render_web_issue
+from newsletter.models import IssueNote, Topic
 from newsletter.publish import archive as reads
 from newsletter.publish.atom import FeedEntry, FeedInfo, atom_feed
-from newsletter.publish.models import IssueNote
 from newsletter.publish.urls import (
     archive_index_url,
     check_topic_signature,
     feed_url,
     issue_url,
 )
-from newsletter.render import format_date, render_web_issue
 from newsletter.runtime import Runtime
 from newsletter.web.deps import SECURITY_HEADERS, PageError, list_or_404, render, runtime
 from newsletter.web.security import make_form_token

@@ -7,8 +7,8 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from newsletter.accounts import authenticate, end_session, login_key, start_session
 from newsletter.db import session_scope
+from newsletter.operations.accounts import authenticate, end_session, login_key, start_session
 from newsletter.web.deps import (
     Account,
     client_ip,

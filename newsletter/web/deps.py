@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from newsletter.accounts import session_user
 from newsletter.db import session_scope
 from newsletter.models import UserRole
+from newsletter.operations.accounts import session_user
 from newsletter.runtime import Runtime
 from newsletter.web import flash
 from newsletter.web.security import (

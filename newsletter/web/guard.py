@@ -26,7 +26,7 @@ from fastapi.responses import Response
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from newsletter.render import TEMPLATES
+from newsletter.digest.render import TEMPLATES
 from newsletter.web.deps import render
 
 SCRIPTS = TEMPLATES / "web" / "scripts"

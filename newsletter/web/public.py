@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import col, select
 
-from newsletter.confirmations import send_confirmations, send_welcomes
 from newsletter.db import session_scope
 from newsletter.models import Topic
+from newsletter.operations.confirmations import send_confirmations, send_welcomes
 from newsletter.runtime import Runtime
 from newsletter.web.choices import WEEKDAYS, timezones
 from newsletter.web.deps import (

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from newsletter.delivery.ledger import run_counts
+from newsletter.ledger.record import run_counts
 from newsletter.models import (
     Run,
     RunKind,

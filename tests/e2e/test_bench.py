@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.bench import run_bench
+from newsletter.devtools.bench import run_bench
 from newsletter.errors import ConfigError
 from tests.conftest import POSTGRES_URL
 from tests.smtpserver import RecordingServer

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from newsletter.db import make_engine, session_scope
+from newsletter.models import IssueNote
 from newsletter.publish import editorial
-from newsletter.publish.models import IssueNote
 from newsletter.web.app import create_app
 from subscribers import lists as list_service
 from subscribers.models import MailingList

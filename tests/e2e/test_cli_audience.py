@@ -136,7 +136,7 @@ def test_mistakes_are_one_line_and_exit_non_zero(cli: CliRunner, sqlite_url: str
 def test_import_while_smtp_is_down_keeps_pending_rows_for_a_resend(
     cli: CliRunner, smtp_server: RecordingServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from newsletter.delivery.capture import free_port
+    from newsletter.devtools.capture import free_port
     from newsletter.errors import DeliveryError
 
     for topic in ("tech", "science", "world"):

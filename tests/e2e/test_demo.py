@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from newsletter.delivery.capture import free_port
+from newsletter.devtools.capture import free_port
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -12,11 +12,11 @@ import dkim
 import pytest
 from sqlmodel import Session, select
 
-from newsletter import runs
 from newsletter.db import make_engine
 from newsletter.delivery.verp import parse_return_path
 from newsletter.errors import ConfigError
 from newsletter.models import Delivery, DeliveryStatus
+from newsletter.operations import runs
 from subscribers.models import Subscriber, SubscriberStatus, Suppression
 from tests.cli_helpers import SECRET, cli
 from tests.conftest import NOW, make_runtime, make_settings

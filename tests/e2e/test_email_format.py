@@ -26,15 +26,15 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from newsletter import runs
-from newsletter.articles import ArticleDraft
+from newsletter.content.draft import ArticleDraft
+from newsletter.content.store import store_drafts
 from newsletter.db import session_scope
-from newsletter.ingest.store import store_drafts
-from newsletter.message import display_name, list_id_header
+from newsletter.digest.message import display_name, list_id_header
 from newsletter.models import Delivery, SentArticle
-from newsletter.outgoing import message_id_for
+from newsletter.operations import runs
 from newsletter.publish.mailparts import HTML_PART_BUDGET, MAX_LIST_ID, list_id_for
 from newsletter.runtime import Runtime
+from newsletter.sending.kinds import message_id_for
 from newsletter.web.app import create_app
 from subscribers import lists as list_service
 from tests.conftest import make_runtime, make_settings
@@ -416,14 +416,14 @@ def test_each_installation_draws_its_own_token_and_a_resend_keeps_the_message_id
 def test_a_confirmation_names_the_list_and_its_help_pages_but_no_archive() -> None:
     from datetime import UTC, datetime
 
-    from newsletter.confirmmail import (
+    from newsletter.digest.confirmmail import (
         build_confirmation_template,
         personalise_confirmation,
         render_confirmation,
     )
-    from newsletter.message import Sender
+    from newsletter.digest.message import Sender
+    from newsletter.digest.render import make_environment
     from newsletter.publish.mailparts import list_headers
-    from newsletter.render import make_environment
 
     sender = Sender(
         name="東京デイリー編集部",
@@ -464,7 +464,7 @@ def test_a_confirmation_names_the_list_and_its_help_pages_but_no_archive() -> No
 
 def test_a_missing_installation_token_is_drawn_once_and_kept(sqlite_url: str) -> None:
     from newsletter.db import make_engine
-    from newsletter.outgoing import installation_token
+    from newsletter.sending.kinds import installation_token
 
     engine = make_engine(sqlite_url)
     with session_scope(engine) as session:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from newsletter import runs
 from newsletter.db import make_engine
 from newsletter.models import Delivery, DeliveryStatus
+from newsletter.operations import runs
 from subscribers.models import Subscriber, SubscriberStatus, Suppression
 from tests.cli_helpers import SECRET, cli
 from tests.conftest import NOW, make_runtime, make_settings

@@ -20,7 +20,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from newsletter.db import session_scope
-from newsletter.links import personal_links
+from newsletter.digest.links import personal_links
 from newsletter.web.app import create_app
 from newsletter.web.guard import is_cross_site, redact, site_origins
 from subscribers.models import Subscriber

@@ -13,8 +13,8 @@ import pytest
 from sqlmodel import Session, select
 
 from newsletter.db import make_engine, session_scope
+from newsletter.ledger.planning import plan_run
 from newsletter.models import Delivery, DeliveryStatus
-from newsletter.planning import plan_run
 from newsletter.runtime import Runtime
 from subscribers import service
 from subscribers.service import get_list

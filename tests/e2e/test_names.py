@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
-from newsletter import runs
 from newsletter.db import make_engine, session_scope
 from newsletter.models import Delivery, DeliveryStatus, Run, RunStatus
+from newsletter.operations import runs
 from subscribers import service
 from subscribers.errors import InvalidPreference
 from subscribers.importer import import_csv

@@ -37,7 +37,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_the_demo(tmp_path: Path) -> N
         "newsletter/templates/web/base.html.j2",
         "newsletter/migrations/script.py.mako",
         "newsletter/migrations/env.py",
-        "newsletter/samples/subscribers.csv",
+        "newsletter/devtools/samples/subscribers.csv",
         "newsletter/web/ops.py",
         "subscribers/models.py",
     ):
@@ -60,7 +60,11 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_the_demo(tmp_path: Path) -> N
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSLETTER_", "PYTHON"))}
     where = run(
-        [str(python), "-c", "import newsletter.render as r; print(r.__file__); print(r.TEMPLATES)"],
+        [
+            str(python),
+            "-c",
+            "import newsletter.digest.render as r; print(r.__file__); print(r.TEMPLATES)",
+        ],
         work,
         env,
     ).split()

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from newsletter import runs
 from newsletter.db import make_engine, session_scope
 from newsletter.models import Delivery, SentArticle
-from newsletter.privacy import erase_person, export_person
+from newsletter.operations import runs
+from newsletter.operations.privacy import erase_person, export_person
 from subscribers import service
 from subscribers.errors import SubscriberNotFound, Suppressed
 from subscribers.importer import import_csv

@@ -6,9 +6,9 @@ import asyncio
 
 from sqlmodel import Session, select
 
-from newsletter import runs
 from newsletter.db import make_engine
 from newsletter.models import Delivery, DeliveryStatus, RunStatus
+from newsletter.operations import runs
 from tests.cli_helpers import cli
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.faultserver import FaultServer
@@ -34,7 +34,7 @@ def test_pause_resume_cancel_through_the_cli(sqlite_url: str, smtp_server: Recor
     _setup(sqlite_url, ["a@example.com", "b@example.com"])
     runtime = make_runtime(make_settings(sqlite_url, smtp_server))
     from newsletter.db import session_scope
-    from newsletter.planning import plan_run
+    from newsletter.ledger.planning import plan_run
     from subscribers.service import get_list
 
     with session_scope(runtime.engine) as session:
@@ -71,7 +71,7 @@ def test_cancel_drops_unsent_rows(sqlite_url: str) -> None:
     _setup(sqlite_url, ["a@example.com"])
     runtime = make_runtime(make_settings(sqlite_url))
     from newsletter.db import session_scope
-    from newsletter.planning import plan_run
+    from newsletter.ledger.planning import plan_run
     from subscribers.service import get_list
 
     with session_scope(runtime.engine) as session:

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from newsletter import runs
-from newsletter.delivery.capture import free_port
+from newsletter.devtools.capture import free_port
+from newsletter.operations import runs
 from newsletter.runtime import Runtime
 from newsletter.web.app import create_app
 from tests.conftest import make_runtime, make_settings

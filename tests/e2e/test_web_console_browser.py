@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from newsletter import runs
+from newsletter.operations import runs
 from tests.conftest import FIXTURES
 from tests.e2e.test_web_browser import DESKTOP, Site, browser, shoot, site  # noqa: F401
 from tests.feedserver import FeedServer, Page

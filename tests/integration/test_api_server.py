@@ -13,10 +13,10 @@ from fastapi import FastAPI
 from openapi_spec_validator import validate
 from sqlmodel import select
 
-from newsletter.accounts import find_user
-from newsletter.api_tokens import create_token, revoke_token
 from newsletter.db import session_scope
 from newsletter.models import ApiToken, Article, Run
+from newsletter.operations.accounts import find_user
+from newsletter.operations.api_tokens import create_token, revoke_token
 from newsletter.runtime import Runtime
 from newsletter.schedule.models import ScheduledSend
 from newsletter.web.app import create_app

@@ -20,14 +20,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from newsletter import runs
-from newsletter.articles import ArticleDraft
+from newsletter.content.draft import ArticleDraft
+from newsletter.content.store import store_drafts
 from newsletter.db import session_scope
-from newsletter.ingest.store import store_drafts
-from newsletter.models import Article, Run
+from newsletter.models import Article, IssueNote, Run
+from newsletter.operations import runs
 from newsletter.publish import archive as reads
 from newsletter.publish import editorial
-from newsletter.publish.models import IssueNote
 from newsletter.publish.urls import topic_url
 from newsletter.runtime import Runtime
 from newsletter.web.app import create_app

@@ -8,8 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from newsletter.articles import ArticleDraft
-from newsletter.articles_admin import (
+from newsletter.content.draft import ArticleDraft
+from newsletter.content.store import store_drafts
+from newsletter.db import make_engine, session_scope
+from newsletter.errors import ArticleNotFound, UnknownTopic
+from newsletter.models import TopicOrigin
+from newsletter.operations.articles import (
     article_tags,
     exclude,
     get_article,
@@ -17,11 +21,7 @@ from newsletter.articles_admin import (
     search_articles,
     set_topics,
 )
-from newsletter.db import make_engine, session_scope
-from newsletter.errors import ArticleNotFound, UnknownTopic
-from newsletter.feeds import fetch_all
-from newsletter.ingest.store import store_drafts
-from newsletter.models import TopicOrigin
+from newsletter.operations.feeds import fetch_all
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.feedserver import FeedServer, Page
 from tests.helpers import seed_topics

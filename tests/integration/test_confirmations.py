@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from newsletter import runs
-from newsletter.confirmations import pending_without_confirmation, send_confirmations
 from newsletter.db import make_engine, session_scope
-from newsletter.links import token_from_link
+from newsletter.digest.links import token_from_link
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind
+from newsletter.operations import runs
+from newsletter.operations.confirmations import pending_without_confirmation, send_confirmations
 from subscribers import service
 from subscribers.errors import InvalidToken, Suppressed
 from subscribers.models import SubscriptionStatus, UnsubscribeSource
@@ -115,7 +115,7 @@ def test_nothing_is_sent_after_an_unsubscribe_even_in_a_planned_run(
     subscribe(engine, NOW, "carol@example.org", ["tech"])
     engine.dispose()
     runtime = make_runtime(make_settings(sqlite_url, smtp_server))
-    from newsletter.planning import plan_run
+    from newsletter.ledger.planning import plan_run
 
     with session_scope(runtime.engine) as session:
         plan = plan_run(

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from newsletter import runs
 from newsletter.db import make_engine
 from newsletter.models import Delivery, DeliveryStatus, Run, RunStatus
+from newsletter.operations import runs
 from subscribers.models import Subscriber, SubscriberStatus, Suppression
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.faultserver import FaultServer
@@ -219,7 +219,7 @@ def test_a_sender_that_cannot_go_on_stops_the_pass_cleanly(
     _setup(sqlite_url, [f"ok{i}@example.com" for i in range(10)])
     runtime = make_runtime(make_settings(sqlite_url, smtp_pool_size=2, send_batch_size=4))
     from newsletter.db import session_scope
-    from newsletter.planning import plan_run
+    from newsletter.ledger.planning import plan_run
     from subscribers.service import get_list
 
     with session_scope(runtime.engine) as session:

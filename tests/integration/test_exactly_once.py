@@ -16,22 +16,22 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from newsletter import runs
-from newsletter.articles import ArticleDraft
+from newsletter.content.draft import ArticleDraft
+from newsletter.content.store import store_drafts
 from newsletter.db import make_engine, session_scope
-from newsletter.delivery.ledger import (
+from newsletter.errors import LedgerError
+from newsletter.ledger.planning import Plan, plan_run
+from newsletter.ledger.record import (
     DeliveryResult,
     claim_batch,
     db_now,
     record_results,
 )
-from newsletter.errors import LedgerError
-from newsletter.ingest.store import store_drafts
 from newsletter.models import Delivery, DeliveryStatus, SentArticle
-from newsletter.outgoing import STOPPED
-from newsletter.planning import Plan, plan_run
+from newsletter.operations import runs
 from newsletter.runtime import Runtime
 from newsletter.schedule.drain import drain_runs, sendable_runs
+from newsletter.sending.kinds import STOPPED
 from subscribers import service
 from subscribers.models import UnsubscribeSource
 from tests.conftest import NOW, make_runtime, make_settings

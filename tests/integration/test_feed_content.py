@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, col, select
 
-from newsletter.articles import ArticleDraft
+from newsletter.content.articlefile import parse_article_file
+from newsletter.content.draft import ArticleDraft
+from newsletter.content.feeds import read_feed
+from newsletter.content.jsonfile import parse_json_articles
+from newsletter.content.language import detect_language
+from newsletter.content.store import clean_draft, source_name
+from newsletter.content.summary import strip_read_more, summarise
+from newsletter.content.urls import web_url
 from newsletter.db import session_scope
 from newsletter.errors import IngestError
-from newsletter.feeds import FetchStatus, add_feed, fetch_feed
-from newsletter.ingest.articlefile import parse_article_file
-from newsletter.ingest.feeds import read_feed
-from newsletter.ingest.jsonfile import parse_json_articles
-from newsletter.ingest.language import detect_language
-from newsletter.ingest.store import clean_draft, source_name
-from newsletter.ingest.summary import strip_read_more, summarise
-from newsletter.ingest.urls import web_url
 from newsletter.models import Article, Feed
+from newsletter.operations.feeds import FetchStatus, add_feed, fetch_feed
 from newsletter.runtime import Runtime
 from tests.conftest import FIXTURES, NOW, make_runtime, make_settings
 from tests.feedserver import FeedServer, Page

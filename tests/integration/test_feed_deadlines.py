@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import Session, col, func, select
 
+from newsletter.content.feeds import MAX_FEED_ENTRIES, read_feed
+from newsletter.content.http import fetch
 from newsletter.db import session_scope
 from newsletter.errors import IngestError
-from newsletter.feeds import FetchStatus, add_feed, fetch_all, fetch_feed
-from newsletter.ingest.feeds import MAX_FEED_ENTRIES, read_feed
-from newsletter.ingest.http import fetch
 from newsletter.models import Article, Feed
+from newsletter.operations.feeds import FetchStatus, add_feed, fetch_all, fetch_feed
 from tests.conftest import FIXTURES, NOW, make_runtime, make_settings
 from tests.feedserver import Drip, FeedServer, Page
 from tests.helpers import seed_topics

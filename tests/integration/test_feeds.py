@@ -11,9 +11,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from newsletter.content.classifier import read_labelled_csv, train_classifier
+from newsletter.content.sources import load_drafts
 from newsletter.db import session_scope
 from newsletter.errors import FeedNotFound, IngestError, UnknownTopic
-from newsletter.feeds import (
+from newsletter.models import Article, ArticleTopic, Feed
+from newsletter.operations.feeds import (
     FeedResult,
     FetchStatus,
     add_feed,
@@ -23,9 +26,6 @@ from newsletter.feeds import (
     list_feeds,
     remove_feed,
 )
-from newsletter.ingest.classifier import read_labelled_csv, train_classifier
-from newsletter.ingest.sources import load_drafts
-from newsletter.models import Article, ArticleTopic, Feed
 from newsletter.runtime import Runtime
 from tests.conftest import FIXTURES, NOW, make_runtime, make_settings
 from tests.feedserver import FeedServer, Page

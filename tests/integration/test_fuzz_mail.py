@@ -18,11 +18,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from newsletter.bounces import process_mailbox
 from newsletter.db import make_engine, session_scope
-from newsletter.delivery.dsn import parse_bounce
 from newsletter.errors import IngestError
-from newsletter.mailto_unsubscribes import process_unsubscribe_mailbox
+from newsletter.inbound.bounces import process_mailbox
+from newsletter.inbound.dsn import parse_bounce
+from newsletter.inbound.mailto_unsubscribes import process_unsubscribe_mailbox
 from tests.conftest import NOW
 from tests.fuzzing import IN_PROCESS, deadline, snapshot
 from tests.helpers import seed_list, subscribe

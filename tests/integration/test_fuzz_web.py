@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.links import personal_links
+from newsletter.digest.links import personal_links
 from newsletter.web.app import create_app
 from newsletter.web.security import RateLimiter
 from tests.conftest import make_runtime, make_settings

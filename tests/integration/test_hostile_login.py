@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.accounts import login_key
+from newsletter.operations.accounts import login_key
 from newsletter.web.app import create_app
 from newsletter.web.security import RateLimiter
 from subscribers.addresses import normalise_email

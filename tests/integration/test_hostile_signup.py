@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from newsletter.db import session_scope
-from newsletter.links import personal_links
+from newsletter.digest.links import personal_links
 from newsletter.web.app import create_app
 from subscribers import service
 from subscribers.models import MailingList, Subscriber, Subscription

@@ -23,11 +23,11 @@ from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from newsletter import runs
 from newsletter.db import session_scope
 from newsletter.inbound.apply import process_arf_mailbox
 from newsletter.inbound.verify import sns_canonical
 from newsletter.models import Delivery
+from newsletter.operations import runs
 from newsletter.runtime import Runtime
 from newsletter.web.app import create_app
 from subscribers.models import Subscriber, Suppression

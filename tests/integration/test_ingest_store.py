@@ -12,16 +12,16 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from newsletter.articles import ArticleDraft
 from newsletter.config import Settings
+from newsletter.content.articlefile import Overrides, decode_text, parse_article_file
+from newsletter.content.classifier import read_labelled_csv, train_classifier
+from newsletter.content.draft import ArticleDraft
+from newsletter.content.sources import load_drafts
+from newsletter.content.store import IngestResult, store_drafts
+from newsletter.content.summary import summarise
+from newsletter.content.tagging import Tagging, topics_from_categories
 from newsletter.db import session_scope
 from newsletter.errors import IngestError, UnknownTopic
-from newsletter.ingest.articlefile import Overrides, decode_text, parse_article_file
-from newsletter.ingest.classifier import read_labelled_csv, train_classifier
-from newsletter.ingest.sources import load_drafts
-from newsletter.ingest.store import IngestResult, store_drafts
-from newsletter.ingest.summary import summarise
-from newsletter.ingest.tagging import Tagging, topics_from_categories
 from newsletter.models import Article, ArticleTopic, TopicOrigin
 from tests.conftest import FIXTURES, NOW
 from tests.helpers import seed_topics

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from newsletter import runs
-from newsletter.mailboxes import MailboxesReport, consume_mailboxes
+from newsletter.inbound.mailboxes import MailboxesReport, consume_mailboxes
+from newsletter.operations import runs
 from subscribers.models import Subscriber, Subscription
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.helpers import add_articles, seed_list, subscribe

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from newsletter import runs
 from newsletter.errors import IngestError
-from newsletter.mailto_unsubscribes import process_unsubscribe_mailbox
+from newsletter.inbound.mailto_unsubscribes import process_unsubscribe_mailbox
+from newsletter.operations import runs
 from subscribers.models import Subscription, SubscriptionStatus, UnsubscribeEvent
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.helpers import add_articles, seed_list, subscribe

@@ -12,10 +12,10 @@ import dkim
 import pytest
 from sqlmodel import Session, select
 
-from newsletter import runs
-from newsletter.confirmations import send_confirmations
 from newsletter.db import make_engine, session_scope
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind
+from newsletter.operations import runs
+from newsletter.operations.confirmations import send_confirmations
 from subscribers import service
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.helpers import add_articles, seed_list, subscribe
@@ -162,7 +162,7 @@ def test_a_new_confirmation_replaces_one_waiting_for_a_retry(
 def test_a_confirmed_subscriber_is_welcomed_once_through_the_engine(
     sqlite_url: str, smtp_server: RecordingServer
 ) -> None:
-    from newsletter.confirmations import send_welcomes
+    from newsletter.operations.confirmations import send_welcomes
 
     sub_id = _pending_ann(sqlite_url, welcome_text="Thanks for joining.\n\nWe write *daily*.")
     runtime = make_runtime(make_settings(sqlite_url, smtp_server))

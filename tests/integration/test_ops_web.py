@@ -12,10 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from newsletter import runs
 from newsletter.db import session_scope
-from newsletter.feeds import add_feed, fetch_all
 from newsletter.models import Delivery
+from newsletter.operations import runs
+from newsletter.operations.feeds import add_feed, fetch_all
 from newsletter.runtime import Runtime
 from newsletter.schedule.heartbeat import beat
 from newsletter.web.app import create_app

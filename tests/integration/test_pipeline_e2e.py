@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from newsletter import runs
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus, SentArticle
+from newsletter.operations import runs
 from subscribers.models import Subscriber, SubscriberStatus, Subscription, Suppression
 from subscribers.tokens import Purpose, read_token
 from tests.conftest import NOW, make_runtime, make_settings

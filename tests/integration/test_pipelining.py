@@ -16,13 +16,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlmodel import Session, select
 
-from newsletter import runs
 from newsletter.config import parse_smtp_url
 from newsletter.db import make_engine
 from newsletter.delivery.mailer import Envelope, SendOutcome
 from newsletter.delivery.replies import ReplyKind
 from newsletter.delivery.smtp import SmtpMailer
 from newsletter.models import Delivery, DeliveryStatus
+from newsletter.operations import runs
 from tests.chunkserver import ChunkServer
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.faultserver import FaultServer

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from newsletter.articles import ArticleDraft
+from newsletter.content.draft import ArticleDraft
+from newsletter.content.store import store_drafts
 from newsletter.db import session_scope
-from newsletter.ingest.store import store_drafts
+from newsletter.digest.selector import Limits
 from newsletter.models import Delivery, DeliveryStatus, Run
 from newsletter.runtime import Runtime
 from newsletter.schedule import dispatch as dispatch_module
@@ -20,7 +21,6 @@ from newsletter.schedule import sends
 from newsletter.schedule.dispatch import DispatchReport, dispatch
 from newsletter.schedule.drain import drain_runs, sendable_runs
 from newsletter.schedule.models import ScheduledSend, SendStatus
-from newsletter.selector import Limits
 from subscribers import service
 from subscribers.models import Subscription
 from tests.conftest import make_settings

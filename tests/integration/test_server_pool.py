@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import Session, select
 
-from newsletter import runs
 from newsletter.db import make_engine
-from newsletter.delivery.capture import free_port
 from newsletter.delivery.pool import ServerPool
+from newsletter.devtools.capture import free_port
 from newsletter.models import Delivery, DeliveryStatus, SmtpServerState
+from newsletter.operations import runs
 from tests.conftest import NOW, make_runtime, make_settings
 from tests.faultserver import FaultHandler, FaultServer
 from tests.helpers import add_articles, seed_list, subscribe

@@ -15,10 +15,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from newsletter.config import parse_smtp_url
-from newsletter.delivery.capture import free_port
 from newsletter.delivery.mailer import Envelope
 from newsletter.delivery.replies import ReplyKind
 from newsletter.delivery.smtp import SmtpMailer
+from newsletter.devtools.capture import free_port
 from newsletter.errors import SmtpAuthError, SmtpUnavailable
 from tests.smtpserver import RecordingHandler
 

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from newsletter import runs
 from newsletter.db import session_scope
 from newsletter.models import ConsoleSession, Feed, Topic, User
+from newsletter.operations import runs
 from newsletter.schedule.models import ScheduledSend
 from newsletter.web.admin_suppressions import masked_settings
 from newsletter.web.app import create_app

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from newsletter.db import session_scope
-from newsletter.links import archive_url, personal_links
+from newsletter.digest.links import archive_url, personal_links
 from newsletter.models import Digest, Run
 from newsletter.web.app import create_app
 from subscribers.models import Subscriber, Subscription, UnsubscribeEvent

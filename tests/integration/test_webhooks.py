@@ -17,9 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlmodel import select
 
-from newsletter import runs
 from newsletter.db import make_engine, session_scope
 from newsletter.models import WebhookDelivery, WebhookEvent
+from newsletter.operations import runs
 from newsletter.runtime import Runtime
 from newsletter.webhooks.endpoints import WebhookError, add_endpoint
 from newsletter.webhooks.events import record_events

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.ingest.classifier import (
+from newsletter.content.classifier import (
     Evaluation,
     TopicModel,
     evaluate,

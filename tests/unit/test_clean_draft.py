@@ -7,9 +7,9 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.articles import ArticleDraft
-from newsletter.ingest.language import detect_language
-from newsletter.ingest.store import clean_draft
+from newsletter.content.draft import ArticleDraft
+from newsletter.content.language import detect_language
+from newsletter.content.store import clean_draft
 from tests.conftest import NOW
 from tests.unit.test_sanitize import _FORBIDDEN_TAGS, _fragments, _tags_of
 

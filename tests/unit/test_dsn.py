@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.delivery.dsn import Action, Bounce, BounceKind, iter_mailbox, parse_bounce
 from newsletter.delivery.replies import ReplyKind
 from newsletter.delivery.verp import parse_return_path
+from newsletter.inbound.dsn import Action, Bounce, BounceKind, iter_mailbox, parse_bounce
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "bounces"
 SECRET = b"test-secret"  # the fixtures' return paths were made with it

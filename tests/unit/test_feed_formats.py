@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from newsletter.content.feeds import parse_feed
+from newsletter.content.store import CleanArticle, clean_draft
 from newsletter.errors import IngestError
-from newsletter.ingest.feeds import parse_feed
-from newsletter.ingest.store import CleanArticle, clean_draft
 from tests.conftest import FIXTURES, NOW
 
 FEEDS = FIXTURES / "feeds"

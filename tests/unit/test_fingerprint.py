@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.ingest.fingerprint import (
+from newsletter.content.fingerprint import (
     jaccard,
     normalise_words,
     shingles,

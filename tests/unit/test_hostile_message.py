@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.links import PersonalLinks
-from newsletter.message import (
+from newsletter.digest.links import PersonalLinks
+from newsletter.digest.message import (
     MAX_HEADER_LINE,
     Recipient,
     Sender,
@@ -22,7 +22,7 @@ from newsletter.message import (
     personalise,
     to_header,
 )
-from newsletter.render import (
+from newsletter.digest.render import (
     PERSONAL_MARKERS,
     ArticleView,
     DigestView,

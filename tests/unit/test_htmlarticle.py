@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.ingest.htmlarticle import NoArticleFound, parse_html_article
-from newsletter.ingest.parsed import ArticleParseError
-from newsletter.ingest.sanitize import html_to_text, sanitize_html
+from newsletter.content.htmlarticle import NoArticleFound, parse_html_article
+from newsletter.content.parsed import ArticleParseError
+from newsletter.content.sanitize import html_to_text, sanitize_html
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 

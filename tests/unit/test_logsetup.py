@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.daemon import logfmt
 from newsletter.observability.logsetup import configure_logging, logfmt_fields
+from newsletter.schedule.daemon import logfmt
 
 
 @pytest.fixture
@@ -31,20 +31,20 @@ def lines(stream: io.StringIO) -> list[dict[str, object]]:
 
 
 def test_extra_fields_become_json_fields(captured: io.StringIO) -> None:
-    log = logging.getLogger("newsletter.sending")
+    log = logging.getLogger("newsletter.sending.engine")
     log.info("message sent", extra={"run_id": 7, "list": "daily", "delivery_id": 42})
     log.warning("two\nlines")
     first, second = lines(captured)
     assert first["message"] == "message sent"
     assert (first["run_id"], first["list"], first["delivery_id"]) == (7, "daily", 42)
-    assert (first["level"], first["logger"]) == ("info", "newsletter.sending")
+    assert (first["level"], first["logger"]) == ("info", "newsletter.sending.engine")
     assert str(first["ts"]).endswith("+00:00")
     assert second["message"] == "two\nlines"
     assert len(captured.getvalue().splitlines()) == 2
 
 
 def test_daemon_logfmt_lines_are_split_into_fields(captured: io.StringIO) -> None:
-    logging.getLogger("newsletter.daemon").info(
+    logging.getLogger("newsletter.schedule.daemon").info(
         logfmt("run_sent", run=3, list="daily", status="paused", reason="too many failures")
     )
     (event,) = lines(captured)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.ingest.markdownarticle import parse_markdown_article, split_front_matter
-from newsletter.ingest.parsed import ArticleParseError, NoArticleFound
+from newsletter.content.markdownarticle import parse_markdown_article, split_front_matter
+from newsletter.content.parsed import ArticleParseError, NoArticleFound
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.links import PersonalLinks
-from newsletter.message import Recipient, Sender, build_template, personalise
-from newsletter.render import make_environment, render_digest
+from newsletter.digest.links import PersonalLinks
+from newsletter.digest.message import Recipient, Sender, build_template, personalise
+from newsletter.digest.render import make_environment, render_digest
 from tests.conftest import NOW
 from tests.unit.test_render import sample_digest
 

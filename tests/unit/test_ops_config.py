@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from newsletter.config import Settings
-from newsletter.configfile import SETTING_HELP, config_template, mask_url
+from newsletter.operations.configfile import SETTING_HELP, config_template, mask_url
 
 
 def test_every_setting_is_documented_once() -> None:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.mime.qp import encode_qp_template
+from newsletter.digest.mime.qp import encode_qp_template
 from newsletter.publish.atom import FeedEntry, FeedInfo, atom_feed
 from newsletter.publish.brand import DARK, LIGHT, MIN_CONTRAST, Brand, contrast, readable_on
 from newsletter.publish.lang import article_lang, guess_lang

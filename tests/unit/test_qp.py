@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from newsletter.mime.qp import encode_qp_template, encode_qp_value, join_segments
+from newsletter.digest.mime.qp import encode_qp_template, encode_qp_value, join_segments
 
 NAMES = ("first_name", "unsub_url", "n")
 

@@ -7,8 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from newsletter.publish.brand import LIGHT, Brand, contrast
-from newsletter.render import (
+from newsletter.digest.render import (
     PERSONAL_MARKERS,
     ArticleView,
     DigestView,
@@ -18,6 +17,7 @@ from newsletter.render import (
     render_digest,
     render_web_issue,
 )
+from newsletter.publish.brand import LIGHT, Brand, contrast
 
 GOLDEN = Path(__file__).parents[1] / "fixtures" / "golden"
 

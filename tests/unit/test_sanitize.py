@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.ingest.sanitize import html_to_text, is_tracking_image, sanitize_html
+from newsletter.content.sanitize import html_to_text, is_tracking_image, sanitize_html
 
 BASE = "https://news.example/world/story.html"
 

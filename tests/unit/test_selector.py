@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.selector import Candidate, Limits, order_candidates, select_articles
+from newsletter.digest.selector import Candidate, Limits, order_candidates, select_articles
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 TOPICS = ["tech", "science", "world"]

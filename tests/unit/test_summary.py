@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from newsletter.ingest.summary import ELLIPSIS, plain_text, sentence_ends, summarise
+from newsletter.content.summary import ELLIPSIS, plain_text, sentence_ends, summarise
 
 STORY = (
     "The council approved the plan on Tuesday. It will build 12km of cycle lanes over "

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.ingest.parsed import NoArticleFound
-from newsletter.ingest.sanitize import html_to_text
-from newsletter.ingest.textarticle import Kind, classify, parse_text_article, split_units
+from newsletter.content.parsed import NoArticleFound
+from newsletter.content.sanitize import html_to_text
+from newsletter.content.textarticle import Kind, classify, parse_text_article, split_units
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 TEXT_FIXTURES = sorted(p.stem for p in FIXTURES.glob("*.txt"))

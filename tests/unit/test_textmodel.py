@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.ingest.sanitize import flatten_deep_nesting, html_to_text, sanitize_html
-from newsletter.ingest.summary import strip_read_more
-from newsletter.ingest.textarticle import analyse, parse_text_article
-from newsletter.ingest.textmodel import MODEL_PATH, OWN_SIZE, as_arrays, features, tree_logits
-from newsletter.ingest.textunits import Kind, Unit
-from newsletter.ingest.urls import web_url
+from newsletter.content.sanitize import flatten_deep_nesting, html_to_text, sanitize_html
+from newsletter.content.summary import strip_read_more
+from newsletter.content.textarticle import analyse, parse_text_article
+from newsletter.content.textmodel import MODEL_PATH, OWN_SIZE, as_arrays, features, tree_logits
+from newsletter.content.textunits import Kind, Unit
+from newsletter.content.urls import web_url
 
 PAGE = """Harbour Gazette
 Home

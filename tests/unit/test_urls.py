@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.ingest.urls import absolute_url, canonical_url, is_tracking_param
+from newsletter.content.urls import absolute_url, canonical_url, is_tracking_param
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from newsletter.confirmations import send_confirmations
 from newsletter.db import session_scope
-from newsletter.privacy import erase_person
+from newsletter.operations.confirmations import send_confirmations
+from newsletter.operations.privacy import erase_person
 from newsletter.web.api.deps import Admin, api_runtime, api_state
 from newsletter.web.api.problems import PROBLEM_RESPONSES, ApiProblem
 from newsletter.web.deps import in_background

@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from newsletter import articles_admin
+from newsletter.content.store import topics_of
 from newsletter.db import session_scope
-from newsletter.ingest.store import topics_of
-from newsletter.links import archive_url
+from newsletter.digest.links import archive_url
+from newsletter.operations import articles as articles_admin
 from newsletter.publish.archive import sent_digests
 from newsletter.web.api.deps import Caller, api_runtime
 from newsletter.web.api.problems import PROBLEM_RESPONSES

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from newsletter.api_tokens import TokenOwner, token_owner
 from newsletter.db import session_scope
 from newsletter.models import UserRole
+from newsletter.operations.api_tokens import TokenOwner, token_owner
 from newsletter.runtime import Runtime
 from newsletter.web.api.problems import ApiProblem
 from newsletter.web.deps import WebState

@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from newsletter import runs
 from newsletter.db import session_scope
+from newsletter.ledger.runstate import RunSummary
 from newsletter.models import RunStatus
-from newsletter.runstate import RunSummary
+from newsletter.operations import runs
 from newsletter.schedule.sends import SendView, add_send, cancel_send, list_sends
 from newsletter.web.api.deps import Caller, api_runtime, api_state
 from newsletter.web.api.problems import PROBLEM_RESPONSES, ApiProblem

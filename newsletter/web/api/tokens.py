@@ -7,8 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from newsletter.api_tokens import create_token, list_tokens, revoke_token
 from newsletter.db import session_scope
+from newsletter.operations.api_tokens import create_token, list_tokens, revoke_token
 from newsletter.web.api.deps import Caller, api_runtime
 from newsletter.web.api.problems import PROBLEM_RESPONSES
 

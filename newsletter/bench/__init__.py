@@ -1,5 +1,0 @@
-"""``newsletter bench``: a temporary database, N subscribers, one digest run sent into a sink."""
-
-from newsletter.bench.run import BenchResult, run_bench
-
-__all__ = ["BenchResult", "run_bench"]

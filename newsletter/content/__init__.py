@@ -1,0 +1,1 @@
+"""Content: parse articles from feeds, pages and files, clean them, tag topics, store them."""

@@ -1,0 +1,174 @@
+"""Read a plain-text article saved from a news site: headline, standfirst, story; no furniture.
+
+The text is cut into classed units (``textunits``). The headline is the last
+headline-shaped unit before the first story paragraph; a short paragraph straight after
+it, set off from the story by a byline or dateline, is the standfirst. Which units under
+the headline are story text is decided by the rules and the story model (``textmodel``)
+together.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+
+from newsletter.content.parsed import NoArticleFound, ParsedArticle, parse_published
+from newsletter.content.textmodel import StoryModel, story_probabilities
+from newsletter.content.textunits import (
+    BYLINE,
+    HEADLINE_MAX_WORDS,
+    SENTENCE_END,
+    STANDFIRST_MAX_CHARS,
+    STORY_MIN_WORDS,
+    Kind,
+    Unit,
+    classify,
+    drop_repeated_captions,
+    is_hard_furniture,
+    is_nav_line,
+    role_byline_name,
+    split_units,
+    word_count,
+)
+
+__all__ = ["Kind", "Unit", "analyse", "classify", "parse_text_article", "split_units"]
+
+STORY_THRESHOLD = 0.5  # the story model's probability above which a unit is story text
+# Fewer units than this and the page is too short for the model (trained on whole pages,
+# where place and neighbours say much): the rules' reading stands.
+MODEL_MIN_UNITS = 12
+STORY_OVERRULE = 0.8  # above this a unit the rules call furniture is story text after all
+STORY_KEEP = 0.2  # below this even a story-shaped paragraph is furniture (a teaser, a promo)
+# Kinds kept out of the story whatever the model says: metadata and captions belong elsewhere.
+NEVER_STORY = frozenset({Kind.CAPTION, Kind.TEASER_HEADER, Kind.BYLINE, Kind.DATELINE})
+
+
+def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedArticle:
+    """Return the headline, standfirst and story paragraphs of a saved article.
+
+    ``model`` replaces the shipped story model (for training and evaluation).
+    """
+    units, title_at = analyse(text)
+    title = units[title_at].text
+    after_title = units[title_at + 1 :]
+    standfirst = _standfirst(after_title)
+    paragraphs = []
+    if len(units) >= MODEL_MIN_UNITS:
+        probabilities = story_probabilities(units, title_at, model)
+        paragraphs = [
+            unit.text
+            for unit, probability in zip(after_title, probabilities[title_at + 1 :], strict=True)
+            if _in_story(unit, probability)
+        ]
+    if not paragraphs and len(units) < MODEL_MIN_UNITS:
+        # Too short for the model to judge: the rules' prose (short lines are subheadings).
+        paragraphs = [u.text for u in after_title if u.kind is Kind.PROSE]
+    if not paragraphs:
+        paragraphs = [u.text for u in after_title if _is_story(u)]
+    if standfirst is not None and paragraphs and paragraphs[0] == standfirst:
+        paragraphs = paragraphs[1:]
+    if not paragraphs:
+        raise NoArticleFound(f"the text has no story under the headline {title!r}")
+    return ParsedArticle(
+        title=title,
+        body_html="\n".join(_paragraph_html(p) for p in paragraphs),
+        standfirst=standfirst,
+        author=_author(units),
+        published_at=_published(units),
+    )
+
+
+def _in_story(unit: Unit, probability: float) -> bool:
+    """Whether a unit under the headline is story text: the model decides, within the rules.
+
+    The model overrules the softer furniture rules (menus, boilerplate, a comment marker
+    met too early) only when it is sure. Units the rules know by what they say
+    (promotions, share prompts, comment forms) and the kinds in ``NEVER_STORY`` (captions,
+    bylines, datelines) never enter the story, however story-like the model finds them.
+    """
+    if unit.kind in NEVER_STORY:
+        return False
+    if unit.kind is not Kind.PROSE:
+        enough = probability >= STORY_OVERRULE
+    else:
+        enough = probability >= (STORY_KEEP if _is_story(unit) else STORY_THRESHOLD)
+    # The content rules last: a dozen patterns, worth running only on units the model keeps.
+    return enough and not is_hard_furniture(unit.text)
+
+
+def analyse(text: str) -> tuple[list[Unit], int]:
+    """Return the classified units of ``text`` and the index of the headline among them."""
+    units = classify(split_units(text))
+    units = drop_repeated_captions(units)
+    story_start = next((i for i, u in enumerate(units) if _is_story(u)), None)
+    if story_start is None:
+        raise NoArticleFound("the text has no story paragraphs")
+    head = units[:story_start]
+    title_at = next(
+        (i for i in range(len(head) - 1, -1, -1) if _is_headline(head[i])),
+        None,
+    )
+    if title_at is None:
+        # A file that starts straight with prose: its first line stands in as headline.
+        title_at = next(i for i, u in enumerate(units) if u.kind is Kind.PROSE)
+    return units, title_at
+
+
+def _is_story(unit: Unit) -> bool:
+    """Return whether ``unit`` is a paragraph of story text."""
+    return unit.kind is Kind.PROSE and (
+        word_count(unit.text) >= STORY_MIN_WORDS or bool(SENTENCE_END.search(unit.text))
+    )
+
+
+def _is_headline(unit: Unit) -> bool:
+    """Return whether ``unit`` is shaped like a headline."""
+    words = word_count(unit.text)
+    return (
+        unit.kind is Kind.PROSE
+        and 2 <= words <= HEADLINE_MAX_WORDS
+        and not unit.text.endswith(".")
+        and not is_nav_line(unit.text)
+    )
+
+
+def _standfirst(after_title: list[Unit]) -> str | None:
+    """Return the summary paragraph under the headline, when metadata sets it apart."""
+    prose = [i for i, u in enumerate(after_title) if u.kind is Kind.PROSE]
+    if len(prose) < 2:
+        return None
+    first, second = prose[0], prose[1]
+    candidate = after_title[first].text
+    between = after_title[first + 1 : second]
+    # Only a byline or dateline sets a standfirst apart; a caption can sit between any
+    # two paragraphs.
+    set_apart = any(u.kind in (Kind.BYLINE, Kind.DATELINE) for u in between)
+    if set_apart and len(candidate) <= STANDFIRST_MAX_CHARS and SENTENCE_END.search(candidate):
+        return candidate
+    return None
+
+
+def _author(units: list[Unit]) -> str | None:
+    """Return the name in the first byline."""
+    for unit in units:
+        if unit.kind is not Kind.BYLINE:
+            continue
+        if match := BYLINE.match(unit.text):
+            return match.group(1).strip()
+        return role_byline_name(unit.text)
+    return None
+
+
+def _published(units: list[Unit]) -> datetime | None:
+    """Return the first date in a dateline or byline."""
+    for unit in units:
+        if unit.kind in (Kind.DATELINE, Kind.BYLINE) and (date := parse_published(unit.text)):
+            return date
+    return None
+
+
+def _paragraph_html(text: str) -> str:
+    """Return one story paragraph as HTML; a short unpunctuated line is a subheading."""
+    if word_count(text) <= 10 and not SENTENCE_END.search(text) and not text.endswith(":"):
+        return f"<h2>{html.escape(text, quote=False)}</h2>"
+    return f"<p>{html.escape(text, quote=False)}</p>"

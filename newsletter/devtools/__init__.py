@@ -1,0 +1,1 @@
+"""Development tools: the demo, the benchmark and the capturing SMTP server."""

@@ -1,0 +1,1 @@
+"""The ledger: plan a run's rows and record every message's fate."""
