@@ -1,7 +1,8 @@
-"""Incoming bounce and complaint events: provider webhooks (Amazon SES through SNS, Postmark,
-SendGrid, Mailgun) and ARF complaint reports (RFC 5965), each authenticated as documented and
-applied through the same bounce and complaint handling as DSNs.
+"""What comes back from the world of mail: bounces, complaints and mailto unsubscribes.
 
-``verify`` (pure: signatures), ``parse`` (pure: payloads and reports to ``ProviderEvent``),
-``apply`` (the database side).
+``dsn`` (pure: RFC 3464 and common non-standard bounces), ``bounces`` (apply a bounce: suppress,
+mark the delivery), ``mailto_unsubscribes``, ``mailboxes`` (the scheduler's Maildirs, each message
+applied once); provider events: ``verify`` (pure: SES/SNS, Postmark, SendGrid, Mailgun
+signatures), ``parse`` (pure: payloads and ARF reports, RFC 5965, to ``ProviderEvent``) and
+``apply`` (the database side, through the same handling as DSNs).
 """
