@@ -10,11 +10,9 @@ import typer
 from rich.table import Table
 
 from newsletter.cli.context import console, runtime
-from newsletter.db import session_scope
-from newsletter.inbound.apply import process_arf_mailbox
-from newsletter.operations.accounts import find_user
-from newsletter.operations.api_tokens import create_token, list_tokens, revoke_token
-from newsletter.webhooks.endpoints import add_endpoint, list_endpoints, remove_endpoint
+from newsletter.inbound import mailboxes
+from newsletter.operations import api_tokens
+from newsletter.webhooks import endpoints
 from newsletter.webhooks.sender import deliver_due
 
 tokens_app = typer.Typer(help="HTTP API tokens (one per script or tool).", no_args_is_help=True)
@@ -31,14 +29,12 @@ def create(
     name: Annotated[str, typer.Option(help="What the token is for, e.g. 'sync script'.")],
 ) -> None:
     """Issue a token with the user's role; it is printed once (only a hash is stored)."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        user = find_user(session, email=email)
-        token_id, token = create_token(session, user_id=user.id or 0, name=name, now=rt.clock())
+    issued = api_tokens.issue_token(runtime(ctx), email=email, name=name)
     console.print(
-        f"token #{token_id} for {user.email} ({user.role}); keep it now, it is not shown again:"
+        f"token #{issued.token_id} for {issued.email} ({issued.role}); keep it now, "
+        "it is not shown again:"
     )
-    typer.echo(token)
+    typer.echo(issued.token)
 
 
 @tokens_app.command("ls")
@@ -47,12 +43,8 @@ def list_all(
     email: Annotated[str | None, typer.Option(help="Only this user's tokens.")] = None,
 ) -> None:
     """List tokens (never their secrets)."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        user_id = find_user(session, email=email).id if email else None
-        rows = list_tokens(session, user_id=user_id)
     table = Table("id", "user", "name", "starts", "created", "last used", "revoked")
-    for row in rows:
+    for row in api_tokens.tokens_of(runtime(ctx), email=email):
         table.add_row(
             str(row.id),
             row.email,
@@ -71,9 +63,7 @@ def revoke(
     token_id: Annotated[int, typer.Argument(help="Token id (see: newsletter tokens ls).")],
 ) -> None:
     """Revoke a token; it stops working at once."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        revoke_token(session, token_id=token_id, now=rt.clock())
+    api_tokens.revoke(runtime(ctx), token_id=token_id)
     console.print(f"token #{token_id} revoked")
 
 
@@ -92,18 +82,15 @@ def add_webhook(
     ] = None,
 ) -> None:
     """Register an endpoint; prints its signing secret once."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        endpoint, secret = add_endpoint(session, url=url, events=event or [], now=rt.clock())
-        console.print(f"webhook #{endpoint.id} for {', '.join(endpoint.events)}; signing secret:")
+    endpoint, secret = endpoints.register(runtime(ctx), url=url, events=event or [])
+    console.print(f"webhook #{endpoint.id} for {', '.join(endpoint.events)}; signing secret:")
     typer.echo(secret)
 
 
 @webhooks_app.command("ls")
 def list_webhooks(ctx: typer.Context) -> None:
     """List endpoints with their queue counts."""
-    with session_scope(runtime(ctx).engine) as session:
-        rows = list_endpoints(session)
+    rows = endpoints.endpoints(runtime(ctx))
     table = Table("id", "url", "events", "active", "pending", "delivered", "failed")
     for row in rows:
         table.add_row(
@@ -123,8 +110,7 @@ def remove_webhook(
     ctx: typer.Context, endpoint_id: Annotated[int, typer.Argument(help="Webhook id.")]
 ) -> None:
     """Remove an endpoint and its queue."""
-    with session_scope(runtime(ctx).engine) as session:
-        url = remove_endpoint(session, endpoint_id=endpoint_id)
+    url = endpoints.unregister(runtime(ctx), endpoint_id=endpoint_id)
     console.print(f"webhook #{endpoint_id} ({url}) removed")
 
 
@@ -147,9 +133,7 @@ def process_complaints(
     mailbox: Annotated[Path, typer.Argument(help="A Maildir or mbox of ARF reports.")],
 ) -> None:
     """Unsubscribe the people whose complaints match a delivery we made to them."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        report = process_arf_mailbox(session, mailbox, now=rt.clock())
+    report = mailboxes.process_complaints(runtime(ctx), mailbox)
     console.print(
         f"{report.complaints} complaint(s) applied, {report.unmatched} not matching a delivery, "
         f"{report.ignored} not a feedback report"

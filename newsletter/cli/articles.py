@@ -9,17 +9,8 @@ import typer
 from rich.table import Table
 
 from newsletter.cli.context import console, runtime
-from newsletter.content.store import topics_of
-from newsletter.db import session_scope
 from newsletter.models import Article
-from newsletter.operations.articles import (
-    article_tags,
-    exclude,
-    get_article,
-    pin,
-    search_articles,
-    set_topics,
-)
+from newsletter.operations import articles as operations
 
 app = typer.Typer(help="Stored articles.", no_args_is_help=True)
 
@@ -54,27 +45,26 @@ def list_articles(
     offset: Annotated[int, typer.Option(help="Skip this many first.")] = 0,
 ) -> None:
     """List stored articles, newest first."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        articles = search_articles(session, text=search, topic=topic, limit=limit, offset=offset)
-        topics = topics_of(session, [a.id for a in articles if a.id is not None])
+    listed = operations.listed_articles(
+        runtime(ctx), text=search, topic=topic, limit=limit, offset=offset
+    )
     if as_json:
-        rows = [_row(a, topics.get(a.id or 0, [])) for a in articles]
+        rows = [_row(a, topics) for a, topics in listed]
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     table = Table("id", "published", "topics", "title", "source", "flags")
-    for a in articles:
+    for a, topics in listed:
         flags = " ".join(f for f, on in (("pinned", a.pinned), ("excluded", a.excluded)) if on)
         table.add_row(
             str(a.id),
             f"{a.published_at:%Y-%m-%d %H:%M}",
-            ", ".join(sorted(topics.get(a.id or 0, []))),
+            ", ".join(sorted(topics)),
             a.title,
             a.source,
             flags,
         )
     console.print(table)
-    console.print(f"{len(articles)} article(s)")
+    console.print(f"{len(listed)} article(s)")
 
 
 @app.command("show")
@@ -84,10 +74,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show one article: its fields, topics (with origin) and cleaned text."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        article = get_article(session, article_id=article_id)
-        tags = article_tags(session, article_id=article_id)
+    article, tags = operations.article_detail(runtime(ctx), article_id=article_id)
     if as_json:
         row = _row(article, [t.topic for t in tags])
         row["topics"] = [
@@ -120,12 +107,10 @@ def show(
 
 
 def _flag(ctx: typer.Context, article_id: int, action: str) -> None:
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        if action in ("pinned", "unpinned"):
-            pin(session, article_id=article_id, pinned=action == "pinned")
-        else:
-            exclude(session, article_id=article_id, excluded=action == "excluded")
+    if action in ("pinned", "unpinned"):
+        operations.set_flags(runtime(ctx), article_id=article_id, pinned=action == "pinned")
+    else:
+        operations.set_flags(runtime(ctx), article_id=article_id, excluded=action == "excluded")
     console.print(f"article {article_id} {action}")
 
 
@@ -162,7 +147,5 @@ def tag_command(
     ] = None,
 ) -> None:
     """Replace an article's topics by the ones given (recorded as manual)."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        slugs = set_topics(session, article_id=article_id, topics=topic or [])
+    slugs = operations.retag(runtime(ctx), article_id=article_id, topics=topic or [])
     console.print(f"article {article_id} topics: {', '.join(slugs) or 'none'}")

@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from newsletter.cli.context import console, runtime
-from newsletter.db import session_scope
-from newsletter.inbound.bounces import process_mailbox
-from newsletter.inbound.mailto_unsubscribes import process_unsubscribe_mailbox
+from newsletter.inbound import mailboxes
 
 app = typer.Typer(help="Handle bounce messages (DSNs).", no_args_is_help=True)
 unsubscribes_app = typer.Typer(
@@ -24,17 +22,7 @@ def process(
     path: Annotated[Path, typer.Argument(help="A Maildir folder or an mbox file.")],
 ) -> None:
     """Apply the bounces in a Maildir or mbox: hard ones suppress, soft ones are counted."""
-    rt = runtime(ctx)
-    settings = rt.settings
-    with session_scope(rt.engine) as session:
-        report = process_mailbox(
-            session,
-            path,
-            secret=settings.secret,
-            local=settings.bounce_local_part,
-            soft_limit=settings.soft_bounce_limit,
-            now=rt.clock(),
-        )
+    report = mailboxes.process_bounces(runtime(ctx), path)
     console.print(
         f"{report.messages} message(s): {report.hard} hard bounce(s), {report.soft} soft, "
         f"{report.suppressed_after_soft} suppressed after repeated soft bounces, "
@@ -49,11 +37,7 @@ def process_unsubscribes(
     path: Annotated[Path, typer.Argument(help="A Maildir folder or an mbox file.")],
 ) -> None:
     """Unsubscribe everyone who mailed an unsubscribe+TOKEN address (RFC 2369 mailto)."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        report = process_unsubscribe_mailbox(
-            session, path, secret=rt.settings.secret, now=rt.clock()
-        )
+    report = mailboxes.process_unsubscribes(runtime(ctx), path)
     console.print(
         f"{report.messages} message(s): {report.unsubscribed} unsubscribed, "
         f"{report.already} already unsubscribed, {report.invalid} with an invalid token, "

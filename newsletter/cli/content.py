@@ -8,14 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import func
-from sqlmodel import col, select
 
 from newsletter.cli.context import console, runtime
 from newsletter.content.parsed import parse_published
-from newsletter.db import session_scope
 from newsletter.errors import IngestError
-from newsletter.models import ArticleTopic, Topic, TopicOrigin
+from newsletter.operations import topics
 
 topics_app = typer.Typer(help="Topics articles are tagged with.", no_args_is_help=True)
 
@@ -46,30 +43,18 @@ def ingest(
 ) -> None:
     """Ingest a feed, a JSON file or one article file; re-ingesting adds nothing."""
     from newsletter.content.articlefile import Overrides  # the parsers load trafilatura, lxml
-    from newsletter.content.sources import load_drafts
-    from newsletter.content.store import store_drafts
-    from newsletter.content.topic_model import load_tagging
+    from newsletter.operations.articles import ingest_source
 
-    rt = runtime(ctx)
     if url is not None and not url.startswith(("http://", "https://")):
         raise IngestError(target, f"--url {url!r} must start with http:// or https://")
     overrides = Overrides(url=url, published_at=_published(target, published))
-    drafts = load_drafts(target, overrides=overrides)
-    tagging = load_tagging(rt.settings)
-    with session_scope(rt.engine) as session:
-        result = store_drafts(
-            session,
-            drafts,
-            topics=topic or [],
-            now=rt.clock(),
-            source=target,
-            tagging=tagging,
-            origin=TopicOrigin.MANUAL if len(drafts) == 1 and topic else TopicOrigin.FEED,
-        )
+    result, count = ingest_source(
+        runtime(ctx), target=target, topics=topic or [], overrides=overrides
+    )
     classified = f", {result.classified} tagged by the classifier" if result.classified else ""
     console.print(
         f"{target}: {result.added} added, {result.duplicates} already stored "
-        f"({len(drafts)} in input){classified}",
+        f"({count} in input){classified}",
         markup=False,
         soft_wrap=True,
     )
@@ -82,34 +67,21 @@ def add_topic(
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
 ) -> None:
     """Create a topic (idempotent)."""
-    rt = runtime(ctx)
-    slug = slug.strip().lower()
-    if not slug or not all(ch.isalnum() or ch in "-_" for ch in slug):
-        raise typer.BadParameter("use letters, digits, - and _ only", param_hint="SLUG")
-    with session_scope(rt.engine) as session:
-        if session.get(Topic, slug) is None:
-            session.add(
-                Topic(slug=slug, name=name or slug.replace("-", " ").title(), created_at=rt.clock())
-            )
-            console.print(f"topic {slug} created")
-        else:
-            console.print(f"topic {slug} already exists")
+    try:
+        slug = topics.check_slug(slug)
+    except topics.TopicError as refused:
+        hint = "use letters, digits, - and _ only"
+        raise typer.BadParameter(hint, param_hint="SLUG") from refused
+    created = topics.ensure_topic(runtime(ctx), slug=slug, name=name or "")
+    console.print(f"topic {slug} {'created' if created else 'already exists'}")
 
 
 @topics_app.command("ls")
 def list_topics(ctx: typer.Context) -> None:
     """List topics with their article counts."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        counts = dict(
-            session.exec(
-                select(ArticleTopic.topic, func.count()).group_by(col(ArticleTopic.topic))
-            ).all()
-        )
-        topics = list(session.exec(select(Topic).order_by(col(Topic.slug))))
     table = Table("topic", "name", "articles")
-    for t in topics:
-        table.add_row(t.slug, t.name, str(counts.get(t.slug, 0)))
+    for row in topics.topics_with_counts(runtime(ctx)):
+        table.add_row(row.slug, row.name, str(row.articles))
     console.print(table)
 
 
@@ -122,17 +94,10 @@ def train_command(
     ] = None,
 ) -> None:
     """Train the topic classifier and save it where ingest looks for it."""
-    from newsletter.content.topic_model import read_csv, stored_examples, train
+    from newsletter.operations.topics import train_model
 
-    rt = runtime(ctx)
-    if labelled is not None:
-        texts, labels = read_csv(labelled)
-        origin = str(labelled)
-    else:
-        with session_scope(rt.engine) as session:
-            texts, labels = stored_examples(session)
-        origin = "stored articles"
-    report = train(texts, labels, path=rt.settings.topic_model_file)
+    report = train_model(runtime(ctx), labelled=labelled)
+    origin = str(labelled) if labelled is not None else "stored articles"
     counts = ", ".join(f"{topic} {n}" for topic, n in sorted(report.per_topic.items()))
     console.print(
         f"trained on {report.examples} examples from {origin} ({counts}); saved {report.path}",

@@ -9,17 +9,8 @@ import typer
 from rich.table import Table
 
 from newsletter.cli.context import console, err_console, runtime
-from newsletter.db import session_scope
-from newsletter.errors import FeedNotFound
-from newsletter.operations.feeds import (
-    FetchStatus,
-    add_feed,
-    fetch_all,
-    fetch_feed,
-    find_feed,
-    list_feeds,
-)
-from newsletter.operations.feeds import remove_feed as remove
+from newsletter.operations import feeds as operations
+from newsletter.operations.feeds import FetchStatus
 
 app = typer.Typer(help="Feeds fetched into the article store.", no_args_is_help=True)
 
@@ -34,11 +25,8 @@ def add(
     name: Annotated[str, typer.Option(help="Display name (default: the feed's title).")] = "",
 ) -> None:
     """Add a feed; its topics must exist (newsletter topics add)."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        feed = add_feed(session, url=url, topics=topic or [], name=name)
-        feed_id, topics = feed.id, feed.topics
-    console.print(f"feed {feed_id} added: {url} (topics: {', '.join(topics) or 'none'})")
+    feed = operations.register_feed(runtime(ctx), url=url, topics=topic or [], name=name)
+    console.print(f"feed {feed.id} added: {url} (topics: {', '.join(feed.topics) or 'none'})")
 
 
 def _when(moment: datetime | None) -> str:
@@ -48,9 +36,7 @@ def _when(moment: datetime | None) -> str:
 @app.command("ls")
 def list_all(ctx: typer.Context) -> None:
     """List feeds with their last success, last error and article count."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        feeds = list_feeds(session)
+    feeds = operations.feeds(runtime(ctx))
     table = Table("id", "name", "url", "topics", "last success", "last error", "articles")
     for feed in feeds:
         error = f"{_when(feed.last_error_at)} {feed.last_error}" if feed.last_error else "-"
@@ -73,11 +59,8 @@ def remove_command(
     feed: Annotated[str, typer.Argument(help="Feed id or URL.")],
 ) -> None:
     """Stop fetching a feed; the articles it brought stay."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        removed = remove(session, ref=feed)
-        feed_id, url = removed.id, removed.url
-    console.print(f"feed {feed_id} removed: {url}")
+    removed = operations.forget_feed(runtime(ctx), ref=feed)
+    console.print(f"feed {removed.id} removed: {removed.url}")
 
 
 @app.command("fetch")
@@ -90,14 +73,7 @@ def fetch_command(
     rt = runtime(ctx)
     if feed is not None and all_feeds:
         raise typer.BadParameter("give a feed or --all, not both")
-    if feed is not None:
-        with session_scope(rt.engine) as session:
-            feed_id = find_feed(session, ref=feed).id
-        if feed_id is None:
-            raise FeedNotFound(feed)
-        results = [fetch_feed(rt, feed_id)]
-    else:
-        results = fetch_all(rt)
+    results = [operations.fetch_one(rt, ref=feed)] if feed else operations.fetch_all(rt)
     for result in results:
         if result.status is FetchStatus.FAILED:
             err_console.print(f"{result.url}: failed: {result.error}", markup=False, soft_wrap=True)

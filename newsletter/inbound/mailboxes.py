@@ -1,4 +1,5 @@
-"""Mail coming back, read from Maildirs by the scheduler: bounces, mailto unsubscribes, complaints.
+"""Mail coming back, read from Maildirs by the scheduler (or from one Maildir or mbox at an
+operator's command): bounces, mailto unsubscribes, complaints.
 
 Each message in ``new/`` is applied in a transaction of its own and then moved to ``cur/``, so a
 message is applied once however often the job runs. A crash between the commit and the move
@@ -19,10 +20,14 @@ from sqlmodel import Session
 
 from newsletter.db import session_scope
 from newsletter.errors import IngestError
-from newsletter.inbound.apply import InboundReport, apply_arf
-from newsletter.inbound.bounces import BounceReport, apply_bounce
+from newsletter.inbound.apply import InboundReport, apply_arf, process_arf_mailbox
+from newsletter.inbound.bounces import BounceReport, apply_bounce, process_mailbox
 from newsletter.inbound.dsn import parse_bounce
-from newsletter.inbound.mailto_unsubscribes import MailtoReport, apply_unsubscribe_mail
+from newsletter.inbound.mailto_unsubscribes import (
+    MailtoReport,
+    apply_unsubscribe_mail,
+    process_unsubscribe_mailbox,
+)
 from newsletter.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -92,3 +97,35 @@ def consume_mailboxes(runtime: Runtime) -> MailboxesReport:
         )
     }
     return MailboxesReport(**counts)
+
+
+# One mailbox at an operator's command (`newsletter bounces|unsubscribes|complaints process`):
+# the whole mailbox in one transaction.
+
+
+def process_bounces(runtime: Runtime, path: Path) -> BounceReport:
+    """Apply the bounces in a Maildir or mbox: hard ones suppress, soft ones are counted."""
+    settings = runtime.settings
+    with session_scope(runtime.engine) as session:
+        return process_mailbox(
+            session,
+            path,
+            secret=settings.secret,
+            local=settings.bounce_local_part,
+            soft_limit=settings.soft_bounce_limit,
+            now=runtime.clock(),
+        )
+
+
+def process_unsubscribes(runtime: Runtime, path: Path) -> MailtoReport:
+    """Unsubscribe everyone who mailed an unsubscribe+TOKEN address (RFC 2369 mailto)."""
+    with session_scope(runtime.engine) as session:
+        return process_unsubscribe_mailbox(
+            session, path, secret=runtime.settings.secret, now=runtime.clock()
+        )
+
+
+def process_complaints(runtime: Runtime, path: Path) -> InboundReport:
+    """Apply the ARF complaint reports (RFC 5965) in a Maildir or mbox."""
+    with session_scope(runtime.engine) as session:
+        return process_arf_mailbox(session, path, now=runtime.clock())

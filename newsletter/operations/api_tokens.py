@@ -12,11 +12,17 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
+from newsletter.db import session_scope
 from newsletter.errors import AccountError
 from newsletter.models import ApiToken, User
+from newsletter.operations.accounts import find_user
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 TOKEN_PREFIX = "nl_"
 # last_used_at is written at most once a minute per token, so reads do not all become writes
@@ -125,3 +131,39 @@ def token_owner(session: Session, *, token: str, now: datetime) -> TokenOwner | 
         row.last_used_at = now
         session.flush()
     return TokenOwner(token_id=row.id or 0, user_id=user.id or 0, email=user.email, role=user.role)
+
+
+# The use cases of the CLI (`newsletter tokens`): each one transaction.
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token just issued: the secret is in ``token`` and is never shown again."""
+
+    token_id: int
+    token: str
+    email: str
+    role: str
+
+
+def issue_token(runtime: Runtime, *, email: str, name: str) -> IssuedToken:
+    """Issue a token for the console user ``email``, with that user's role."""
+    with session_scope(runtime.engine) as session:
+        user = find_user(session, email=email)
+        token_id, token = create_token(
+            session, user_id=user.id or 0, name=name, now=runtime.clock()
+        )
+        return IssuedToken(token_id, token, user.email, user.role)
+
+
+def tokens_of(runtime: Runtime, *, email: str | None = None) -> list[TokenRow]:
+    """Every token, or only those of the console user ``email``."""
+    with session_scope(runtime.engine) as session:
+        user_id = find_user(session, email=email).id if email else None
+        return list_tokens(session, user_id=user_id)
+
+
+def revoke(runtime: Runtime, *, token_id: int) -> None:
+    """Revoke a token; it stops working at once."""
+    with session_scope(runtime.engine) as session:
+        revoke_token(session, token_id=token_id, now=runtime.clock())

@@ -12,8 +12,9 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, col, delete, select
 
 from newsletter.content.articlefile import Overrides, parse_article_file
+from newsletter.content.draft import ArticleDraft
 from newsletter.content.sources import load_drafts
-from newsletter.content.store import IngestResult, check_topics, store_drafts
+from newsletter.content.store import IngestResult, check_topics, store_drafts, topics_of
 from newsletter.content.topic_model import load_tagging
 from newsletter.db import session_scope
 from newsletter.errors import ArticleNotFound, IngestError
@@ -209,14 +210,73 @@ def ingest_article(
         ]
     else:
         drafts = load_drafts(source, overrides=overrides)
+    return _store(runtime, drafts, topics=topics, source=source)
+
+
+def ingest_source(
+    runtime: Runtime, *, target: str, topics: Sequence[str] = (), overrides: Overrides
+) -> tuple[IngestResult, int]:
+    """Ingest a feed (URL or file), a JSON file or one article file, as ``newsletter ingest``
+    does; returns what was stored and how many articles the input held."""
+    drafts = load_drafts(target, overrides=overrides)
+    return _store(runtime, drafts, topics=topics, source=target), len(drafts)
+
+
+def _store(
+    runtime: Runtime, drafts: Sequence[ArticleDraft], *, topics: Sequence[str], source: str
+) -> IngestResult:
+    """Store parsed articles in one transaction; topics given for a single article are the
+    editor's (manual), for a feed the feed's."""
     tagging = load_tagging(runtime.settings)
     with session_scope(runtime.engine) as session:
         return store_drafts(
             session,
-            drafts,
+            list(drafts),
             topics=list(topics),
             now=runtime.clock(),
             source=source,
             tagging=tagging,
             origin=TopicOrigin.MANUAL if len(drafts) == 1 and topics else TopicOrigin.FEED,
         )
+
+
+# The use cases of the CLI (`newsletter articles`): each one transaction.
+
+
+def listed_articles(
+    runtime: Runtime, *, text: str | None, topic: str | None, limit: int, offset: int
+) -> list[tuple[Article, list[str]]]:
+    """Articles matching ``text`` and ``topic``, newest first, each with its topics."""
+    with session_scope(runtime.engine) as session:
+        articles = search_articles(session, text=text, topic=topic, limit=limit, offset=offset)
+        topics = topics_of(session, [a.id for a in articles if a.id is not None])
+    return [(a, topics.get(a.id or 0, [])) for a in articles]
+
+
+def article_detail(runtime: Runtime, *, article_id: int) -> tuple[Article, list[ArticleTag]]:
+    """One article with its topics and where each came from."""
+    with session_scope(runtime.engine) as session:
+        return get_article(session, article_id=article_id), article_tags(
+            session, article_id=article_id
+        )
+
+
+def set_flags(
+    runtime: Runtime,
+    *,
+    article_id: int,
+    pinned: bool | None = None,
+    excluded: bool | None = None,
+) -> None:
+    """Pin or unpin, exclude or include an article."""
+    with session_scope(runtime.engine) as session:
+        if pinned is not None:
+            pin(session, article_id=article_id, pinned=pinned)
+        if excluded is not None:
+            exclude(session, article_id=article_id, excluded=excluded)
+
+
+def retag(runtime: Runtime, *, article_id: int, topics: Sequence[str]) -> list[str]:
+    """Replace an article's topics (recorded as manual); returns the new ones."""
+    with session_scope(runtime.engine) as session:
+        return set_topics(session, article_id=article_id, topics=topics)

@@ -231,3 +231,33 @@ def _record_failure(runtime: Runtime, feed_id: int, url: str, exc: Exception) ->
             feed.last_error_at = runtime.clock()
             session.add(feed)
     return FeedResult(feed_id, url, FetchStatus.FAILED, error=reason)
+
+
+# The use cases of the CLI (`newsletter feeds`): each one transaction.
+
+
+def register_feed(runtime: Runtime, *, url: str, topics: Sequence[str], name: str = "") -> Feed:
+    """Add a feed; its URL must be new and its topics must exist."""
+    with session_scope(runtime.engine) as session:
+        return add_feed(session, url=url, topics=topics, name=name)
+
+
+def feeds(runtime: Runtime) -> list[Feed]:
+    """Every feed with its state (last success, last error, article count)."""
+    with session_scope(runtime.engine) as session:
+        return list_feeds(session)
+
+
+def forget_feed(runtime: Runtime, *, ref: str) -> Feed:
+    """Stop fetching a feed (by id or URL); the articles it brought stay."""
+    with session_scope(runtime.engine) as session:
+        return remove_feed(session, ref=ref)
+
+
+def fetch_one(runtime: Runtime, *, ref: str) -> FeedResult:
+    """Fetch the feed with this id or URL now."""
+    with session_scope(runtime.engine) as session:
+        feed_id = find_feed(session, ref=ref).id
+    if feed_id is None:
+        raise FeedNotFound(ref)
+    return fetch_feed(runtime, feed_id)

@@ -1,15 +1,23 @@
-"""Topics for editors: create and rename them, count their articles (console and API)."""
+"""Topics for editors: create and rename them, count their articles, train the classifier
+(console, API and CLI)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from newsletter.db import session_scope
 from newsletter.errors import NewsletterError, UnknownTopic
 from newsletter.models import ArticleTopic, Topic
+
+if TYPE_CHECKING:
+    from newsletter.content.topic_model import TrainingReport
+    from newsletter.runtime import Runtime
 
 
 class TopicError(NewsletterError, ValueError):
@@ -69,3 +77,34 @@ def topic_rows(session: Session) -> list[TopicRow]:
         TopicRow(slug=t.slug, name=t.name, articles=int(counts.get(t.slug, 0)))
         for t in session.exec(select(Topic).order_by(col(Topic.slug)))
     ]
+
+
+# The use cases of the CLI (`newsletter topics`): each one transaction.
+
+
+def ensure_topic(runtime: Runtime, *, slug: str, name: str = "") -> bool:
+    """Create a topic unless it exists; whether it was created."""
+    with session_scope(runtime.engine) as session:
+        if session.get(Topic, check_slug(slug)) is not None:
+            return False
+        create_topic(session, slug=slug, name=name, now=runtime.clock())
+        return True
+
+
+def topics_with_counts(runtime: Runtime) -> list[TopicRow]:
+    """Every topic with its article count."""
+    with session_scope(runtime.engine) as session:
+        return topic_rows(session)
+
+
+def train_model(runtime: Runtime, *, labelled: Path | None = None) -> TrainingReport:
+    """Train the topic classifier on a labelled CSV, or on the stored articles whose topics an
+    editor or a feed gave, and save it where ingest looks for it."""
+    from newsletter.content.topic_model import read_csv, stored_examples, train
+
+    if labelled is not None:
+        texts, labels = read_csv(labelled)
+    else:
+        with session_scope(runtime.engine) as session:
+            texts, labels = stored_examples(session)
+    return train(texts, labels, path=runtime.settings.topic_model_file)

@@ -7,13 +7,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
+from newsletter.db import session_scope
 from newsletter.errors import NewsletterError
 from newsletter.models import WebhookDelivery, WebhookEndpoint, WebhookEvent, WebhookStatus
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 
 class WebhookError(NewsletterError, ValueError):
@@ -155,3 +160,24 @@ def recent_deliveries(session: Session, *, limit: int = 100) -> list[QueueRow]:
         )
         for d, url, kind in rows
     ]
+
+
+# The use cases of the CLI (`newsletter webhooks`): each one transaction.
+
+
+def register(runtime: Runtime, *, url: str, events: Sequence[str]) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint; returns it and its signing secret (shown once)."""
+    with session_scope(runtime.engine) as session:
+        return add_endpoint(session, url=url, events=events, now=runtime.clock())
+
+
+def endpoints(runtime: Runtime) -> list[EndpointRow]:
+    """Every endpoint with its queue counts."""
+    with session_scope(runtime.engine) as session:
+        return list_endpoints(session)
+
+
+def unregister(runtime: Runtime, *, endpoint_id: int) -> str:
+    """Remove an endpoint and its queue; returns its URL."""
+    with session_scope(runtime.engine) as session:
+        return remove_endpoint(session, endpoint_id=endpoint_id)
