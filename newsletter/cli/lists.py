@@ -1,4 +1,4 @@
-"""``newsletter lists``: thin wrappers over subscribers.lists."""
+"""``newsletter lists``: thin commands over ``newsletter.operations.lists``."""
 
 from __future__ import annotations
 
@@ -7,15 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlmodel import select
 
 from newsletter.cli.context import console, runtime
-from newsletter.db import session_scope
-from newsletter.models import Topic
-from newsletter.publish import editorial
-from subscribers import lists as list_service
+from newsletter.operations import lists as operations
 from subscribers.preferences import WEEKDAYS
-from subscribers.queries import status_counts, subscription_counts
 
 lists_app = typer.Typer(help="Mailing lists.", no_args_is_help=True)
 
@@ -36,54 +31,44 @@ def create_list(
     double_opt_in: Annotated[bool, typer.Option(help="Sign-ups must confirm by email.")] = True,
 ) -> None:
     """Create a mailing list."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        known = set(session.exec(select(Topic.slug)))
-        created = list_service.create_list(
-            session,
-            slug=slug,
-            name=name,
-            from_name=from_name or name,
-            from_address=from_address,
-            reply_to=reply_to,
-            topics=topic,
-            default_cadence=cadence,
-            default_weekday=weekday,
-            default_send_hour=send_hour,
-            default_timezone=timezone,
-            double_opt_in=double_opt_in,
-            known_topics=known,
-        )
-        console.print(f"list {created.slug} created with topics {', '.join(created.topics)}")
+    created = operations.create(
+        runtime(ctx),
+        slug=slug,
+        name=name,
+        from_name=from_name or name,
+        from_address=from_address,
+        reply_to=reply_to,
+        topics=topic,
+        default_cadence=cadence,
+        default_weekday=weekday,
+        default_send_hour=send_hour,
+        default_timezone=timezone,
+        double_opt_in=double_opt_in,
+    )
+    console.print(f"list {created.slug} created with topics {', '.join(created.topics)}")
 
 
 @lists_app.command("ls")
 def list_lists(ctx: typer.Context) -> None:
     """List mailing lists with their subscription counts."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        counts = subscription_counts(session)
-        table = Table("slug", "name", "sender", "topics", "opt-in", "subscriptions")
-        for item in list_service.all_lists(session):
-            table.add_row(
-                item.slug,
-                item.name,
-                f"{item.from_name} <{item.from_address}>",
-                ", ".join(item.topics),
-                "double" if item.double_opt_in else "single",
-                str(counts.get(item.id or 0, 0)),
-            )
+    table = Table("slug", "name", "sender", "topics", "opt-in", "subscriptions")
+    for item, count in operations.lists_with_counts(runtime(ctx)):
+        table.add_row(
+            item.slug,
+            item.name,
+            f"{item.from_name} <{item.from_address}>",
+            ", ".join(item.topics),
+            "double" if item.double_opt_in else "single",
+            str(count),
+        )
     console.print(table)
 
 
 @lists_app.command("show")
 def show_list(ctx: typer.Context, slug: Annotated[str, typer.Argument(help="List slug.")]) -> None:
     """Show a list's settings and its subscriptions per status."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        item = list_service.get_list(session, slug=slug)
-        counts = status_counts(session, list_id=item.id or 0)
-        next_up = editorial.next_issue(session, list_id=item.id or 0)
+    shown = operations.overview(runtime(ctx), slug=slug)
+    item, counts, next_up = shown.mailing_list, shown.counts, shown.next_issue
     table = Table("setting", "value", show_header=False)
     table.add_row("slug", item.slug)
     table.add_row("name", item.name)
@@ -156,32 +141,28 @@ def update_list(
     ] = None,
 ) -> None:
     """Change a list's settings and branding; only the options given change."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        known = set(session.exec(select(Topic.slug)))
-        result = list_service.update_list(
-            session,
-            slug=slug,
-            name=name,
-            from_name=from_name,
-            from_address=from_address,
-            reply_to=reply_to,
-            topics=topic,
-            default_cadence=cadence,
-            default_weekday=weekday,
-            default_send_hour=send_hour,
-            default_timezone=timezone,
-            double_opt_in=double_opt_in,
-            known_topics=known,
-            description=description,
-            logo_url=logo_url,
-            accent_color=accent_color,
-            footer_text=_unescape(footer_text),
-            postal_address=_unescape(postal_address),
-            archive_public=archive_public,
-            show_images=show_images,
-            welcome_text=_unescape(welcome_text),
-        )
+    result = operations.update(
+        runtime(ctx),
+        slug=slug,
+        name=name,
+        from_name=from_name,
+        from_address=from_address,
+        reply_to=reply_to,
+        topics=topic,
+        default_cadence=cadence,
+        default_weekday=weekday,
+        default_send_hour=send_hour,
+        default_timezone=timezone,
+        double_opt_in=double_opt_in,
+        description=description,
+        logo_url=logo_url,
+        accent_color=accent_color,
+        footer_text=_unescape(footer_text),
+        postal_address=_unescape(postal_address),
+        archive_public=archive_public,
+        show_images=show_images,
+        welcome_text=_unescape(welcome_text),
+    )
     if not result.changed:
         console.print(f"list {result.mailing_list.slug}: nothing changed")
         return
@@ -201,9 +182,7 @@ def delete_list(
     ] = False,
 ) -> None:
     """Delete a list (one with subscriptions only with --force)."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        removed = list_service.delete_list(session, slug=slug, force=force)
+    removed = operations.delete(runtime(ctx), slug=slug, force=force)
     console.print(f"list {slug} deleted with {removed} subscription(s)")
 
 
@@ -228,7 +207,6 @@ def next_issue_note(
     clear_lead: Annotated[bool, typer.Option("--clear-lead", help="No lead story.")] = False,
 ) -> None:
     """Set the editor's note and lead story of the list's next issue (manual or scheduled)."""
-    rt = runtime(ctx)
     if text is not None and file is not None:
         raise typer.BadParameter("give --text or --file, not both")
     if file is not None:
@@ -236,16 +214,9 @@ def next_issue_note(
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise typer.BadParameter(f"cannot read {file}: {exc}") from None
-    with session_scope(rt.engine) as session:
-        mailing_list = list_service.get_list(session, slug=slug)
-        result = editorial.set_next_issue(
-            session,
-            mailing_list=mailing_list,
-            now=rt.clock(),
-            note=text,
-            lead_article_id=lead,
-            clear_lead=clear_lead,
-        )
+    result = operations.set_note(
+        runtime(ctx), slug=slug, note=text, lead_article_id=lead, clear_lead=clear_lead
+    )
     note = f"{len(result.note_markdown)} characters" if result.note_markdown else "none"
     console.print(
         f"list {slug}: next issue's note: {note}; lead story: {result.lead_title or 'none'}"

@@ -1,0 +1,95 @@
+"""Mailing lists as editors manage them: create, list with counts, show, change, delete, and the
+next issue's note. Each use case is one transaction over ``subscribers.lists``, which checks the
+offered topics against the stored ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, select
+
+from newsletter.db import session_scope
+from newsletter.models import Topic
+from newsletter.publish import editorial
+from subscribers import lists as list_service
+from subscribers.models import MailingList
+from subscribers.queries import status_counts, subscription_counts
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
+
+
+def known_topics(session: Session) -> set[str]:
+    """The slugs a list may offer: every stored topic."""
+    return set(session.exec(select(Topic.slug)))
+
+
+def create(runtime: Runtime, *, topics: Sequence[str], **fields: Any) -> MailingList:
+    """Create a list; its topics must exist (``subscribers.lists.create_list`` checks the rest)."""
+    with session_scope(runtime.engine) as session:
+        return list_service.create_list(
+            session, topics=topics, known_topics=known_topics(session), **fields
+        )
+
+
+def lists_with_counts(runtime: Runtime) -> list[tuple[MailingList, int]]:
+    """Every list with its number of subscriptions (one grouped count)."""
+    with session_scope(runtime.engine) as session:
+        counts = subscription_counts(session)
+        return [(item, counts.get(item.id or 0, 0)) for item in list_service.all_lists(session)]
+
+
+@dataclass(frozen=True)
+class ListOverview:
+    """A list's settings, its subscriptions per status and its next issue's note and lead."""
+
+    mailing_list: MailingList
+    counts: dict[str, int]
+    next_issue: editorial.NextIssue
+
+
+def overview(runtime: Runtime, *, slug: str) -> ListOverview:
+    """What ``lists show`` prints."""
+    with session_scope(runtime.engine) as session:
+        item = list_service.get_list(session, slug=slug)
+        return ListOverview(
+            item,
+            status_counts(session, list_id=item.id or 0),
+            editorial.next_issue(session, list_id=item.id or 0),
+        )
+
+
+def update(runtime: Runtime, *, slug: str, **changes: Any) -> list_service.ListUpdate:
+    """Change a list's settings and branding; only the values given (not None) change."""
+    with session_scope(runtime.engine) as session:
+        return list_service.update_list(
+            session, slug=slug, known_topics=known_topics(session), **changes
+        )
+
+
+def delete(runtime: Runtime, *, slug: str, force: bool = False) -> int:
+    """Delete a list (one with subscriptions only with ``force``); how many went with it."""
+    with session_scope(runtime.engine) as session:
+        return list_service.delete_list(session, slug=slug, force=force)
+
+
+def set_note(
+    runtime: Runtime,
+    *,
+    slug: str,
+    note: str | None,
+    lead_article_id: int | None,
+    clear_lead: bool = False,
+) -> editorial.NextIssue:
+    """Set the editor's note and lead story of the list's next issue."""
+    with session_scope(runtime.engine) as session:
+        return editorial.set_next_issue(
+            session,
+            mailing_list=list_service.get_list(session, slug=slug),
+            now=runtime.clock(),
+            note=note,
+            lead_article_id=lead_article_id,
+            clear_lead=clear_lead,
+        )
