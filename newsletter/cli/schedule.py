@@ -10,10 +10,8 @@ from rich.table import Table
 
 from newsletter.cli.context import console, runtime
 from newsletter.config import load_settings
-from newsletter.db import session_scope
 from newsletter.schedule import sends
-from newsletter.schedule.clock import make_clock
-from newsletter.schedule.status import schedule_status
+from newsletter.schedule.status import current_status
 from subscribers.dbtypes import utcnow
 
 app = typer.Typer(help="The scheduler: one-off sends, status, the daemon.", no_args_is_help=True)
@@ -31,11 +29,8 @@ def add(
     timezone: Annotated[str, typer.Option(help="IANA time zone of --at.")] = "UTC",
 ) -> None:
     """Schedule a one-off send of a list (to every subscriber with news in their topics)."""
-    rt = runtime(ctx)
-    now = make_clock(rt.settings)()
-    with session_scope(rt.engine) as session:
-        send = sends.add_send(session, slug=list_slug, at=at, timezone=timezone, now=now)
-        console.print(f"scheduled send {send.id}: list {list_slug} at {_utc(send.at)}")
+    send = sends.schedule_send(runtime(ctx), slug=list_slug, at=at, timezone=timezone)
+    console.print(f"scheduled send {send.id}: list {list_slug} at {_utc(send.at)}")
 
 
 @app.command("ls")
@@ -46,9 +41,7 @@ def ls(
     ] = False,
 ) -> None:
     """List scheduled one-off sends."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        views = sends.list_sends(session, include_finished=all_sends)
+    views = sends.scheduled_sends(runtime(ctx), include_finished=all_sends)
     table = Table("id", "list", "local time", "UTC", "status", "run", "note")
     for view in views:
         table.add_row(
@@ -69,20 +62,15 @@ def cancel(
     send_id: Annotated[int, typer.Argument(help="Id shown by `schedule ls`.")],
 ) -> None:
     """Cancel a pending scheduled send."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        sends.cancel_send(session, send_id=send_id, now=make_clock(rt.settings)())
+    sends.cancel(runtime(ctx), send_id=send_id)
     console.print(f"scheduled send {send_id} cancelled")
 
 
 @app.command("status")
 def status(ctx: typer.Context) -> None:
     """Next due sends per list, the last runs with their counts, and live daemons."""
-    rt = runtime(ctx)
-    now = make_clock(rt.settings)()
-    with session_scope(rt.engine) as session:
-        report = schedule_status(session, now=now, real_now=utcnow())
-    console.print(f"scheduler clock: {_utc(now)}")
+    report = current_status(runtime(ctx))
+    console.print(f"scheduler clock: {_utc(report.now)}")
     alive = [d for d in report.daemons if d.alive]
     console.print(f"daemons alive: {len(alive)}")
     for daemon in report.daemons[:5]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
+from newsletter.db import session_scope
 from newsletter.errors import NewsletterError
 from newsletter.schedule.models import ScheduledSend, SendStatus
 from newsletter.schedule.periods import local_to_utc, zone
@@ -14,6 +16,9 @@ from subscribers.errors import SubscriberError
 from subscribers.models import MailingList
 from subscribers.preferences import check_timezone
 from subscribers.service import get_list
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 LOCAL_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
@@ -112,3 +117,31 @@ def cancel_send(session: Session, *, send_id: int, now: datetime) -> ScheduledSe
     send.done_at = now
     session.flush()
     return send
+
+
+# The use cases of the CLI (`newsletter schedule add|ls|cancel`): each one transaction, on the
+# scheduler's clock (which a test or a demo may set).
+
+
+def schedule_send(runtime: Runtime, *, slug: str, at: str, timezone: str) -> ScheduledSend:
+    """Schedule a one-off send of a list at a local time."""
+    with session_scope(runtime.engine) as session:
+        return add_send(session, slug=slug, at=at, timezone=timezone, now=_now(runtime))
+
+
+def scheduled_sends(runtime: Runtime, *, include_finished: bool = False) -> list[SendView]:
+    """The one-off sends, pending first."""
+    with session_scope(runtime.engine) as session:
+        return list_sends(session, include_finished=include_finished)
+
+
+def cancel(runtime: Runtime, *, send_id: int) -> ScheduledSend:
+    """Cancel a pending one-off send."""
+    with session_scope(runtime.engine) as session:
+        return cancel_send(session, send_id=send_id, now=_now(runtime))
+
+
+def _now(runtime: Runtime) -> datetime:
+    from newsletter.schedule.clock import make_clock
+
+    return make_clock(runtime.settings)()

@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
+from newsletter.db import session_scope
 from newsletter.ledger.planning import load_audience
 from newsletter.ledger.runstate import RunSummary, recent_runs
 from newsletter.schedule.dispatch import load_members
 from newsletter.schedule.heartbeat import DaemonState, daemons
 from newsletter.schedule.periods import Rhythm, next_period
 from newsletter.schedule.sends import SendView, list_sends
+from subscribers.dbtypes import utcnow
 from subscribers.models import MailingList
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class NextSend:
 class ScheduleStatus:
     """Everything ``schedule status`` prints."""
 
+    now: datetime  # the scheduler's clock
     next_sends: list[NextSend]
     one_off: list[SendView]
     runs: list[RunSummary]
@@ -63,8 +70,17 @@ def next_sends(session: Session, *, now: datetime, per_list: int = 3) -> list[Ne
 def schedule_status(session: Session, *, now: datetime, real_now: datetime) -> ScheduleStatus:
     """Collect the status: periods by the scheduler clock, liveness by the real clock."""
     return ScheduleStatus(
+        now=now,
         next_sends=next_sends(session, now=now),
         one_off=list_sends(session),
         runs=recent_runs(session, limit=10, with_tests=False),
         daemons=daemons(session, now=real_now),
     )
+
+
+def current_status(runtime: Runtime) -> ScheduleStatus:
+    """``schedule status`` on the scheduler's clock, with daemons' ages on the real one."""
+    from newsletter.schedule.clock import make_clock
+
+    with session_scope(runtime.engine) as session:
+        return schedule_status(session, now=make_clock(runtime.settings)(), real_now=utcnow())
