@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, delete, select
 
+from newsletter.db import session_scope
 from newsletter.errors import AccountError
 from newsletter.models import ApiToken, ConsoleSession, User, UserRole
+from newsletter.runtime import Runtime
 from subscribers.addresses import normalise_email
 from subscribers.errors import InvalidAddress
 
@@ -216,3 +219,85 @@ def delete_user(session: Session, *, user_id: int, acting_user_id: int | None = 
     session.delete(user)
     session.flush()
     return user.email
+
+
+# Use cases for the faces: each opens its own transaction.
+
+
+def console_user(runtime: Runtime, *, nonce: str, user_id: int) -> User | None:
+    """The active user of a recorded, unexpired console session, else None."""
+    with session_scope(runtime.engine) as session:
+        return session_user(session, nonce=nonce, user_id=user_id, now=runtime.clock())
+
+
+def sign_in(
+    runtime: Runtime, *, email: str, password: str, nonce: str, lifetime: timedelta
+) -> int | None:
+    """Check the password and record a console session under ``nonce``; the user's id or None."""
+    with session_scope(runtime.engine) as session:
+        user = authenticate(session, email=email, password=password, now=runtime.clock())
+        user_id = user.id if user else None
+        if user_id is not None:
+            start_session(
+                session, user_id=user_id, nonce=nonce, now=runtime.clock(), lifetime=lifetime
+            )
+    return user_id
+
+
+def sign_out(runtime: Runtime, *, nonce: str) -> None:
+    """Revoke one console session."""
+    with session_scope(runtime.engine) as session:
+        end_session(session, nonce=nonce)
+
+
+def users(runtime: Runtime) -> list[User]:
+    """Every account, by address."""
+    with session_scope(runtime.engine) as session:
+        return all_users(session)
+
+
+def add_user(runtime: Runtime, *, email: str, password: str, role: str) -> User:
+    """Create a console account (AccountError for a duplicate, short password or bad role)."""
+    with session_scope(runtime.engine) as session:
+        return create_user(session, email=email, password=password, role=role, now=runtime.clock())
+
+
+class UserAction(StrEnum):
+    """What an admin can do to another account."""
+
+    ROLE = "role"
+    DISABLE = "disable"
+    ENABLE = "enable"
+    PASSWORD = "password"
+    DELETE = "delete"
+
+
+def change_user(
+    runtime: Runtime,
+    *,
+    user_id: int,
+    action: UserAction,
+    acting_user_id: int,
+    role: str = "",
+    password: str = "",
+) -> str:
+    """Change a user's role, disable or enable them, reset their password or remove them;
+    returns a one-line account of what was done."""
+    with session_scope(runtime.engine) as session:
+        if action == UserAction.ROLE:
+            user = change_role(session, user_id=user_id, role=role, acting_user_id=acting_user_id)
+            return f"{user.email} is now {user.role}; their sessions ended"
+        if action in (UserAction.DISABLE, UserAction.ENABLE):
+            user = set_disabled(
+                session,
+                user_id=user_id,
+                disabled=action == UserAction.DISABLE,
+                now=runtime.clock(),
+                acting_user_id=acting_user_id,
+            )
+            return f"{user.email} {action.value}d"
+        if action == UserAction.PASSWORD:
+            user = reset_password(session, user_id=user_id, password=password)
+            return f"Password of {user.email} reset; their sessions ended"
+        email = delete_user(session, user_id=user_id, acting_user_id=acting_user_id)
+        return f"{email} removed"

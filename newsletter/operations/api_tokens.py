@@ -156,14 +156,43 @@ def issue_token(runtime: Runtime, *, email: str, name: str) -> IssuedToken:
         return IssuedToken(token_id, token, user.email, user.role)
 
 
-def tokens_of(runtime: Runtime, *, email: str | None = None) -> list[TokenRow]:
-    """Every token, or only those of the console user ``email``."""
+def tokens_of(
+    runtime: Runtime, *, email: str | None = None, user_id: int | None = None
+) -> list[TokenRow]:
+    """Every token, or only those of the console user ``email`` (or ``user_id``)."""
     with session_scope(runtime.engine) as session:
-        user_id = find_user(session, email=email).id if email else None
+        if email:
+            user_id = find_user(session, email=email).id
         return list_tokens(session, user_id=user_id)
 
 
-def revoke(runtime: Runtime, *, token_id: int) -> None:
-    """Revoke a token; it stops working at once."""
+def revoke(runtime: Runtime, *, token_id: int, owner_id: int | None = None) -> None:
+    """Revoke a token (only the owner's own when ``owner_id`` is given); it stops working at
+    once."""
     with session_scope(runtime.engine) as session:
-        revoke_token(session, token_id=token_id, now=runtime.clock())
+        revoke_token(session, token_id=token_id, now=runtime.clock(), owner_id=owner_id)
+
+
+@dataclass(frozen=True)
+class OwnToken:
+    """A token a signed-in user issued for themselves, and the tokens listed beside it."""
+
+    token_id: int
+    token: str
+    listed: list[TokenRow]
+
+
+def issue_own_token(
+    runtime: Runtime, *, user_id: int, name: str, listed_for: int | None
+) -> OwnToken:
+    """Issue a token for the signed-in user; the answer lists ``listed_for``'s tokens
+    (everyone's for None)."""
+    with session_scope(runtime.engine) as session:
+        token_id, token = create_token(session, user_id=user_id, name=name, now=runtime.clock())
+        return OwnToken(token_id, token, list_tokens(session, user_id=listed_for))
+
+
+def caller_of(runtime: Runtime, *, token: str) -> TokenOwner | None:
+    """Who a presented token acts for (its last use recorded), or None."""
+    with session_scope(runtime.engine) as session:
+        return token_owner(session, token=token, now=runtime.clock())

@@ -18,7 +18,8 @@ from newsletter.content.store import IngestResult, check_topics, store_drafts, t
 from newsletter.content.topic_model import load_tagging
 from newsletter.db import session_scope
 from newsletter.errors import ArticleNotFound, IngestError
-from newsletter.models import Article, ArticleTopic, TopicOrigin
+from newsletter.models import Article, ArticleTopic, Topic, TopicOrigin
+from newsletter.operations.topics import all_topics
 from newsletter.runtime import Runtime
 
 
@@ -240,7 +241,8 @@ def _store(
         )
 
 
-# The use cases of the CLI (`newsletter articles`): each one transaction.
+# The use cases of the CLI (`newsletter articles`), the console and the API: each one
+# transaction.
 
 
 def listed_articles(
@@ -280,3 +282,41 @@ def retag(runtime: Runtime, *, article_id: int, topics: Sequence[str]) -> list[s
     """Replace an article's topics (recorded as manual); returns the new ones."""
     with session_scope(runtime.engine) as session:
         return set_topics(session, article_id=article_id, topics=topics)
+
+
+@dataclass(frozen=True)
+class ArticlesPage:
+    """The console's articles page: one page of a search and every topic to filter by."""
+
+    found: ArticlePage
+    topics: list[Topic]
+
+
+def browse_articles(
+    runtime: Runtime, *, query: str = "", topic: str = "", flag: str = "", page: int = 1
+) -> ArticlesPage:
+    """One page of articles by text, topic and flag, and the topics to choose from."""
+    with session_scope(runtime.engine) as session:
+        found = article_page(session, query=query, topic=topic, flag=flag, page=page)
+        return ArticlesPage(found=found, topics=all_topics(session))
+
+
+def edit_article(
+    runtime: Runtime,
+    *,
+    article_id: int,
+    topics: Sequence[str] | None = None,
+    pinned: bool | None = None,
+    excluded: bool | None = None,
+) -> tuple[Article, list[str]]:
+    """Retag, pin or unpin, exclude or include an article in one transaction; the article and
+    its topics after."""
+    with session_scope(runtime.engine) as session:
+        if topics is not None:
+            set_topics(session, article_id=article_id, topics=topics)
+        if pinned is not None:
+            pin(session, article_id=article_id, pinned=pinned)
+        if excluded is not None:
+            exclude(session, article_id=article_id, excluded=excluded)
+        article = get_article(session, article_id=article_id)
+        return article, topics_of(session, [article_id]).get(article_id, [])

@@ -30,6 +30,7 @@ from newsletter.content.urls import canonical_url
 from newsletter.db import session_scope
 from newsletter.errors import FeedNotFound, IngestError
 from newsletter.models import Feed
+from newsletter.operations.topics import TopicRow, topic_rows
 
 if TYPE_CHECKING:
     from newsletter.runtime import Runtime
@@ -233,7 +234,7 @@ def _record_failure(runtime: Runtime, feed_id: int, url: str, exc: Exception) ->
     return FeedResult(feed_id, url, FetchStatus.FAILED, error=reason)
 
 
-# The use cases of the CLI (`newsletter feeds`): each one transaction.
+# The use cases of the CLI (`newsletter feeds`) and the console: each one transaction.
 
 
 def register_feed(runtime: Runtime, *, url: str, topics: Sequence[str], name: str = "") -> Feed:
@@ -261,3 +262,17 @@ def fetch_one(runtime: Runtime, *, ref: str) -> FeedResult:
     if feed_id is None:
         raise FeedNotFound(ref)
     return fetch_feed(runtime, feed_id)
+
+
+@dataclass(frozen=True)
+class FeedsPage:
+    """Every feed and every topic a feed may bring articles into."""
+
+    feeds: list[Feed]
+    topics: list[TopicRow]
+
+
+def feeds_page(runtime: Runtime) -> FeedsPage:
+    """Every feed in the order they were added, and the topics with their article counts."""
+    with session_scope(runtime.engine) as session:
+        return FeedsPage(feeds=list_feeds(session), topics=topic_rows(session))

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, select
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from newsletter.db import session_scope
 from newsletter.models import Topic
+from newsletter.operations.topics import all_topics
 from newsletter.publish import editorial
 from subscribers import lists as list_service
-from subscribers.models import MailingList
+from subscribers.models import MailingList, Subscription
 from subscribers.queries import status_counts, subscription_counts
 
 if TYPE_CHECKING:
@@ -93,3 +95,84 @@ def set_note(
             lead_article_id=lead_article_id,
             clear_lead=clear_lead,
         )
+
+
+# The use cases of the console and the API.
+
+
+def find_list(runtime: Runtime, *, slug: str) -> MailingList:
+    """The list with this slug (SubscriberError otherwise)."""
+    with session_scope(runtime.engine) as session:
+        return list_service.get_list(session, slug=slug)
+
+
+def every_list(runtime: Runtime) -> list[MailingList]:
+    """Every list, by slug."""
+    with session_scope(runtime.engine) as session:
+        return list_service.all_lists(session)
+
+
+def status_counts_by_list(session: Session) -> dict[int, dict[str, int]]:
+    """Subscriptions per list and status (statuses with none left out), in one grouped query."""
+    counts: dict[int, dict[str, int]] = {}
+    for list_id, status, count in session.exec(
+        select(Subscription.list_id, Subscription.status, func.count()).group_by(
+            col(Subscription.list_id), col(Subscription.status)
+        )
+    ):
+        counts.setdefault(list_id, {})[str(status)] = int(count)
+    return counts
+
+
+@dataclass(frozen=True)
+class ListCounts:
+    """A list and how many of its subscriptions are in each status (statuses with none left
+    out)."""
+
+    mailing_list: MailingList
+    counts: dict[str, int]
+
+
+def lists_with_status_counts(runtime: Runtime) -> list[ListCounts]:
+    """Every list, by slug, with its subscriptions per status."""
+    with session_scope(runtime.engine) as session:
+        counts = status_counts_by_list(session)
+        return [
+            ListCounts(item, counts.get(item.id or 0, {}))
+            for item in list_service.all_lists(session)
+        ]
+
+
+@dataclass(frozen=True)
+class ListsPage:
+    """The console's lists page: every list with its counts, and the topics a list may offer."""
+
+    lists: list[ListCounts]
+    topics: list[Topic]
+
+
+def lists_page(runtime: Runtime) -> ListsPage:
+    """Every list with its subscriptions per status, and every topic."""
+    with session_scope(runtime.engine) as session:
+        counts = status_counts_by_list(session)
+        return ListsPage(
+            lists=[
+                ListCounts(item, counts.get(item.id or 0, {}))
+                for item in list_service.all_lists(session)
+            ],
+            topics=all_topics(session),
+        )
+
+
+def update_counted(runtime: Runtime, *, slug: str, **changes: Any) -> ListCounts:
+    """Change a list's settings (as ``update``); the list after, with its counts."""
+    with session_scope(runtime.engine) as session:
+        list_service.update_list(session, slug=slug, known_topics=known_topics(session), **changes)
+        item = list_service.get_list(session, slug=slug)
+        return ListCounts(item, status_counts(session, list_id=item.id or 0))
+
+
+def next_issue(runtime: Runtime, *, list_id: int) -> editorial.NextIssue:
+    """The note and lead story set for a list's next issue."""
+    with session_scope(runtime.engine) as session:
+        return editorial.next_issue(session, list_id=list_id)

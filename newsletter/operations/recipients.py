@@ -1,17 +1,26 @@
 """A run's recipients for the console and the API: filtered by status and address, paged,
-each with its last error and the archived issue it received."""
+each with its last error and the archived issue it received; a run's progress; the audience a
+send would reach."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
+from newsletter.db import session_scope
 from newsletter.digest.links import archive_url
 from newsletter.errors import NewsletterError
-from newsletter.models import Delivery, DeliveryStatus
+from newsletter.ledger.planning import audience_size
+from newsletter.ledger.record import run_counts
+from newsletter.models import Delivery, DeliveryStatus, Run
+from subscribers.models import MailingList
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -87,3 +96,60 @@ def run_recipients(
         ),
         total=int(total),
     )
+
+
+# The use cases of the console's run pages: each one transaction.
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """A run and its rows per status (every status present)."""
+
+    run: Run
+    counts: dict[str, int]
+
+
+def run_progress(runtime: Runtime, *, run_id: int) -> RunProgress | None:
+    """The run with its counts, or None when there is no such run."""
+    with session_scope(runtime.engine) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return None
+        return RunProgress(run, run_counts(session, run_id=run_id))
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """A run with its counts, its list and one page of its recipients."""
+
+    progress: RunProgress
+    mailing_list: MailingList | None
+    recipients: RecipientPage
+
+
+def run_page(
+    runtime: Runtime, *, run_id: int, status: str, search: str, limit: int, offset: int
+) -> RunPage | None:
+    """One run with its list and a page of recipients (NewsletterError for a bad status);
+    None when there is no such run."""
+    with session_scope(runtime.engine) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return None
+        progress = RunProgress(run, run_counts(session, run_id=run_id))
+        found = run_recipients(
+            session,
+            run_id=run_id,
+            status=status,
+            search=search,
+            limit=limit,
+            offset=offset,
+            secret=runtime.settings.secret,
+        )
+        return RunPage(progress, session.get(MailingList, run.list_id), found)
+
+
+def audience_count(runtime: Runtime, *, list_id: int) -> int:
+    """How many people a send of the list now would reach (one count, nothing loaded)."""
+    with session_scope(runtime.engine) as session:
+        return audience_size(session, list_id=list_id)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -79,7 +80,18 @@ def topic_rows(session: Session) -> list[TopicRow]:
     ]
 
 
-# The use cases of the CLI (`newsletter topics`): each one transaction.
+def all_topics(session: Session) -> list[Topic]:
+    """Every topic, by slug."""
+    return list(session.exec(select(Topic).order_by(col(Topic.slug))))
+
+
+def topic_names(session: Session, slugs: Sequence[str]) -> dict[str, str]:
+    """The names of these topics by slug (unknown slugs are left out)."""
+    query = select(Topic.slug, Topic.name).where(col(Topic.slug).in_(slugs))
+    return dict(session.exec(query).all())
+
+
+# The use cases of the CLI (`newsletter topics`) and the console: each one transaction.
 
 
 def ensure_topic(runtime: Runtime, *, slug: str, name: str = "") -> bool:
@@ -108,3 +120,21 @@ def train_model(runtime: Runtime, *, labelled: Path | None = None) -> TrainingRe
         with session_scope(runtime.engine) as session:
             texts, labels = stored_examples(session)
     return train(texts, labels, path=runtime.settings.topic_model_file)
+
+
+def list_topics(runtime: Runtime) -> list[Topic]:
+    """Every topic, by slug."""
+    with session_scope(runtime.engine) as session:
+        return all_topics(session)
+
+
+def add_topic(runtime: Runtime, *, slug: str, name: str) -> Topic:
+    """Create a topic (TopicError for a bad or taken slug)."""
+    with session_scope(runtime.engine) as session:
+        return create_topic(session, slug=slug, name=name, now=runtime.clock())
+
+
+def rename(runtime: Runtime, *, slug: str, name: str) -> Topic:
+    """Give a topic another name (UnknownTopic, TopicError)."""
+    with session_scope(runtime.engine) as session:
+        return rename_topic(session, slug=slug, name=name)

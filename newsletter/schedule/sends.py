@@ -15,7 +15,7 @@ from newsletter.schedule.periods import local_to_utc, zone
 from subscribers.errors import SubscriberError
 from subscribers.models import MailingList
 from subscribers.preferences import check_timezone
-from subscribers.service import get_list
+from subscribers.service import all_lists, get_list
 
 if TYPE_CHECKING:
     from newsletter.runtime import Runtime
@@ -145,3 +145,36 @@ def _now(runtime: Runtime) -> datetime:
     from newsletter.schedule.clock import make_clock
 
     return make_clock(runtime.settings)()
+
+
+# The console and the API read time from the web app's clock: they pass ``now``.
+
+
+@dataclass(frozen=True)
+class SchedulePage:
+    """Every scheduled send (pending first by time, then the finished ones) and every list."""
+
+    sends: list[SendView]
+    lists: list[MailingList]
+
+
+def schedule_overview(runtime: Runtime) -> SchedulePage:
+    """What the console's schedule page shows."""
+    with session_scope(runtime.engine) as session:
+        return SchedulePage(list_sends(session, include_finished=True), all_lists(session))
+
+
+def schedule_send_at(
+    runtime: Runtime, *, slug: str, at: str, timezone: str, now: datetime
+) -> SendView:
+    """Schedule a one-off send of a list at a local time; the send as listed."""
+    with session_scope(runtime.engine) as session:
+        send = add_send(session, slug=slug, at=at, timezone=timezone, now=now)
+        send_id = send.id
+        return next(view for view in list_sends(session) if view.id == send_id)
+
+
+def cancel_at(runtime: Runtime, *, send_id: int, now: datetime) -> ScheduledSend:
+    """Cancel a pending one-off send at ``now``."""
+    with session_scope(runtime.engine) as session:
+        return cancel_send(session, send_id=send_id, now=now)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from newsletter.db import session_scope
 from newsletter.digest.compose import brand_of
+from newsletter.operations import lists as lists_ops
 from newsletter.publish import editorial
 from newsletter.publish.notes import note_html
 from newsletter.web.deps import (
@@ -19,7 +19,6 @@ from newsletter.web.deps import (
     require_editor,
     runtime,
 )
-from subscribers import lists as list_service
 from subscribers.errors import SubscriberError
 
 router = APIRouter(prefix="/admin")
@@ -35,8 +34,7 @@ def branding_page(
 ) -> Response:
     """The next issue's note and lead story; for admins also the list's branding."""
     mailing_list = list_or_404(request, slug)
-    with session_scope(runtime(request).engine) as session:
-        next_up = editorial.next_issue(session, list_id=mailing_list.id or 0)
+    next_up = lists_ops.next_issue(runtime(request), list_id=mailing_list.id or 0)
     brand = brand_of(mailing_list)
     return render(
         request,
@@ -64,17 +62,14 @@ async def save_next_issue(
     # a bigger number
     if lead_text and not (lead_text.isascii() and lead_text.isdigit() and len(lead_text) <= 18):
         return redirect_to(_page_url(slug), notice="The lead story must be an article id.")
-    rt = runtime(request)
     try:
-        with session_scope(rt.engine) as session:
-            editorial.set_next_issue(
-                session,
-                mailing_list=mailing_list,
-                now=rt.clock(),
-                note=form.get("note", ""),
-                lead_article_id=int(lead_text) if lead_text else None,
-                clear_lead=not lead_text,
-            )
+        lists_ops.set_note(
+            runtime(request),
+            slug=mailing_list.slug,
+            note=form.get("note", ""),
+            lead_article_id=int(lead_text) if lead_text else None,
+            clear_lead=not lead_text,
+        )
     except editorial.EditorialError as exc:
         return redirect_to(_page_url(slug), notice=str(exc))
     return redirect_to(_page_url(slug), notice="Saved for the next issue")
@@ -88,20 +83,19 @@ async def save_branding(
     form = await form_with_csrf(request, account)
     name = form.get("name", "").strip()
     try:
-        with session_scope(runtime(request).engine) as session:
-            result = list_service.update_list(
-                session,
-                slug=slug,
-                name=name or None,
-                reply_to=form.get("reply_to", ""),
-                description=form.get("description", ""),
-                logo_url=form.get("logo_url", ""),
-                accent_color=form.get("accent_color", ""),
-                footer_text=form.get("footer_text", ""),
-                postal_address=form.get("postal_address", ""),
-                archive_public=form.get("archive_public") == "on",
-                show_images=form.get("show_images") == "on",
-            )
+        result = lists_ops.update(
+            runtime(request),
+            slug=slug,
+            name=name or None,
+            reply_to=form.get("reply_to", ""),
+            description=form.get("description", ""),
+            logo_url=form.get("logo_url", ""),
+            accent_color=form.get("accent_color", ""),
+            footer_text=form.get("footer_text", ""),
+            postal_address=form.get("postal_address", ""),
+            archive_public=form.get("archive_public") == "on",
+            show_images=form.get("show_images") == "on",
+        )
     except SubscriberError as exc:
         return redirect_to(_page_url(slug), notice=str(exc))
     changed = ", ".join(result.changed)

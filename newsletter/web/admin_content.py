@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlmodel import col, select
 
-from newsletter.db import session_scope
 from newsletter.errors import ArticleNotFound, NewsletterError
-from newsletter.models import Topic
 from newsletter.operations import articles as articles_admin
 from newsletter.web.deps import (
     Account,
@@ -33,16 +32,16 @@ def articles_page(
     page: int = 1,
 ) -> Response:
     """Search articles by title or source, filter by topic or flag, 25 per page."""
-    with session_scope(runtime(request).engine) as session:
-        found = articles_admin.article_page(session, query=q, topic=topic, flag=flag, page=page)
-        topics = list(session.exec(select(Topic).order_by(col(Topic.slug))))
+    shown = articles_admin.browse_articles(
+        runtime(request), query=q, topic=topic, flag=flag, page=page
+    )
     return render(
         request,
         "articles.html.j2",
         {
             "title": "Articles",
-            "found": found,
-            "topics": topics,
+            "found": shown.found,
+            "topics": shown.topics,
             "q": q,
             "topic": topic,
             "flag": flag,
@@ -58,21 +57,19 @@ async def update_article(
     form = await form_with_csrf(request, account)
     action = form.get("action", "")
     topics = (await request.form()).getlist("topics")
+    if action == "topics":
+        change: dict[str, Any] = {"topics": [str(t) for t in topics]}
+        notice = "Topics saved"
+    elif action in ("pin", "unpin"):
+        change = {"pinned": action == "pin"}
+        notice = "Pinned" if action == "pin" else "Unpinned"
+    elif action in ("exclude", "include"):
+        change = {"excluded": action == "exclude"}
+        notice = "Excluded from digests" if action == "exclude" else "Included again"
+    else:
+        raise PageError(400, "Unknown action")
     try:
-        with session_scope(runtime(request).engine) as session:
-            if action == "topics":
-                articles_admin.set_topics(
-                    session, article_id=article_id, topics=[str(t) for t in topics]
-                )
-                notice = "Topics saved"
-            elif action in ("pin", "unpin"):
-                articles_admin.pin(session, article_id=article_id, pinned=action == "pin")
-                notice = "Pinned" if action == "pin" else "Unpinned"
-            elif action in ("exclude", "include"):
-                articles_admin.exclude(session, article_id=article_id, excluded=action == "exclude")
-                notice = "Excluded from digests" if action == "exclude" else "Included again"
-            else:
-                raise PageError(400, "Unknown action")
+        articles_admin.edit_article(runtime(request), article_id=article_id, **change)
     except ArticleNotFound as exc:
         raise PageError(404, "No such article", str(exc)) from None
     except NewsletterError as exc:

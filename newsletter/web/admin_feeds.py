@@ -8,7 +8,6 @@ import asyncio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from newsletter.db import session_scope
 from newsletter.errors import NewsletterError
 from newsletter.operations import feeds
 from newsletter.operations import topics as topics_admin
@@ -27,10 +26,10 @@ router = APIRouter(prefix="/admin")
 @router.get("/feeds")
 def feeds_page(request: Request, account: Account = Depends(require_editor)) -> Response:
     """Every feed with its last success, last error and article count; a form to add one."""
-    with session_scope(runtime(request).engine) as session:
-        rows = feeds.list_feeds(session)
-        topics = topics_admin.topic_rows(session)
-    return render(request, "feeds.html.j2", {"title": "Feeds", "feeds": rows, "topics": topics})
+    shown = feeds.feeds_page(runtime(request))
+    return render(
+        request, "feeds.html.j2", {"title": "Feeds", "feeds": shown.feeds, "topics": shown.topics}
+    )
 
 
 @router.post("/feeds")
@@ -39,11 +38,10 @@ async def add_feed(request: Request, account: Account = Depends(require_editor))
     form = await form_with_csrf(request, account)
     topics = [str(t) for t in (await request.form()).getlist("topics")]
     try:
-        with session_scope(runtime(request).engine) as session:
-            feed = feeds.add_feed(
-                session, url=form.get("url", ""), topics=topics, name=form.get("name", "")
-            )
-            notice = f"Feed {feed.id} added"
+        feed = feeds.register_feed(
+            runtime(request), url=form.get("url", ""), topics=topics, name=form.get("name", "")
+        )
+        notice = f"Feed {feed.id} added"
     except NewsletterError as exc:
         return redirect_to("/admin/feeds", error=str(exc), keep=form)
     return redirect_to("/admin/feeds", notice=notice)
@@ -63,9 +61,8 @@ async def feed_action(
                 return redirect_to("/admin/feeds", error=f"Feed {feed_id}: {result.error}")
             notice = f"Feed {feed_id}: {result.status}, {result.added} new article(s)"
         elif action == "remove":
-            with session_scope(rt.engine) as session:
-                feed = feeds.remove_feed(session, ref=str(feed_id))
-                notice = f"Feed {feed.url} removed"
+            feed = feeds.forget_feed(rt, ref=str(feed_id))
+            notice = f"Feed {feed.url} removed"
         else:
             return redirect_to("/admin/feeds", error=f"Feeds cannot {action!r}")
     except NewsletterError as exc:
@@ -77,8 +74,7 @@ async def feed_action(
 def topics_page(request: Request, account: Account = Depends(require_editor)) -> Response:
     """Topics with their article counts, the category map, and forms to add and rename."""
     rt = runtime(request)
-    with session_scope(rt.engine) as session:
-        rows = topics_admin.topic_rows(session)
+    rows = topics_admin.topics_with_counts(rt)
     return render(
         request,
         "topics.html.j2",
@@ -96,17 +92,12 @@ async def topic_action(request: Request, account: Account = Depends(require_edit
     form = await form_with_csrf(request, account)
     rt = runtime(request)
     try:
-        with session_scope(rt.engine) as session:
-            if form.get("action") == "rename":
-                topic = topics_admin.rename_topic(
-                    session, slug=form.get("slug", ""), name=form.get("name", "")
-                )
-                notice = f"Topic {topic.slug} renamed to {topic.name}"
-            else:
-                topic = topics_admin.create_topic(
-                    session, slug=form.get("slug", ""), name=form.get("name", ""), now=rt.clock()
-                )
-                notice = f"Topic {topic.slug} created"
+        if form.get("action") == "rename":
+            topic = topics_admin.rename(rt, slug=form.get("slug", ""), name=form.get("name", ""))
+            notice = f"Topic {topic.slug} renamed to {topic.name}"
+        else:
+            topic = topics_admin.add_topic(rt, slug=form.get("slug", ""), name=form.get("name", ""))
+            notice = f"Topic {topic.slug} created"
     except NewsletterError as exc:
         return redirect_to("/admin/topics", error=str(exc), keep=form)
     return redirect_to("/admin/topics", notice=notice)

@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlmodel import col, select
 
-from newsletter.db import session_scope
 from newsletter.models import Topic
+from newsletter.operations import lists as lists_ops
+from newsletter.operations.topics import list_topics
 from newsletter.web.choices import WEEKDAYS, timezones
 from newsletter.web.deps import (
     Account,
@@ -21,10 +21,7 @@ from newsletter.web.deps import (
     require_admin,
     runtime,
 )
-from subscribers import lists as list_service
-from subscribers import service
 from subscribers.errors import SubscriberError
-from subscribers.queries import status_counts
 
 router = APIRouter(prefix="/admin")
 log = logging.getLogger(__name__)
@@ -34,24 +31,21 @@ LIST_FIELDS = ("name", "from_name", "from_address", "reply_to", "default_timezon
 
 
 def _known_topics(request: Request) -> list[Topic]:
-    with session_scope(runtime(request).engine) as session:
-        return list(session.exec(select(Topic).order_by(col(Topic.slug))))
+    return list_topics(runtime(request))
 
 
 @router.get("/lists")
 def lists_page(request: Request, account: Account = Depends(require_admin)) -> Response:
     """Every list with its subscription counts, and a form to create one."""
-    with session_scope(runtime(request).engine) as session:
-        lists = service.all_lists(session)
-        counts = {ml.id: status_counts(session, list_id=ml.id or 0) for ml in lists}
+    found = lists_ops.lists_page(runtime(request))
     return render(
         request,
         "lists.html.j2",
         {
             "title": "Lists",
-            "lists": lists,
-            "counts": counts,
-            "topics": _known_topics(request),
+            "lists": [row.mailing_list for row in found.lists],
+            "counts": {row.mailing_list.id: row.counts for row in found.lists},
+            "topics": found.topics,
             "weekdays": WEEKDAYS,
             "timezones": timezones(),
             "edit": None,
@@ -76,15 +70,12 @@ async def create_list(request: Request, account: Account = Depends(require_admin
     topics = [str(t) for t in (await request.form()).getlist("topics")]
     values = _list_values(form, topics)
     try:
-        with session_scope(runtime(request).engine) as session:
-            known = set(session.exec(select(Topic.slug)))
-            created = service.create_list(
-                session,
-                slug=form.get("slug", ""),
-                known_topics=known,
-                **values | {"reply_to": values["reply_to"] or None},
-            )
-            notice = f"List {created.slug} created"
+        created = lists_ops.create(
+            runtime(request),
+            slug=form.get("slug", ""),
+            **values | {"reply_to": values["reply_to"] or None},
+        )
+        notice = f"List {created.slug} created"
     except SubscriberError as exc:
         return redirect_to("/admin/lists", error=str(exc), keep=form)
     return redirect_to("/admin/lists", notice=notice)
@@ -117,12 +108,8 @@ async def edit_list(
     form = await form_with_csrf(request, account)
     topics = [str(t) for t in (await request.form()).getlist("topics")]
     try:
-        with session_scope(runtime(request).engine) as session:
-            known = set(session.exec(select(Topic.slug)))
-            result = list_service.update_list(
-                session, slug=slug, known_topics=known, **_list_values(form, topics)
-            )
-            notice = f"Saved ({', '.join(result.changed)})" if result.changed else "Nothing changed"
+        result = lists_ops.update(runtime(request), slug=slug, **_list_values(form, topics))
+        notice = f"Saved ({', '.join(result.changed)})" if result.changed else "Nothing changed"
     except SubscriberError as exc:
         return redirect_to(f"/admin/lists/{slug}", error=str(exc), keep=form)
     return redirect_to("/admin/lists", notice=notice)

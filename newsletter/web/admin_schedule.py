@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from newsletter.db import session_scope
 from newsletter.errors import NewsletterError
-from newsletter.schedule.sends import add_send, cancel_send, list_sends
+from newsletter.schedule.sends import cancel_at, schedule_overview, schedule_send_at
 from newsletter.web.choices import timezones
 from newsletter.web.deps import (
     Account,
@@ -17,7 +16,6 @@ from newsletter.web.deps import (
     require_editor,
     runtime,
 )
-from subscribers.service import all_lists
 
 router = APIRouter(prefix="/admin")
 
@@ -25,13 +23,16 @@ router = APIRouter(prefix="/admin")
 @router.get("/schedule")
 def schedule_page(request: Request, account: Account = Depends(require_editor)) -> Response:
     """Every scheduled send (pending first by time, then the finished ones) and a form."""
-    with session_scope(runtime(request).engine) as session:
-        sends = list_sends(session, include_finished=True)
-        lists = all_lists(session)
+    shown = schedule_overview(runtime(request))
     return render(
         request,
         "schedule.html.j2",
-        {"title": "Scheduled sends", "sends": sends, "lists": lists, "timezones": timezones()},
+        {
+            "title": "Scheduled sends",
+            "sends": shown.sends,
+            "lists": shown.lists,
+            "timezones": timezones(),
+        },
     )
 
 
@@ -41,15 +42,14 @@ async def schedule_send(request: Request, account: Account = Depends(require_edi
     form = await form_with_csrf(request, account)
     rt = runtime(request)
     try:
-        with session_scope(rt.engine) as session:
-            send = add_send(
-                session,
-                slug=form.get("list", ""),
-                at=form.get("at", "").replace("T", " "),
-                timezone=form.get("timezone", "UTC"),
-                now=rt.clock(),
-            )
-            notice = f"Send #{send.id} scheduled"
+        send = schedule_send_at(
+            rt,
+            slug=form.get("list", ""),
+            at=form.get("at", "").replace("T", " "),
+            timezone=form.get("timezone", "UTC"),
+            now=rt.clock(),
+        )
+        notice = f"Send #{send.id} scheduled"
     except NewsletterError as exc:
         return redirect_to("/admin/schedule", error=str(exc), keep=form)
     return redirect_to("/admin/schedule", notice=notice)
@@ -63,8 +63,7 @@ async def cancel(
     await form_with_csrf(request, account)
     rt = runtime(request)
     try:
-        with session_scope(rt.engine) as session:
-            cancel_send(session, send_id=send_id, now=rt.clock())
+        cancel_at(rt, send_id=send_id, now=rt.clock())
     except NewsletterError as exc:
         return redirect_to("/admin/schedule", error=str(exc))
     return redirect_to("/admin/schedule", notice=f"Send #{send_id} cancelled")

@@ -9,14 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from newsletter.db import session_scope
 from newsletter.errors import NewsletterError
-from newsletter.ledger.planning import iter_audience
-from newsletter.ledger.record import run_counts
-from newsletter.ledger.runstate import recent_runs
-from newsletter.models import DeliveryStatus, Run, RunStatus
-from newsletter.operations import runs
-from newsletter.operations.recipients import run_recipients
+from newsletter.models import DeliveryStatus, RunStatus
+from newsletter.operations import recipients, runs
+from newsletter.operations.lists import every_list
 from newsletter.web.deps import (
     Account,
     PageError,
@@ -30,8 +26,6 @@ from newsletter.web.deps import (
     state,
 )
 from subscribers.errors import SubscriberError
-from subscribers.models import MailingList
-from subscribers.service import all_lists
 
 router = APIRouter(prefix="/admin")
 log = logging.getLogger(__name__)
@@ -49,8 +43,7 @@ def preview_page(
 ) -> Response:
     """Choose a list (and optionally a subscriber); show the digest at desktop or phone width."""
     rt = runtime(request)
-    with session_scope(rt.engine) as session:
-        lists = all_lists(session)
+    lists = every_list(rt)
     slug = list or (lists[0].slug if lists else "")
     context: dict[str, Any] = {
         "title": "Preview",
@@ -105,9 +98,7 @@ def confirm_send(
 ) -> Response:
     """The confirmation step before a list is sent now."""
     mailing_list = list_or_404(request, list)
-    with session_scope(runtime(request).engine) as session:
-        # streamed in chunks: counting a million subscribers never holds them all
-        audience = sum(len(chunk) for chunk in iter_audience(session, list_id=mailing_list.id or 0))
+    audience = recipients.audience_count(runtime(request), list_id=mailing_list.id or 0)
     return render(
         request,
         "send_confirm.html.j2",
@@ -135,17 +126,18 @@ async def trigger_send(request: Request, account: Account = Depends(require_edit
 @router.get("/runs")
 def runs_page(request: Request, account: Account = Depends(require_editor)) -> Response:
     """The last runs with their counts."""
-    with session_scope(runtime(request).engine) as session:
-        rows = recent_runs(session, limit=50)
+    rows = runs.list_runs(runtime(request), limit=50)
     return render(request, "runs.html.j2", {"title": "Runs", "runs": rows})
 
 
-def _progress(request: Request, run_id: int) -> dict[str, Any]:
-    with session_scope(runtime(request).engine) as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            raise PageError(404, "No such run", f"There is no run {run_id}.")
-        counts = run_counts(session, run_id=run_id)
+def _no_such_run(run_id: int) -> PageError:
+    return PageError(404, "No such run", f"There is no run {run_id}.")
+
+
+def _progress(run_id: int, found: recipients.RunProgress | None) -> dict[str, Any]:
+    if found is None:
+        raise _no_such_run(run_id)
+    run, counts = found.run, found.counts
     return {
         "run_id": run_id,
         "status": run.status,
@@ -162,7 +154,8 @@ def run_progress(
     request: Request, run_id: int, account: Account = Depends(require_editor)
 ) -> JSONResponse:
     """The run's status and counts, polled by the run page."""
-    return JSONResponse(_progress(request, run_id), headers={"Cache-Control": "no-store"})
+    found = recipients.run_progress(runtime(request), run_id=run_id)
+    return JSONResponse(_progress(run_id, found), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/runs/{run_id}")
@@ -176,31 +169,28 @@ def run_page(
 ) -> Response:
     """One run: live counts, its recipients (filtered by status and address, with their last
     errors and archived issues), and retry, pause and resume buttons."""
-    progress = _progress(request, run_id)
-    rt = runtime(request)
-    with session_scope(rt.engine) as session:
-        run = session.get(Run, run_id)
-        mailing_list = session.get(MailingList, run.list_id) if run else None
-        try:
-            found = run_recipients(
-                session,
-                run_id=run_id,
-                status=status,
-                search=q,
-                limit=RECIPIENTS_PER_PAGE,
-                offset=(page - 1) * RECIPIENTS_PER_PAGE,
-                secret=rt.settings.secret,
-            )
-        except NewsletterError as exc:
-            raise PageError(400, "Bad filter", str(exc)) from None
+    try:
+        shown = recipients.run_page(
+            runtime(request),
+            run_id=run_id,
+            status=status,
+            search=q,
+            limit=RECIPIENTS_PER_PAGE,
+            offset=(page - 1) * RECIPIENTS_PER_PAGE,
+        )
+    except NewsletterError as exc:
+        raise PageError(400, "Bad filter", str(exc)) from None
+    if shown is None:
+        raise _no_such_run(run_id)
+    found = shown.recipients
     return render(
         request,
         "run.html.j2",
         {
             "title": f"Run {run_id}",
-            "run": run,
-            "mailing_list": mailing_list,
-            "progress": progress,
+            "run": shown.progress.run,
+            "mailing_list": shown.mailing_list,
+            "progress": _progress(run_id, shown.progress),
             "recipients": found,
             "status": status,
             "q": q,

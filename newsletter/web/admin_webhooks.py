@@ -8,7 +8,6 @@ import asyncio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from newsletter.db import session_scope
 from newsletter.errors import NewsletterError
 from newsletter.web.deps import (
     Account,
@@ -20,11 +19,10 @@ from newsletter.web.deps import (
 )
 from newsletter.webhooks.endpoints import (
     EventKind,
-    add_endpoint,
-    list_endpoints,
-    recent_deliveries,
-    remove_endpoint,
-    set_active,
+    register,
+    set_endpoint_active,
+    unregister,
+    webhooks_overview,
 )
 from newsletter.webhooks.sender import deliver_due
 
@@ -32,13 +30,11 @@ router = APIRouter(prefix="/admin")
 
 
 def _page(request: Request, extra: dict[str, object] | None = None) -> Response:
-    with session_scope(runtime(request).engine) as session:
-        endpoints = list_endpoints(session)
-        queue = recent_deliveries(session, limit=100)
+    shown = webhooks_overview(runtime(request), limit=100)
     context: dict[str, object] = {
         "title": "Webhooks",
-        "endpoints": endpoints,
-        "queue": queue,
+        "endpoints": shown.endpoints,
+        "queue": shown.queue,
         "kinds": [kind.value for kind in EventKind],
     }
     return render(request, "webhooks.html.j2", context | (extra or {}))
@@ -55,13 +51,9 @@ async def add_webhook(request: Request, account: Account = Depends(require_admin
     """Register an endpoint and show its signing secret once."""
     form = await form_with_csrf(request, account)
     events = [str(e) for e in (await request.form()).getlist("events")]
-    rt = runtime(request)
     try:
-        with session_scope(rt.engine) as session:
-            endpoint, secret = add_endpoint(
-                session, url=form.get("url", ""), events=events, now=rt.clock()
-            )
-            endpoint_id = endpoint.id
+        endpoint, secret = register(runtime(request), url=form.get("url", ""), events=events)
+        endpoint_id = endpoint.id
     except NewsletterError as exc:
         return redirect_to("/admin/webhooks", error=str(exc), keep=form)
     return _page(request, {"new_secret": secret, "new_id": endpoint_id})
@@ -88,14 +80,14 @@ async def endpoint_action(
     """Pause, resume or remove an endpoint."""
     await form_with_csrf(request, account)
     try:
-        with session_scope(runtime(request).engine) as session:
-            if action in ("pause", "resume"):
-                set_active(session, endpoint_id=endpoint_id, active=action == "resume")
-                notice = f"Webhook #{endpoint_id} {action}d"
-            elif action == "remove":
-                notice = f"Webhook {remove_endpoint(session, endpoint_id=endpoint_id)} removed"
-            else:
-                return redirect_to("/admin/webhooks", error=f"Webhooks cannot {action!r}")
+        rt = runtime(request)
+        if action in ("pause", "resume"):
+            set_endpoint_active(rt, endpoint_id=endpoint_id, active=action == "resume")
+            notice = f"Webhook #{endpoint_id} {action}d"
+        elif action == "remove":
+            notice = f"Webhook {unregister(rt, endpoint_id=endpoint_id)} removed"
+        else:
+            return redirect_to("/admin/webhooks", error=f"Webhooks cannot {action!r}")
     except NewsletterError as exc:
         return redirect_to("/admin/webhooks", error=str(exc))
     return redirect_to("/admin/webhooks", notice=notice)

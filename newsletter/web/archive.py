@@ -14,14 +14,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import col, select
 
-from newsletter.db import session_scope
-from newsletter.digest.compose import LinkSettings, brand_of, digest_view
+from newsletter.digest.compose import brand_of
 from newsletter.digest.links import check_archive_signature
 from newsletter.digest.render import format_date, render_web_issue
-from newsletter.models import IssueNote, Topic
-from newsletter.publish import archive as reads
+from newsletter.operations import archive as reads
 from newsletter.publish.atom import FeedEntry, FeedInfo, atom_feed
 from newsletter.publish.urls import (
     archive_index_url,
@@ -60,10 +57,6 @@ def _public_list(request: Request, slug: str) -> MailingList:
     return mailing_list
 
 
-def _links(rt: Runtime) -> LinkSettings:
-    return LinkSettings(base_url=rt.settings.base_url, secret=rt.settings.secret)
-
-
 def _branding(rt: Runtime, mailing_list: MailingList) -> dict[str, Any]:
     token = make_form_token(
         rt.settings.secret, purpose=f"signup:{mailing_list.slug}", now=rt.clock()
@@ -79,16 +72,15 @@ def _branding(rt: Runtime, mailing_list: MailingList) -> dict[str, Any]:
 @router.get("/")
 def home(request: Request) -> Response:
     """The public lists, with their archive, feed and sign-up links."""
-    with session_scope(runtime(request).engine) as session:
-        lists = [
-            {
-                "slug": item.slug,
-                "name": item.name,
-                "description": item.description,
-                "accent": brand_of(item).accent_light,
-            }
-            for item in reads.public_lists(session)
-        ]
+    lists = [
+        {
+            "slug": item.slug,
+            "name": item.name,
+            "description": item.description,
+            "accent": brand_of(item).accent_light,
+        }
+        for item in reads.public_lists(runtime(request))
+    ]
     return render(request, "index.html.j2", {"title": "Newsletters", "lists": lists})
 
 
@@ -97,13 +89,8 @@ def archive_index(request: Request, slug: str, page: str | None = None) -> Respo
     """Published issues of a list, newest first, with a sign-up form."""
     rt = runtime(request)
     mailing_list = _public_list(request, slug)
-    with session_scope(rt.engine) as session:
-        found = reads.issues_page(session, list_id=mailing_list.id or 0, page=_page_number(page))
-        names = dict(
-            session.exec(
-                select(Topic.slug, Topic.name).where(col(Topic.slug).in_(mailing_list.topics))
-            ).all()
-        )
+    shown = reads.issues_page(rt, mailing_list=mailing_list, page=_page_number(page))
+    found, names = shown.found, shown.topic_names
     issues = [
         {
             "run_id": item.run_id,
@@ -131,20 +118,11 @@ def issue_page(request: Request, slug: str, run_id: str) -> Response:
     mailing_list = _public_list(request, slug)
     if not run_id.isdigit() or len(run_id) > 12:
         raise not_found()
-    with session_scope(rt.engine) as session:
-        issue = reads.published_issue(session, list_id=mailing_list.id or 0, run_id=int(run_id))
-        if issue is None:
-            raise not_found()
-        view = digest_view(
-            session,
-            mailing_list=mailing_list,
-            sections=issue.sections,
-            view_url=issue_url(rt.settings.base_url, mailing_list.slug, issue.run_id),
-            note=issue.note,
-            links=_links(rt),
-        )
+    issue = reads.published_issue(rt, mailing_list=mailing_list, run_id=int(run_id))
+    if issue is None:
+        raise not_found()
     label = f"Issue of {format_date(issue.published_at)}"
-    return HTMLResponse(render_web_issue(rt.env, view, label=label), headers=ISSUE_HEADERS)
+    return HTMLResponse(render_web_issue(rt.env, issue.view, label=label), headers=ISSUE_HEADERS)
 
 
 @router.get("/v/{digest_id}/{signature}")
@@ -155,22 +133,11 @@ def view_in_browser(request: Request, digest_id: int, signature: str) -> Respons
         rt.settings.secret, digest_id, signature
     ):
         raise not_found()
-    with session_scope(rt.engine) as session:
-        found = reads.issue_of_digest(session, digest_id)
-        if found is None:
-            raise PageError(404, "Not sent yet", "This digest has not been sent yet.")
-        digest, run, mailing_list = found
-        note = session.exec(select(IssueNote).where(IssueNote.run_id == run.id)).first()
-        view = digest_view(
-            session,
-            mailing_list=mailing_list,
-            sections=[(topic, ids) for topic, ids in digest.sections],
-            view_url=str(request.url),
-            note=note,
-            links=_links(rt),
-        )
-    label = f"Issue of {format_date(run.created_at)}"
-    return HTMLResponse(render_web_issue(rt.env, view, label=label), headers=ISSUE_HEADERS)
+    issue = reads.digest_issue(rt, digest_id=digest_id, view_url=str(request.url))
+    if issue is None:
+        raise PageError(404, "Not sent yet", "This digest has not been sent yet.")
+    label = f"Issue of {format_date(issue.published_at)}"
+    return HTMLResponse(render_web_issue(rt.env, issue.view, label=label), headers=ISSUE_HEADERS)
 
 
 @router.get("/l/{slug}/topics/{topic}")
@@ -183,20 +150,19 @@ def topic_page(
     signed = bool(k) and check_topic_signature(rt.settings.secret, mailing_list.slug, topic, k)
     if topic not in mailing_list.topics or not (mailing_list.archive_public or signed):
         raise not_found()
-    with session_scope(rt.engine) as session:
-        found = reads.topic_articles(session, topic=topic, page=_page_number(page))
-        known = session.get(Topic, topic)
-        items = [
-            {
-                "id": article.id,
-                "url": article.url or article.canonical_url or "",
-                "title": article.title,
-                "source": article.source,
-                "published": format_date(article.published_at),
-                "summary": article.summary,
-            }
-            for article in found.items
-        ]
+    shown = reads.topic_page(rt, topic=topic, page=_page_number(page))
+    found, known = shown.found, shown.topic
+    items = [
+        {
+            "id": article.id,
+            "url": article.url or article.canonical_url or "",
+            "title": article.title,
+            "source": article.source,
+            "published": format_date(article.published_at),
+            "summary": article.summary,
+        }
+        for article in found.items
+    ]
     keep = f"k={k}&" if signed else ""
     page_url: Callable[[int], str] = lambda number: f"?{keep}page={number}"  # noqa: E731
     back = f"/l/{mailing_list.slug}/archive" if mailing_list.archive_public else "/l/" + slug
@@ -220,8 +186,7 @@ def feed(request: Request, slug: str) -> Response:
     rt = runtime(request)
     mailing_list = _public_list(request, slug)
     base = rt.settings.base_url
-    with session_scope(rt.engine) as session:
-        latest = reads.latest_issues(session, list_id=mailing_list.id or 0)
+    latest = reads.latest_issues(rt, list_id=mailing_list.id or 0)
     entries = [
         FeedEntry(
             url=issue_url(base, mailing_list.slug, item.run_id),

@@ -7,8 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from newsletter.db import session_scope
-from newsletter.operations.accounts import authenticate, end_session, login_key, start_session
+from newsletter.operations.accounts import login_key, sign_in, sign_out
 from newsletter.web.deps import (
     Account,
     client_ip,
@@ -85,17 +84,13 @@ async def login(request: Request) -> Response:
             request, error="Too many attempts; wait a few minutes.", email=email, status=429
         )
     nonce = new_nonce()
-    with session_scope(rt.engine) as session:
-        user = authenticate(session, email=email, password=password, now=rt.clock())
-        user_id = user.id if user else None
-        if user_id is not None:
-            start_session(
-                session,
-                user_id=user_id,
-                nonce=nonce,
-                now=rt.clock(),
-                lifetime=timedelta(seconds=SESSION_SECONDS),
-            )
+    user_id = sign_in(
+        rt,
+        email=email,
+        password=password,
+        nonce=nonce,
+        lifetime=timedelta(seconds=SESSION_SECONDS),
+    )
     if user_id is None:
         return _login_page(request, error="Wrong email or password.", email=email, status=401)
     limiter.give_back(attempt, ip_key)
@@ -117,8 +112,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, account: Account = Depends(require_editor)) -> Response:
     """Revoke the session server-side and forget the cookie."""
     await form_with_csrf(request, account)
-    with session_scope(runtime(request).engine) as session:
-        end_session(session, nonce=account.nonce)
+    sign_out(runtime(request), nonce=account.nonce)
     response = redirect_to("/admin/login", notice="Signed out")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from newsletter.db import session_scope
 from newsletter.models import UserRole
-from newsletter.operations.accounts import session_user
+from newsletter.operations.accounts import console_user
+from newsletter.operations.lists import find_list
 from newsletter.runtime import Runtime
 from newsletter.web import flash
 from newsletter.web.security import (
@@ -26,7 +26,6 @@ from newsletter.web.security import (
 )
 from subscribers.errors import SubscriberError
 from subscribers.models import MailingList
-from subscribers.service import get_list
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +100,9 @@ def current_account(request: Request) -> Account | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     claims = read_session_cookie(rt.settings.secret, cookie, now=rt.clock()) if cookie else None
     if claims is not None:
-        with session_scope(rt.engine) as session:
-            user = session_user(session, nonce=claims.nonce, user_id=claims.user_id, now=rt.clock())
-            if user is not None and user.id is not None:
-                account = Account(id=user.id, email=user.email, role=user.role, nonce=claims.nonce)
+        user = console_user(rt, nonce=claims.nonce, user_id=claims.user_id)
+        if user is not None and user.id is not None:
+            account = Account(id=user.id, email=user.email, role=user.role, nonce=claims.nonce)
     request.state.account = account
     return account
 
@@ -202,8 +200,7 @@ def in_background(web: WebState, work: Coroutine[Any, Any, Any], what: str) -> N
 
 def list_or_404(request: Request, slug: str) -> MailingList:
     """The list with this slug, or a 404 page."""
-    with session_scope(runtime(request).engine) as session:
-        try:
-            return get_list(session, slug=slug)
-        except SubscriberError:
-            raise PageError(404, "No such list", "There is no list at this address.") from None
+    try:
+        return find_list(runtime(request), slug=slug)
+    except SubscriberError:
+        raise PageError(404, "No such list", "There is no list at this address.") from None

@@ -181,3 +181,23 @@ def unregister(runtime: Runtime, *, endpoint_id: int) -> str:
     """Remove an endpoint and its queue; returns its URL."""
     with session_scope(runtime.engine) as session:
         return remove_endpoint(session, endpoint_id=endpoint_id)
+
+
+def set_endpoint_active(runtime: Runtime, *, endpoint_id: int, active: bool) -> WebhookEndpoint:
+    """Pause or resume an endpoint."""
+    with session_scope(runtime.engine) as session:
+        return set_active(session, endpoint_id=endpoint_id, active=active)
+
+
+@dataclass(frozen=True)
+class WebhooksPage:
+    """Every endpoint with its queue counts, and the newest deliveries."""
+
+    endpoints: list[EndpointRow]
+    queue: list[QueueRow]
+
+
+def webhooks_overview(runtime: Runtime, *, limit: int = 100) -> WebhooksPage:
+    """What the console's webhooks page shows."""
+    with session_scope(runtime.engine) as session:
+        return WebhooksPage(list_endpoints(session), recent_deliveries(session, limit=limit))

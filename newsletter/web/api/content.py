@@ -9,11 +9,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from newsletter.content.store import topics_of
-from newsletter.db import session_scope
 from newsletter.digest.links import archive_url
+from newsletter.operations import archive as archive_reads
 from newsletter.operations import articles as articles_admin
-from newsletter.publish.archive import sent_digests
 from newsletter.web.api.deps import Caller, api_runtime
 from newsletter.web.api.problems import PROBLEM_RESPONSES
 
@@ -78,12 +76,10 @@ def get_articles(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ArticleOut]:
     """Stored articles, newest first, optionally by text and topic."""
-    with session_scope(api_runtime(request).engine) as session:
-        found = articles_admin.search_articles(
-            session, text=q, topic=topic, limit=limit, offset=offset
-        )
-        topics = topics_of(session, [a.id for a in found if a.id is not None])
-        return [_out(a, topics.get(a.id or 0, [])) for a in found]
+    found = articles_admin.listed_articles(
+        api_runtime(request), text=q, topic=topic, limit=limit, offset=offset
+    )
+    return [_out(article, topics) for article, topics in found]
 
 
 def _out(article: articles_admin.Article, topics: list[str]) -> ArticleOut:
@@ -121,15 +117,14 @@ def update_article(
     request: Request, article_id: int, body: ArticleFlags, owner: Caller
 ) -> ArticleOut:
     """Pin or unpin, exclude or include, or retag an article."""
-    with session_scope(api_runtime(request).engine) as session:
-        if body.topics is not None:
-            articles_admin.set_topics(session, article_id=article_id, topics=body.topics)
-        if body.pinned is not None:
-            articles_admin.pin(session, article_id=article_id, pinned=body.pinned)
-        if body.excluded is not None:
-            articles_admin.exclude(session, article_id=article_id, excluded=body.excluded)
-        article = articles_admin.get_article(session, article_id=article_id)
-        return _out(article, topics_of(session, [article_id]).get(article_id, []))
+    article, topics = articles_admin.edit_article(
+        api_runtime(request),
+        article_id=article_id,
+        topics=body.topics,
+        pinned=body.pinned,
+        excluded=body.excluded,
+    )
+    return _out(article, topics)
 
 
 @router.get("/lists/{slug}/archive", response_model=list[IssueOut])
@@ -141,8 +136,7 @@ def archive(
 ) -> list[IssueOut]:
     """The list's sent digests with their public archive URLs, newest first."""
     rt = api_runtime(request)
-    with session_scope(rt.engine) as session:
-        digests = sent_digests(session, slug=slug, limit=limit)
+    digests = archive_reads.sent_digests(rt, slug=slug, limit=limit)
     return [
         IssueOut(
             digest_id=digest.digest_id,

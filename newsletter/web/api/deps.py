@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from newsletter.db import session_scope
 from newsletter.models import UserRole
-from newsletter.operations.api_tokens import TokenOwner, token_owner
+from newsletter.operations.api_tokens import TokenOwner, caller_of
 from newsletter.runtime import Runtime
 from newsletter.web.api.problems import ApiProblem
 from newsletter.web.deps import WebState
@@ -52,9 +51,7 @@ def caller(
             "send an API token as 'Authorization: Bearer nl_...'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    rt = api_runtime(request)
-    with session_scope(rt.engine) as session:
-        owner = token_owner(session, token=credentials.credentials, now=rt.clock())
+    owner = caller_of(api_runtime(request), token=credentials.credentials)
     if owner is None:
         raise ApiProblem(
             401,

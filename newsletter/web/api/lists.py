@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from sqlmodel import select
 
-from newsletter.db import session_scope
-from newsletter.models import Topic
+from newsletter.operations import lists as lists_ops
 from newsletter.web.api.deps import Admin, api_runtime
 from newsletter.web.api.problems import PROBLEM_RESPONSES
-from subscribers import lists as list_service
-from subscribers import service
-from subscribers.models import MailingList
-from subscribers.queries import status_counts
 
 router = APIRouter(tags=["lists"], responses=PROBLEM_RESPONSES)
 
@@ -64,7 +58,8 @@ class ListChange(BaseModel):
     double_opt_in: bool | None = None
 
 
-def _list_out(mailing_list: MailingList, counts: dict[str, int]) -> ListOut:
+def _list_out(listed: lists_ops.ListCounts) -> ListOut:
+    mailing_list, counts = listed.mailing_list, listed.counts
     return ListOut(
         slug=mailing_list.slug,
         name=mailing_list.name,
@@ -82,37 +77,29 @@ def _list_out(mailing_list: MailingList, counts: dict[str, int]) -> ListOut:
 @router.get("/lists", response_model=list[ListOut])
 def get_lists(request: Request, owner: Admin) -> list[ListOut]:
     """Every list with its subscription counts."""
-    with session_scope(api_runtime(request).engine) as session:
-        return [
-            _list_out(ml, status_counts(session, list_id=ml.id or 0))
-            for ml in service.all_lists(session)
-        ]
+    return [
+        _list_out(listed) for listed in lists_ops.lists_with_status_counts(api_runtime(request))
+    ]
 
 
 @router.get("/lists/{slug}", response_model=ListOut)
 def get_list(request: Request, slug: str, owner: Admin) -> ListOut:
     """One list."""
-    with session_scope(api_runtime(request).engine) as session:
-        ml = service.get_list(session, slug=slug)
-        return _list_out(ml, status_counts(session, list_id=ml.id or 0))
+    shown = lists_ops.overview(api_runtime(request), slug=slug)
+    return _list_out(lists_ops.ListCounts(shown.mailing_list, shown.counts))
 
 
 @router.post("/lists", response_model=ListOut, status_code=201)
 def create_list(request: Request, body: ListIn, owner: Admin) -> ListOut:
     """Create a list (its topics must exist)."""
-    with session_scope(api_runtime(request).engine) as session:
-        known = set(session.exec(select(Topic.slug)))
-        created = list_service.create_list(session, known_topics=known, **body.model_dump())
-        return _list_out(created, status_counts(session, list_id=created.id or 0))
+    created = lists_ops.create(api_runtime(request), **body.model_dump())
+    return _list_out(lists_ops.ListCounts(created, {}))  # a new list has no subscriptions
 
 
 @router.patch("/lists/{slug}", response_model=ListOut)
 def change_list(request: Request, slug: str, body: ListChange, owner: Admin) -> ListOut:
     """Change a list's settings; topics it stops offering leave its subscriptions."""
-    with session_scope(api_runtime(request).engine) as session:
-        known = set(session.exec(select(Topic.slug)))
-        list_service.update_list(
-            session, slug=slug, known_topics=known, **body.model_dump(exclude_unset=True)
-        )
-        changed = service.get_list(session, slug=slug)
-        return _list_out(changed, status_counts(session, list_id=changed.id or 0))
+    changed = lists_ops.update_counted(
+        api_runtime(request), slug=slug, **body.model_dump(exclude_unset=True)
+    )
+    return _list_out(changed)

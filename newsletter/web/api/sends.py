@@ -10,11 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from newsletter.db import session_scope
 from newsletter.ledger.runstate import RunSummary
 from newsletter.models import RunStatus
 from newsletter.operations import runs
-from newsletter.schedule.sends import SendView, add_send, cancel_send, list_sends
+from newsletter.schedule.sends import SendView, cancel_at, schedule_send_at, scheduled_sends
 from newsletter.web.api.deps import Caller, api_runtime, api_state
 from newsletter.web.api.problems import PROBLEM_RESPONSES, ApiProblem
 from newsletter.web.deps import in_background
@@ -165,27 +164,23 @@ async def send_now(request: Request, slug: str, owner: Caller) -> SendNowOut:
 @router.get("/schedule", response_model=list[ScheduledOut])
 def scheduled(request: Request, owner: Caller, all: bool = False) -> list[ScheduledOut]:
     """Scheduled one-off sends, soonest first (pending only unless ``all``)."""
-    with session_scope(api_runtime(request).engine) as session:
-        return [_scheduled(v) for v in list_sends(session, include_finished=all)]
+    views = scheduled_sends(api_runtime(request), include_finished=all)
+    return [_scheduled(v) for v in views]
 
 
 @router.post("/schedule", response_model=ScheduledOut, status_code=201)
 def schedule(request: Request, body: ScheduleIn, owner: Caller) -> ScheduledOut:
     """Schedule a one-off send of a list at a local time."""
     rt = api_runtime(request)
-    with session_scope(rt.engine) as session:
-        send = add_send(session, slug=body.list, at=body.at, timezone=body.timezone, now=rt.clock())
-        send_id = send.id
-        views = list_sends(session)
-    return next(_scheduled(v) for v in views if v.id == send_id)
+    view = schedule_send_at(rt, slug=body.list, at=body.at, timezone=body.timezone, now=rt.clock())
+    return _scheduled(view)
 
 
 @router.delete("/schedule/{send_id}", response_model=ActionOut)
 def unschedule(request: Request, send_id: int, owner: Caller) -> ActionOut:
     """Cancel a pending scheduled send."""
     rt = api_runtime(request)
-    with session_scope(rt.engine) as session:
-        cancel_send(session, send_id=send_id, now=rt.clock())
+    cancel_at(rt, send_id=send_id, now=rt.clock())
     return ActionOut(run_id=0, changed=1)
 
 

@@ -7,8 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from newsletter.db import session_scope
-from newsletter.operations.api_tokens import create_token, list_tokens, revoke_token
+from newsletter.operations import api_tokens
 from newsletter.web.api.deps import Caller, api_runtime
 from newsletter.web.api.problems import PROBLEM_RESPONSES
 
@@ -56,8 +55,7 @@ def me(owner: Caller) -> Me:
 @router.get("/tokens", response_model=list[TokenOut])
 def get_tokens(request: Request, owner: Caller) -> list[TokenOut]:
     """The caller's tokens, newest first."""
-    with session_scope(api_runtime(request).engine) as session:
-        rows = list_tokens(session, user_id=owner.user_id)
+    rows = api_tokens.tokens_of(api_runtime(request), user_id=owner.user_id)
     return [
         TokenOut(
             id=r.id,
@@ -74,17 +72,13 @@ def get_tokens(request: Request, owner: Caller) -> list[TokenOut]:
 @router.post("/tokens", response_model=NewToken, status_code=201)
 def new_token(request: Request, body: TokenIn, owner: Caller) -> NewToken:
     """Create another token for the caller, with the same role."""
-    rt = api_runtime(request)
-    with session_scope(rt.engine) as session:
-        token_id, token = create_token(
-            session, user_id=owner.user_id, name=body.name, now=rt.clock()
-        )
-    return NewToken(id=token_id, token=token)
+    issued = api_tokens.issue_own_token(
+        api_runtime(request), user_id=owner.user_id, name=body.name, listed_for=owner.user_id
+    )
+    return NewToken(id=issued.token_id, token=issued.token)
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
 def revoke(request: Request, token_id: int, owner: Caller) -> None:
     """Revoke one of the caller's tokens (it stops working at once)."""
-    rt = api_runtime(request)
-    with session_scope(rt.engine) as session:
-        revoke_token(session, token_id=token_id, now=rt.clock(), owner_id=owner.user_id)
+    api_tokens.revoke(api_runtime(request), token_id=token_id, owner_id=owner.user_id)
