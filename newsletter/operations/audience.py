@@ -1,5 +1,5 @@
 """Admin use cases on the audience shared by the console and the HTTP API: bulk actions on
-subscribers, and searching the suppression list."""
+subscribers, and searching and changing the suppression list."""
 
 from __future__ import annotations
 
@@ -7,15 +7,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
+from newsletter.db import session_scope
 from newsletter.operations.privacy import erase_person
 from subscribers import service
 from subscribers.errors import SubscriberError
 from subscribers.models import MailingList, Suppression, SuppressionReason, UnsubscribeSource
-from subscribers.suppression import add_suppression
+from subscribers.suppression import add_suppression, remove_suppression
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 MAX_BULK = 1000
 
@@ -124,3 +129,54 @@ def search_suppressions(
         .limit(limit)
     )
     return list(rows), int(total)
+
+
+# The use cases of the console and the API: each one transaction.
+
+
+def bulk(
+    runtime: Runtime,
+    *,
+    mailing_list: MailingList,
+    emails: Sequence[str],
+    action: str,
+    actor: str,
+) -> BulkResult:
+    """Unsubscribe, suppress or erase these members of a list (SubscriberError when refused)."""
+    with session_scope(runtime.engine) as session:
+        return bulk_action(
+            session,
+            mailing_list=mailing_list,
+            emails=emails,
+            action=action,
+            now=runtime.clock(),
+            secret=runtime.settings.secret,
+            actor=actor,
+        )
+
+
+def suppressions(runtime: Runtime, *, text: str, reason: str) -> tuple[list[Suppression], int]:
+    """The newest suppressions matching ``text`` and ``reason``, and how many match."""
+    with session_scope(runtime.engine) as session:
+        return search_suppressions(session, text=text, reason=reason)
+
+
+def suppress(
+    runtime: Runtime,
+    *,
+    value: str,
+    reason: SuppressionReason = SuppressionReason.MANUAL,
+    note: str = "",
+    domain: bool = False,
+) -> Suppression:
+    """Add an address (or a whole domain) to the suppression list."""
+    with session_scope(runtime.engine) as session:
+        return add_suppression(
+            session, value=value, now=runtime.clock(), domain=domain, reason=reason, note=note
+        )
+
+
+def unsuppress(runtime: Runtime, *, value: str, domain: bool = False) -> None:
+    """Take an address (or a domain) off the suppression list."""
+    with session_scope(runtime.engine) as session:
+        remove_suppression(session, value=value, domain=domain)

@@ -25,6 +25,7 @@ from newsletter.models import OPEN_STATES, Delivery, DeliveryStatus, Run, RunKin
 from newsletter.operations.runs import make_sender
 from newsletter.runtime import Runtime
 from newsletter.sending.engine import StopRequest
+from subscribers.errors import SubscriberError
 from subscribers.models import (
     MailingList,
     Subscriber,
@@ -32,7 +33,7 @@ from subscribers.models import (
     Subscription,
     SubscriptionStatus,
 )
-from subscribers.service import suppressed_filter
+from subscribers.service import get_subscription, suppressed_filter
 
 
 @dataclass
@@ -289,3 +290,14 @@ def pending_without_confirmation(runtime: Runtime, *, list_id: int) -> list[int]
                 )
             ).scalars()
         )
+
+
+async def resend_confirmation(runtime: Runtime, *, email: str, slug: str) -> ConfirmationReport:
+    """Send a pending subscription its confirmation email again (SubscriberError when it is not
+    pending)."""
+    with session_scope(runtime.engine) as session:
+        subscription = get_subscription(session, email=email, slug=slug)
+        if subscription.status != "pending":
+            raise SubscriberError(f"{email} is {subscription.status} on {slug}, not pending")
+        subscription_id = subscription.id or 0
+    return await send_confirmations(runtime, subscription_ids=[subscription_id])

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from newsletter.db import session_scope
 from newsletter.digest.links import archive_url
 from newsletter.models import Article, Delivery, Run, SentArticle
 from subscribers.erasure import person_record
 from subscribers.models import MailingList
 from subscribers.service import find_subscriber
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 MAX_DELIVERIES = 200
 
@@ -89,3 +93,11 @@ def person_detail(session: Session, *, email: str, base_url: str, secret: bytes)
         for delivery, kind, slug in rows
     )
     return PersonDetail(record=record, deliveries=lines, articles_received=received)
+
+
+def person(runtime: Runtime, *, email: str, base_url: str = "") -> PersonDetail:
+    """Everything held about one address (SubscriberNotFound otherwise)."""
+    with session_scope(runtime.engine) as session:
+        return person_detail(
+            session, email=email, base_url=base_url, secret=runtime.settings.secret
+        )

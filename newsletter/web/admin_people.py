@@ -7,10 +7,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from newsletter.db import session_scope
-from newsletter.operations.confirmations import send_confirmations
-from newsletter.operations.people import person_detail
-from newsletter.operations.privacy import erase_person
+from newsletter.operations.confirmations import resend_confirmation
+from newsletter.operations.people import person
+from newsletter.operations.privacy import erase
+from newsletter.operations.subscribers import unsubscribe_member
 from newsletter.web.deps import (
     Account,
     PageError,
@@ -20,7 +20,6 @@ from newsletter.web.deps import (
     require_admin,
     runtime,
 )
-from subscribers import service
 from subscribers.errors import SubscriberError
 from subscribers.models import UnsubscribeSource
 
@@ -32,12 +31,10 @@ def person_page(
     request: Request, email: str, account: Account = Depends(require_admin)
 ) -> Response:
     """Everything held about one address."""
-    rt = runtime(request)
-    with session_scope(rt.engine) as session:
-        try:
-            detail = person_detail(session, email=email, base_url="", secret=rt.settings.secret)
-        except SubscriberError as exc:
-            raise PageError(404, "No such subscriber", str(exc)) from None
+    try:
+        detail = person(runtime(request), email=email, base_url="")
+    except SubscriberError as exc:
+        raise PageError(404, "No such subscriber", str(exc)) from None
     return render(request, "person.html.j2", {"title": detail.record["email"], "detail": detail})
 
 
@@ -49,36 +46,20 @@ async def person_action(request: Request, account: Account = Depends(require_adm
     rt = runtime(request)
     try:
         if action == "resend":
-            with session_scope(rt.engine) as session:
-                subscription = service.get_subscription(session, email=email, slug=slug)
-                if subscription.status != "pending":
-                    raise SubscriberError(
-                        f"{email} is {subscription.status} on {slug}, not pending"
-                    )
-                subscription_id = subscription.id or 0
-            report = await send_confirmations(rt, subscription_ids=[subscription_id])
+            report = await resend_confirmation(rt, email=email, slug=slug)
             if not report.sent:
                 return redirect_to(
                     "/admin/people", email=email, error=f"Not sent: {report.summary}"
                 )
             return redirect_to("/admin/people", email=email, notice=f"Confirmation sent for {slug}")
-        with session_scope(rt.engine) as session:
-            if action == "unsubscribe":
-                person = service.find_subscriber(session, email=email)
-                mailing_list = service.get_list(session, slug=slug)
-                service.unsubscribe(
-                    session,
-                    subscriber_id=person.id or 0,
-                    list_id=mailing_list.id,
-                    source=UnsubscribeSource.ADMIN,
-                    now=rt.clock(),
-                )
-                return redirect_to("/admin/people", email=email, notice=f"Unsubscribed from {slug}")
-            if action == "erase":
-                if form.get("confirm_erase", "").strip().lower() != email.strip().lower():
-                    raise SubscriberError("type the address to confirm the erasure")
-                erase_person(session, email=email, secret=rt.settings.secret, now=rt.clock())
-                return redirect_to("/admin/subscribers", notice=f"{email} erased")
+        if action == "unsubscribe":
+            unsubscribe_member(rt, slug=slug, email=email, source=UnsubscribeSource.ADMIN)
+            return redirect_to("/admin/people", email=email, notice=f"Unsubscribed from {slug}")
+        if action == "erase":
+            if form.get("confirm_erase", "").strip().lower() != email.strip().lower():
+                raise SubscriberError("type the address to confirm the erasure")
+            erase(rt, email=email)
+            return redirect_to("/admin/subscribers", notice=f"{email} erased")
     except SubscriberError as exc:
         return redirect_to("/admin/people", email=email, error=str(exc))
     raise PageError(400, "Unknown action", f"People cannot {action!r}.")

@@ -13,13 +13,12 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlmodel import select
 from starlette.datastructures import UploadFile
 
-from newsletter.db import session_scope
 from newsletter.operations import audience as audience_admin
+from newsletter.operations import subscribers as members
 from newsletter.operations.confirmations import send_confirmations
-from newsletter.operations.privacy import erase_person
+from newsletter.operations.privacy import erase
 from newsletter.web.choices import WEEKDAYS, timezones
 from newsletter.web.deps import (
     Account,
@@ -33,19 +32,8 @@ from newsletter.web.deps import (
     runtime,
     state,
 )
-from subscribers import service
 from subscribers.errors import SubscriberError
-from subscribers.exporter import export_csv
-from subscribers.importer import import_csv
-from subscribers.models import (
-    Subscriber,
-    Subscription,
-    SubscriptionStatus,
-    SuppressionReason,
-    UnsubscribeSource,
-)
-from subscribers.queries import count_members, list_members, status_counts
-from subscribers.suppression import add_suppression
+from subscribers.models import SubscriptionStatus, SuppressionReason, UnsubscribeSource
 
 router = APIRouter(prefix="/admin")
 log = logging.getLogger(__name__)
@@ -65,27 +53,23 @@ def subscribers_page(
     page: int = 1,
 ) -> Response:
     """Members of a list, filtered by status, topic and text, 50 per page."""
-    with session_scope(runtime(request).engine) as session:
-        lists = service.all_lists(session)
-        if not lists:
-            return render(request, "subscribers.html.j2", {"title": "Subscribers", "lists": []})
-        chosen = next((ml for ml in lists if ml.slug == list), lists[0])
-        page = max(1, page)
-        filters = {"status": status or None, "topic": topic or None, "search": q or None}
-        try:
-            total = count_members(session, mailing_list=chosen, **filters)
-            rows = [
-                *list_members(
-                    session,
-                    mailing_list=chosen,
-                    **filters,
-                    limit=PER_PAGE,
-                    offset=(page - 1) * PER_PAGE,
-                )
-            ]
-        except SubscriberError as exc:
-            raise PageError(400, "Bad filter", str(exc)) from None
-        counts = status_counts(session, list_id=chosen.id or 0)
+    page = max(1, page)
+    try:
+        shown = members.members_page(
+            runtime(request),
+            slug=list,
+            status=status or None,
+            topic=topic or None,
+            search=q or None,
+            limit=PER_PAGE,
+            offset=(page - 1) * PER_PAGE,
+        )
+    except SubscriberError as exc:
+        raise PageError(400, "Bad filter", str(exc)) from None
+    if shown.chosen is None:
+        return render(request, "subscribers.html.j2", {"title": "Subscribers", "lists": []})
+    lists, chosen, counts = shown.lists, shown.chosen, shown.counts
+    rows, total = shown.members.rows, shown.members.total
     return render(
         request,
         "subscribers.html.j2",
@@ -118,20 +102,17 @@ async def add_subscriber(request: Request, account: Account = Depends(require_ad
     topics = [str(t) for t in (await request.form()).getlist("topics")]
     rt = runtime(request)
     try:
-        with session_scope(rt.engine) as session:
-            subscription = service.add_subscriber(
-                session,
-                mailing_list=mailing_list,
-                email=form.get("email", ""),
-                now=rt.clock(),
-                name=form.get("name", ""),
-                topics=topics or None,
-                confirmed=form.get("confirmed") == "yes",
-                by_admin=True,
-                secret=rt.settings.secret,
-            )
-            notice = f"Added ({subscription.status})"
-            pending = subscription.id if subscription.status == SubscriptionStatus.PENDING else None
+        added = members.add_member(
+            rt,
+            slug=mailing_list.slug,
+            email=form.get("email", ""),
+            name=form.get("name", ""),
+            topics=topics or None,
+            confirmed=form.get("confirmed") == "yes",
+        )
+        subscription = added.subscription
+        notice = f"Added ({subscription.status})"
+        pending = subscription.id if subscription.status == SubscriptionStatus.PENDING else None
     except SubscriberError as exc:
         return redirect_to("/admin/subscribers", list=slug, error=str(exc), keep=form)
     if pending is not None:
@@ -155,18 +136,14 @@ async def bulk(request: Request, account: Account = Depends(require_admin)) -> R
     action = form.get("action", "")
     if action == "erase" and form.get("confirm_bulk") != "yes":
         return redirect_to("/admin/subscribers", list=slug, error="Tick the box to confirm erasure")
-    rt = runtime(request)
     try:
-        with session_scope(rt.engine) as session:
-            result = audience_admin.bulk_action(
-                session,
-                mailing_list=mailing_list,
-                emails=emails,
-                action=action,
-                now=rt.clock(),
-                secret=rt.settings.secret,
-                actor=account.email,
-            )
+        result = audience_admin.bulk(
+            runtime(request),
+            mailing_list=mailing_list,
+            emails=emails,
+            action=action,
+            actor=account.email,
+        )
     except SubscriberError as exc:
         return redirect_to("/admin/subscribers", list=slug, error=str(exc))
     text = f"{result.action.value}: {result.changed} changed"
@@ -176,22 +153,14 @@ async def bulk(request: Request, account: Account = Depends(require_admin)) -> R
     return redirect_to("/admin/subscribers", list=slug, notice=text)
 
 
-def _membership(request: Request, slug: str, email: str) -> tuple[Subscriber, Subscription]:
-    with session_scope(runtime(request).engine) as session:
-        try:
-            mailing_list = service.get_list(session, slug=slug)
-            subscriber = service.find_subscriber(session, email=email)
-        except SubscriberError as exc:
-            raise PageError(404, "Not found", str(exc)) from None
-        subscription = session.exec(
-            select(Subscription).where(
-                Subscription.subscriber_id == subscriber.id,
-                Subscription.list_id == mailing_list.id,
-            )
-        ).first()
-    if subscription is None:
+def _membership(request: Request, slug: str, email: str) -> members.Membership:
+    try:
+        found = members.membership(runtime(request), slug=slug, email=email)
+    except SubscriberError as exc:
+        raise PageError(404, "Not found", str(exc)) from None
+    if found is None:
         raise PageError(404, "Not found", f"{email} is not on {slug}.")
-    return subscriber, subscription
+    return found
 
 
 @router.get("/subscribers/edit")
@@ -200,7 +169,8 @@ def edit_subscriber_page(
 ) -> Response:
     """One person's subscription: preferences and the unsubscribe, suppress, erase buttons."""
     mailing_list = list_or_404(request, list)
-    subscriber, subscription = _membership(request, list, email)
+    found = _membership(request, list, email)
+    subscriber, subscription = found.subscriber, found.subscription
     return render(
         request,
         "subscriber_edit.html.j2",
@@ -227,60 +197,52 @@ async def edit_subscriber(request: Request, account: Account = Depends(require_a
     """Save a person's preferences, or unsubscribe, suppress or erase them."""
     form = await form_with_csrf(request, account)
     slug, email, action = form.get("list", ""), form.get("email", ""), form.get("action", "")
-    subscriber, subscription = _membership(request, slug, email)
+    found = _membership(request, slug, email)
+    subscriber, subscription = found.subscriber, found.subscription
     rt = runtime(request)
     try:
-        with session_scope(rt.engine) as session:
-            if action == "save":
-                current = session.merge(subscription)
-                service.update_preferences(
-                    session,
-                    subscription=current,
-                    now=rt.clock(),
-                    topics=[str(t) for t in (await request.form()).getlist("topics")] or None,
-                    cadence=form.get("cadence") or None,
-                    weekday=form.get("weekday") or None,
-                    send_hour=form.get("send_hour") or None,
-                    timezone=form.get("timezone") or None,
-                    name=form.get("name"),
-                )
+        if action == "save":
+            members.save_preferences(
+                rt,
+                subscription=subscription,
+                topics=[str(t) for t in (await request.form()).getlist("topics")] or None,
+                cadence=form.get("cadence") or None,
+                weekday=form.get("weekday") or None,
+                send_hour=form.get("send_hour") or None,
+                timezone=form.get("timezone") or None,
+                name=form.get("name"),
+            )
+            return redirect_to("/admin/subscribers/edit", list=slug, email=email, notice="Saved")
+        if action == "unsubscribe":
+            members.unsubscribe(
+                rt,
+                subscriber_id=subscriber.id or 0,
+                list_id=subscription.list_id,
+                source=UnsubscribeSource.ADMIN,
+            )
+            return redirect_to(
+                "/admin/subscribers/edit", list=slug, email=email, notice="Unsubscribed"
+            )
+        if action == "suppress":
+            audience_admin.suppress(
+                rt,
+                value=subscriber.email,
+                reason=SuppressionReason.MANUAL,
+                note=f"by {account.email}",
+            )
+            return redirect_to(
+                "/admin/subscribers/edit", list=slug, email=email, notice="Suppressed"
+            )
+        if action == "erase":
+            if form.get("confirm_erase") != subscriber.email:
                 return redirect_to(
-                    "/admin/subscribers/edit", list=slug, email=email, notice="Saved"
+                    "/admin/subscribers/edit",
+                    list=slug,
+                    email=email,
+                    error="Type the address to confirm the erasure",
                 )
-            if action == "unsubscribe":
-                service.unsubscribe(
-                    session,
-                    subscriber_id=subscriber.id or 0,
-                    list_id=subscription.list_id,
-                    source=UnsubscribeSource.ADMIN,
-                    now=rt.clock(),
-                )
-                return redirect_to(
-                    "/admin/subscribers/edit", list=slug, email=email, notice="Unsubscribed"
-                )
-            if action == "suppress":
-                add_suppression(
-                    session,
-                    value=subscriber.email,
-                    now=rt.clock(),
-                    reason=SuppressionReason.MANUAL,
-                    note=f"by {account.email}",
-                )
-                return redirect_to(
-                    "/admin/subscribers/edit", list=slug, email=email, notice="Suppressed"
-                )
-            if action == "erase":
-                if form.get("confirm_erase") != subscriber.email:
-                    return redirect_to(
-                        "/admin/subscribers/edit",
-                        list=slug,
-                        email=email,
-                        error="Type the address to confirm the erasure",
-                    )
-                erase_person(
-                    session, email=subscriber.email, secret=rt.settings.secret, now=rt.clock()
-                )
-                return redirect_to("/admin/subscribers", list=slug, notice="Erased")
+            erase(rt, email=subscriber.email)
+            return redirect_to("/admin/subscribers", list=slug, notice="Erased")
     except SubscriberError as exc:
         return redirect_to(
             "/admin/subscribers/edit", list=slug, email=email, error=str(exc), keep=form
@@ -332,17 +294,14 @@ async def _import(request: Request, account: Account) -> Response:
         path = await _save_upload(upload, Path(folder))
         rejects = Path(folder) / "rejects.csv"
         try:
-            with session_scope(rt.engine) as session:
-                report = await asyncio.to_thread(
-                    import_csv,
-                    session,
-                    path=path,
-                    mailing_list=mailing_list,
-                    now=rt.clock(),
-                    confirmed=form.get("confirmed") == "yes",
-                    secret=rt.settings.secret,
-                    rejects_path=rejects,
-                )
+            report = await asyncio.to_thread(
+                members.import_members,
+                rt,
+                mailing_list=mailing_list,
+                path=path,
+                confirmed=form.get("confirmed") == "yes",
+                rejects_path=rejects,
+            )
         except SubscriberError as exc:
             return render(
                 request,
@@ -382,8 +341,7 @@ def export(
     chosen = (status or "all").strip().lower()  # as export_csv reads it (it refuses the rest)
     out = io.StringIO()
     try:
-        with session_scope(runtime(request).engine) as session:
-            export_csv(session, mailing_list=mailing_list, out=out, status=chosen)
+        members.export_members(runtime(request), mailing_list=mailing_list, out=out, status=chosen)
     except SubscriberError as exc:
         raise PageError(400, "Bad filter", str(exc)) from None
     name = f"{mailing_list.slug}-{chosen}.csv"

@@ -11,8 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, SecretStr
 
 from newsletter.config import Settings
-from newsletter.db import session_scope
-from newsletter.operations.audience import search_suppressions
+from newsletter.operations import audience
 from newsletter.web.deps import (
     Account,
     PageError,
@@ -24,7 +23,6 @@ from newsletter.web.deps import (
 )
 from subscribers.errors import SubscriberError
 from subscribers.models import SuppressionReason
-from subscribers.suppression import add_suppression, remove_suppression
 
 router = APIRouter(prefix="/admin")
 MASK = "••••••"
@@ -36,11 +34,10 @@ def suppressions_page(
     request: Request, account: Account = Depends(require_admin), q: str = "", reason: str = ""
 ) -> Response:
     """Search the suppression list (newest first, 200 at most) and add to it."""
-    with session_scope(runtime(request).engine) as session:
-        try:
-            rows, total = search_suppressions(session, text=q, reason=reason)
-        except SubscriberError as exc:
-            raise PageError(400, "Bad filter", str(exc)) from None
+    try:
+        rows, total = audience.suppressions(runtime(request), text=q, reason=reason)
+    except SubscriberError as exc:
+        raise PageError(400, "Bad filter", str(exc)) from None
     return render(
         request,
         "suppressions.html.j2",
@@ -64,23 +61,21 @@ async def change_suppressions(
     rt = runtime(request)
     value, domain = form.get("value", ""), form.get("kind") == "domain"
     try:
-        with session_scope(rt.engine) as session:
-            if form.get("action") == "remove":
-                remove_suppression(session, value=value, domain=domain)
-                notice = f"{value} removed from the suppression list"
-            else:
-                reason = form.get("reason", SuppressionReason.MANUAL)
-                if reason not in {r.value for r in SuppressionReason}:
-                    raise SubscriberError(f"unknown reason {reason!r}")
-                entry = add_suppression(
-                    session,
-                    value=value,
-                    now=rt.clock(),
-                    domain=domain,
-                    reason=SuppressionReason(reason),
-                    note=(form.get("note", "").strip() or f"by {account.email}")[:500],
-                )
-                notice = f"{entry.value} suppressed"
+        if form.get("action") == "remove":
+            audience.unsuppress(rt, value=value, domain=domain)
+            notice = f"{value} removed from the suppression list"
+        else:
+            reason = form.get("reason", SuppressionReason.MANUAL)
+            if reason not in {r.value for r in SuppressionReason}:
+                raise SubscriberError(f"unknown reason {reason!r}")
+            entry = audience.suppress(
+                rt,
+                value=value,
+                domain=domain,
+                reason=SuppressionReason(reason),
+                note=(form.get("note", "").strip() or f"by {account.email}")[:500],
+            )
+            notice = f"{entry.value} suppressed"
     except SubscriberError as exc:
         return redirect_to("/admin/suppressions", error=str(exc), keep=form)
     return redirect_to("/admin/suppressions", notice=notice)

@@ -11,16 +11,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from newsletter.db import session_scope
+from newsletter.operations import privacy
+from newsletter.operations import subscribers as members
 from newsletter.operations.confirmations import send_confirmations
-from newsletter.operations.privacy import erase_person
+from newsletter.operations.lists import find_list
 from newsletter.web.api.deps import Admin, api_runtime, api_state
 from newsletter.web.api.problems import PROBLEM_RESPONSES, ApiProblem
 from newsletter.web.deps import in_background
-from subscribers import service
-from subscribers.importer import import_csv
-from subscribers.models import Subscriber, Subscription, UnsubscribeSource
-from subscribers.queries import Member, count_members, list_members
+from subscribers.models import UnsubscribeSource
+from subscribers.queries import Member
 
 router = APIRouter(tags=["audience"], responses=PROBLEM_RESPONSES)
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
@@ -95,7 +94,8 @@ def _member_out(member: Member) -> MemberOut:
     return MemberOut(**member.__dict__ | {"topics": list(member.topics)})
 
 
-def _member(subscription: Subscription, person: Subscriber) -> MemberOut:
+def _member(found: members.Membership) -> MemberOut:
+    subscription, person = found.subscription, found.subscriber
     return MemberOut(
         email=person.email,
         name=person.name,
@@ -121,43 +121,37 @@ def get_members(
     per_page: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MembersPage:
     """Members of a list, filtered by status, topic and text, by address."""
-    with session_scope(api_runtime(request).engine) as session:
-        ml = service.get_list(session, slug=slug)
-        filters = {"status": status, "topic": topic, "search": q}
-        total = count_members(session, mailing_list=ml, **filters)
-        items = [
-            _member_out(m)
-            for m in list_members(
-                session, mailing_list=ml, **filters, limit=per_page, offset=(page - 1) * per_page
-            )
-        ]
-    return MembersPage(items=items, total=total, page=page, per_page=per_page)
+    found = members.members(
+        api_runtime(request),
+        slug=slug,
+        status=status,
+        topic=topic,
+        search=q,
+        limit=per_page,
+        offset=(page - 1) * per_page,
+    )
+    items = [_member_out(m) for m in found.rows]
+    return MembersPage(items=items, total=found.total, page=page, per_page=per_page)
 
 
 @router.post("/lists/{slug}/subscribers", response_model=MemberOut, status_code=201)
 async def add_member(request: Request, slug: str, body: SubscriberIn, owner: Admin) -> MemberOut:
     """Add a person: pending with a confirmation email under double opt-in, else active."""
     rt = api_runtime(request)
-    with session_scope(rt.engine) as session:
-        ml = service.get_list(session, slug=slug)
-        subscription = service.add_subscriber(
-            session,
-            mailing_list=ml,
-            email=body.email,
-            now=rt.clock(),
-            name=body.name,
-            topics=body.topics,
-            cadence=body.cadence,
-            weekday=body.weekday,
-            send_hour=body.send_hour,
-            timezone=body.timezone,
-            confirmed=not body.double_opt_in,
-            by_admin=True,
-            secret=rt.settings.secret,
-        )
-        person = service.subscription_person(session, subscription=subscription)
-        out = _member(subscription, person)
-        pending = subscription.id if subscription.status == "pending" else None
+    added = members.add_member(
+        rt,
+        slug=slug,
+        email=body.email,
+        name=body.name,
+        topics=body.topics,
+        cadence=body.cadence,
+        weekday=body.weekday,
+        send_hour=body.send_hour,
+        timezone=body.timezone,
+        confirmed=not body.double_opt_in,
+    )
+    out = _member(added)
+    pending = added.subscription.id if added.subscription.status == "pending" else None
     if pending is not None:
         in_background(
             api_state(request).web,
@@ -172,47 +166,33 @@ def update_member(
     request: Request, slug: str, email: str, body: PreferencesIn, owner: Admin
 ) -> MemberOut:
     """Change a subscription's preferences (and the person's name)."""
-    rt = api_runtime(request)
-    with session_scope(rt.engine) as session:
-        subscription = service.get_subscription(session, email=email, slug=slug)
-        service.update_preferences(
-            session,
-            subscription=subscription,
-            now=rt.clock(),
-            topics=body.topics,
-            cadence=body.cadence,
-            weekday=body.weekday,
-            send_hour=body.send_hour,
-            timezone=body.timezone,
-            name=body.name,
-        )
-        person = service.subscription_person(session, subscription=subscription)
-        return _member(subscription, person)
+    changed = members.change_member(
+        api_runtime(request),
+        slug=slug,
+        email=email,
+        topics=body.topics,
+        cadence=body.cadence,
+        weekday=body.weekday,
+        send_hour=body.send_hour,
+        timezone=body.timezone,
+        name=body.name,
+    )
+    return _member(changed)
 
 
 @router.post("/lists/{slug}/subscribers/{email}/unsubscribe", response_model=Changed)
 def unsubscribe_member(request: Request, slug: str, email: str, owner: Admin) -> Changed:
     """Unsubscribe a person from the list (recorded as the admin's doing)."""
-    rt = api_runtime(request)
-    with session_scope(rt.engine) as session:
-        ml = service.get_list(session, slug=slug)
-        person = service.find_subscriber(session, email=email)
-        ended = service.unsubscribe(
-            session,
-            subscriber_id=person.id or 0,
-            list_id=ml.id,
-            source=UnsubscribeSource.ADMIN,
-            now=rt.clock(),
-        )
+    ended = members.unsubscribe_member(
+        api_runtime(request), slug=slug, email=email, source=UnsubscribeSource.ADMIN
+    )
     return Changed(changed=ended)
 
 
 @router.delete("/subscribers/{email}", response_model=Changed)
 def erase(request: Request, email: str, owner: Admin) -> Changed:
     """Erase a person everywhere (a salted hash stays on the suppression list)."""
-    rt = api_runtime(request)
-    with session_scope(rt.engine) as session:
-        erase_person(session, email=email, secret=rt.settings.secret, now=rt.clock())
+    privacy.erase(api_runtime(request), email=email)
     return Changed(changed=1)
 
 
@@ -236,8 +216,7 @@ async def import_members(
     rt = api_runtime(request)
     if not request.headers.get("content-type", "").startswith("text/csv"):
         raise ApiProblem(415, "send the CSV as the body with Content-Type: text/csv")
-    with session_scope(rt.engine) as session:
-        ml = service.get_list(session, slug=slug)
+    ml = find_list(rt, slug=slug)
     with tempfile.TemporaryDirectory(prefix="newsletter-api-import-") as folder:
         path = Path(folder) / "upload.csv"
         size = 0
@@ -247,16 +226,9 @@ async def import_members(
                 if size > MAX_IMPORT_BYTES:
                     raise ApiProblem(413, "import at most 50 MB at a time")
                 handle.write(chunk)
-        with session_scope(rt.engine) as session:
-            report = await asyncio.to_thread(
-                import_csv,
-                session,
-                path=path,
-                mailing_list=ml,
-                now=rt.clock(),
-                confirmed=confirmed,
-                secret=rt.settings.secret,
-            )
+        report = await asyncio.to_thread(
+            members.import_members, rt, mailing_list=ml, path=path, confirmed=confirmed
+        )
     if report.pending_subscription_ids:
         in_background(
             api_state(request).web,

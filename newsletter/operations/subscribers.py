@@ -1,0 +1,287 @@
+"""A list's subscribers as admins manage them in the console and the API: page through them,
+add, change, unsubscribe, import a CSV and export one. Each use case is one transaction over
+the audience services (``subscribers``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from sqlmodel import Session, select
+
+from newsletter.db import session_scope
+from subscribers import service
+from subscribers.exporter import export_csv
+from subscribers.importer import ImportReport, import_csv
+from subscribers.models import MailingList, Subscriber, Subscription, UnsubscribeSource
+from subscribers.queries import Member, count_members, list_members, status_counts
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Members:
+    """One page of a list's members and how many match."""
+
+    rows: list[Member]
+    total: int
+
+
+def _members(
+    session: Session,
+    mailing_list: MailingList,
+    *,
+    status: str | None,
+    topic: str | None,
+    search: str | None,
+    limit: int,
+    offset: int,
+) -> Members:
+    filters = {"status": status, "topic": topic, "search": search}
+    total = count_members(session, mailing_list=mailing_list, **filters)
+    rows = [
+        *list_members(session, mailing_list=mailing_list, **filters, limit=limit, offset=offset)
+    ]
+    return Members(rows, total)
+
+
+def members(
+    runtime: Runtime,
+    *,
+    slug: str,
+    status: str | None = None,
+    topic: str | None = None,
+    search: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Members:
+    """Members of a list, filtered by status, topic and text, by address (SubscriberError for
+    an unknown list or a bad filter)."""
+    with session_scope(runtime.engine) as session:
+        mailing_list = service.get_list(session, slug=slug)
+        return _members(
+            session,
+            mailing_list,
+            status=status,
+            topic=topic,
+            search=search,
+            limit=limit,
+            offset=offset,
+        )
+
+
+@dataclass(frozen=True)
+class MembersPage:
+    """The console's subscribers page: every list, the chosen one with its counts per status,
+    and one page of its members (no chosen list when there are no lists)."""
+
+    lists: list[MailingList]
+    chosen: MailingList | None
+    members: Members
+    counts: dict[str, int]
+
+
+def members_page(
+    runtime: Runtime,
+    *,
+    slug: str,
+    status: str | None,
+    topic: str | None,
+    search: str | None,
+    limit: int,
+    offset: int,
+) -> MembersPage:
+    """Members of the list ``slug`` (the first list when it names none), filtered and paged."""
+    with session_scope(runtime.engine) as session:
+        lists = service.all_lists(session)
+        if not lists:
+            return MembersPage([], None, Members([], 0), {})
+        chosen = next((ml for ml in lists if ml.slug == slug), lists[0])
+        found = _members(
+            session,
+            chosen,
+            status=status,
+            topic=topic,
+            search=search,
+            limit=limit,
+            offset=offset,
+        )
+        counts = status_counts(session, list_id=chosen.id or 0)
+        return MembersPage(lists, chosen, found, counts)
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A person and their subscription to one list."""
+
+    subscriber: Subscriber
+    subscription: Subscription
+
+
+def add_member(
+    runtime: Runtime,
+    *,
+    slug: str,
+    email: str,
+    name: str = "",
+    topics: Sequence[str] | None = None,
+    cadence: str | None = None,
+    weekday: int | None = None,
+    send_hour: int | None = None,
+    timezone: str | None = None,
+    confirmed: bool,
+) -> Membership:
+    """Add (or re-add) a person to a list as an admin: active when ``confirmed``, else pending
+    (the caller sends the confirmation)."""
+    with session_scope(runtime.engine) as session:
+        mailing_list = service.get_list(session, slug=slug)
+        subscription = service.add_subscriber(
+            session,
+            mailing_list=mailing_list,
+            email=email,
+            now=runtime.clock(),
+            name=name,
+            topics=topics,
+            cadence=cadence,
+            weekday=weekday,
+            send_hour=send_hour,
+            timezone=timezone,
+            confirmed=confirmed,
+            by_admin=True,
+            secret=runtime.settings.secret,
+        )
+        person = service.subscription_person(session, subscription=subscription)
+        return Membership(person, subscription)
+
+
+def membership(runtime: Runtime, *, slug: str, email: str) -> Membership | None:
+    """The person and their subscription to the list; None when they are not on it
+    (SubscriberError for an unknown list or address)."""
+    with session_scope(runtime.engine) as session:
+        mailing_list = service.get_list(session, slug=slug)
+        subscriber = service.find_subscriber(session, email=email)
+        subscription = session.exec(
+            select(Subscription).where(
+                Subscription.subscriber_id == subscriber.id,
+                Subscription.list_id == mailing_list.id,
+            )
+        ).first()
+        return Membership(subscriber, subscription) if subscription is not None else None
+
+
+def change_member(
+    runtime: Runtime,
+    *,
+    slug: str,
+    email: str,
+    name: str | None = None,
+    topics: Sequence[str] | None = None,
+    cadence: str | None = None,
+    weekday: int | str | None = None,
+    send_hour: int | str | None = None,
+    timezone: str | None = None,
+) -> Membership:
+    """Change a subscription's preferences (and the person's name); fields left None stay."""
+    with session_scope(runtime.engine) as session:
+        subscription = service.get_subscription(session, email=email, slug=slug)
+        service.update_preferences(
+            session,
+            subscription=subscription,
+            now=runtime.clock(),
+            topics=topics,
+            cadence=cadence,
+            weekday=weekday,
+            send_hour=send_hour,
+            timezone=timezone,
+            name=name,
+        )
+        person = service.subscription_person(session, subscription=subscription)
+        return Membership(person, subscription)
+
+
+def save_preferences(
+    runtime: Runtime,
+    *,
+    subscription: Subscription,
+    name: str | None = None,
+    topics: Sequence[str] | None = None,
+    cadence: str | None = None,
+    weekday: int | str | None = None,
+    send_hour: int | str | None = None,
+    timezone: str | None = None,
+) -> Subscription:
+    """Save preferences on a subscription read earlier (InvalidPreference changes nothing)."""
+    with session_scope(runtime.engine) as session:
+        current = session.merge(subscription)
+        return service.update_preferences(
+            session,
+            subscription=current,
+            now=runtime.clock(),
+            topics=topics,
+            cadence=cadence,
+            weekday=weekday,
+            send_hour=send_hour,
+            timezone=timezone,
+            name=name,
+        )
+
+
+def unsubscribe_member(
+    runtime: Runtime, *, slug: str, email: str, source: UnsubscribeSource
+) -> int:
+    """Unsubscribe a person from a list; how many subscriptions ended."""
+    with session_scope(runtime.engine) as session:
+        mailing_list = service.get_list(session, slug=slug)
+        person = service.find_subscriber(session, email=email)
+        return service.unsubscribe(
+            session,
+            subscriber_id=person.id or 0,
+            list_id=mailing_list.id,
+            source=source,
+            now=runtime.clock(),
+        )
+
+
+def unsubscribe(
+    runtime: Runtime, *, subscriber_id: int, list_id: int | None, source: UnsubscribeSource
+) -> int:
+    """Unsubscribe a person from one list (or from every list for None)."""
+    with session_scope(runtime.engine) as session:
+        return service.unsubscribe(
+            session,
+            subscriber_id=subscriber_id,
+            list_id=list_id,
+            source=source,
+            now=runtime.clock(),
+        )
+
+
+def import_members(
+    runtime: Runtime,
+    *,
+    mailing_list: MailingList,
+    path: Path,
+    confirmed: bool,
+    rejects_path: Path | None = None,
+) -> ImportReport:
+    """Import a CSV file into a list (SubscriberError when the file cannot be read); the
+    caller sends the confirmations of ``pending_subscription_ids``."""
+    with session_scope(runtime.engine) as session:
+        return import_csv(
+            session,
+            path=path,
+            mailing_list=mailing_list,
+            now=runtime.clock(),
+            confirmed=confirmed,
+            secret=runtime.settings.secret,
+            rejects_path=rejects_path,
+        )
+
+
+def export_members(runtime: Runtime, *, mailing_list: MailingList, out: TextIO, status: str) -> int:
+    """Write the list's subscribers of one status (``all``: everyone) to ``out`` as CSV."""
+    with session_scope(runtime.engine) as session:
+        return export_csv(session, mailing_list=mailing_list, out=out, status=status)
