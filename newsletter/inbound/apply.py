@@ -12,15 +12,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
+from newsletter.db import session_scope
 from newsletter.inbound.bounces import BounceReport, apply_bounce, read_mailbox
 from newsletter.inbound.dsn import Action, Bounce, BounceKind, RecipientStatus
 from newsletter.inbound.parse import EventKind, ProviderEvent, parse_arf
 from newsletter.models import Delivery, DeliveryStatus
 from subscribers import service
 from subscribers.models import Subscriber, UnsubscribeSource
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 
 @dataclass
@@ -149,3 +154,17 @@ def process_arf_mailbox(session: Session, path: Path, *, now: datetime) -> Inbou
         apply_arf(session, raw, now=now, report=report)
         session.flush()
     return report
+
+
+def apply_provider_events(runtime: Runtime, events: Iterable[ProviderEvent]) -> InboundReport:
+    """Apply authenticated provider webhook events in one transaction."""
+    settings = runtime.settings
+    with session_scope(runtime.engine) as session:
+        return apply_events(
+            session,
+            events,
+            secret=settings.secret,
+            local=settings.bounce_local_part,
+            soft_limit=settings.soft_bounce_limit,
+            now=runtime.clock(),
+        )

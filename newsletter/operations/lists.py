@@ -176,3 +176,9 @@ def next_issue(runtime: Runtime, *, list_id: int) -> editorial.NextIssue:
     """The note and lead story set for a list's next issue."""
     with session_scope(runtime.engine) as session:
         return editorial.next_issue(session, list_id=list_id)
+
+
+def list_by_id(runtime: Runtime, *, list_id: int) -> MailingList | None:
+    """The list with this id, or None."""
+    with session_scope(runtime.engine) as session:
+        return session.get(MailingList, list_id)

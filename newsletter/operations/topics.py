@@ -138,3 +138,9 @@ def rename(runtime: Runtime, *, slug: str, name: str) -> Topic:
     """Give a topic another name (UnknownTopic, TopicError)."""
     with session_scope(runtime.engine) as session:
         return rename_topic(session, slug=slug, name=name)
+
+
+def names_of(runtime: Runtime, *, slugs: Sequence[str]) -> dict[str, str]:
+    """The names of these topics by slug (unknown slugs are left out)."""
+    with session_scope(runtime.engine) as session:
+        return topic_names(session, slugs)

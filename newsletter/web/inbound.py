@@ -13,9 +13,8 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from newsletter.db import session_scope
 from newsletter.inbound import parse, verify
-from newsletter.inbound.apply import apply_events
+from newsletter.inbound.apply import apply_provider_events
 from newsletter.web.api.problems import problem_response
 from newsletter.web.deps import runtime
 
@@ -122,14 +121,5 @@ async def provider_webhook(request: Request, provider: str) -> Response:
         return problem_response(request, exc.status, exc.detail)
     except ValueError as exc:  # an authenticated payload we cannot read
         return problem_response(request, 400, f"the payload is not understood: {exc}")
-    rt = runtime(request)
-    with session_scope(rt.engine) as session:
-        report = apply_events(
-            session,
-            events,
-            secret=rt.settings.secret,
-            local=rt.settings.bounce_local_part,
-            soft_limit=rt.settings.soft_bounce_limit,
-            now=rt.clock(),
-        )
+    report = apply_provider_events(runtime(request), events)
     return JSONResponse(report.__dict__)

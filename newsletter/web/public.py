@@ -6,17 +6,17 @@ The archive, `/` and view in browser are in ``newsletter/web/archive.py``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlmodel import col, select
 
-from newsletter.db import session_scope
-from newsletter.models import Topic
+from newsletter.operations import subscribers as members
+from newsletter.operations import subscriptions
 from newsletter.operations.confirmations import send_confirmations, send_welcomes
+from newsletter.operations.lists import list_by_id
+from newsletter.operations.topics import names_of
 from newsletter.runtime import Runtime
 from newsletter.web.choices import WEEKDAYS, timezones
 from newsletter.web.deps import (
@@ -29,16 +29,14 @@ from newsletter.web.deps import (
     state,
 )
 from newsletter.web.security import check_form_token, make_form_token
-from subscribers import service
 from subscribers.addresses import normalise_email
 from subscribers.errors import (
     InvalidAddress,
     InvalidPreference,
     InvalidToken,
-    SubscriberNotFound,
     Suppressed,
 )
-from subscribers.models import MailingList, Subscription, SubscriptionStatus, UnsubscribeSource
+from subscribers.models import MailingList, SubscriptionStatus, UnsubscribeSource
 from subscribers.tokens import Purpose, read_token
 
 router = APIRouter()
@@ -53,14 +51,8 @@ def bad_link() -> PageError:
 
 
 def _choices(rt: Runtime, mailing_list: MailingList, chosen: dict[str, Any]) -> dict[str, Any]:
-    with session_scope(rt.engine) as session:
-        names = dict(
-            session.exec(
-                select(Topic.slug, Topic.name).where(col(Topic.slug).in_(mailing_list.topics))
-            ).all()
-        )
     return {
-        "topic_names": names,
+        "topic_names": names_of(rt, slugs=mailing_list.topics),
         "mailing_list": mailing_list,
         "weekdays": WEEKDAYS,
         "timezones": timezones(),
@@ -143,27 +135,22 @@ async def signup(request: Request, slug: str) -> Response:
             request, mailing_list, chosen=chosen, error="Choose at least one topic."
         )
     try:
-        with session_scope(rt.engine) as session:
-            result = service.request_subscription(
-                session,
-                mailing_list=mailing_list,
-                email=address,
-                now=rt.clock(),
-                name=chosen["name"][:200],
-                topics=chosen["topics"],
-                cadence=chosen["cadence"] or None,
-                weekday=chosen["weekday"] or None,
-                send_hour=chosen["send_hour"] or None,
-                timezone=chosen["timezone"] or None,
-                secret=rt.settings.secret,
-            )
-            pending = result.needs_confirmation and not result.already_active
-            subscription_id = result.subscription.id
+        subscription_id = subscriptions.sign_up(
+            rt,
+            mailing_list=mailing_list,
+            email=address,
+            name=chosen["name"][:200],
+            topics=chosen["topics"],
+            cadence=chosen["cadence"] or None,
+            weekday=chosen["weekday"] or None,
+            send_hour=chosen["send_hour"] or None,
+            timezone=chosen["timezone"] or None,
+        )
     except InvalidPreference as exc:
         return _signup_page(request, mailing_list, chosen=chosen, error=str(exc))
     except Suppressed:
         return neutral
-    if pending and subscription_id is not None:
+    if subscription_id is not None:
         in_background(
             state(request),
             send_confirmations(rt, subscription_ids=[subscription_id]),
@@ -180,8 +167,7 @@ def confirm_page(request: Request, token: str) -> Response:
         claims = read_token(rt.settings.secret, token, Purpose.CONFIRM, now=rt.clock())
     except InvalidToken:
         raise bad_link() from None
-    with session_scope(rt.engine) as session:
-        mailing_list = session.get(MailingList, claims.list_id or 0)
+    mailing_list = list_by_id(rt, list_id=claims.list_id or 0)
     if mailing_list is None:
         raise bad_link()
     return render(
@@ -196,16 +182,8 @@ async def confirm(request: Request, token: str) -> Response:
     """Activate the subscription the confirmation token names, then send the list's welcome
     email (once, if the list has one) in the background."""
     rt = runtime(request)
-
-    def activate() -> tuple[Subscription, MailingList | None]:
-        with session_scope(rt.engine) as session:
-            subscription = service.confirm_subscription(
-                session, token=token, secret=rt.settings.secret, now=rt.clock()
-            )
-            return subscription, session.get(MailingList, subscription.list_id)
-
     try:
-        subscription, mailing_list = await asyncio.to_thread(activate)
+        subscription, mailing_list = await asyncio.to_thread(subscriptions.confirm, rt, token=token)
     except (InvalidToken, Suppressed):
         raise bad_link() from None
     if subscription.id is not None:
@@ -224,19 +202,14 @@ async def confirm(request: Request, token: str) -> Response:
 def _preferences_context(request: Request, token: str) -> dict[str, Any]:
     rt = runtime(request)
     try:
-        with session_scope(rt.engine) as session:
-            subscriber, subscription = service.subscription_for_token(
-                session,
-                token=token,
-                purpose=Purpose.PREFERENCES,
-                secret=rt.settings.secret,
-                now=rt.clock(),
-            )
-            mailing_list = (
-                session.get(MailingList, subscription.list_id) if subscription is not None else None
-            )
+        found = subscriptions.preferences(rt, token=token)
     except InvalidToken:
         raise bad_link() from None
+    subscriber, subscription, mailing_list = (
+        found.subscriber,
+        found.subscription,
+        found.mailing_list,
+    )
     if subscription is None or mailing_list is None:
         raise bad_link()
     chosen = {
@@ -280,52 +253,47 @@ async def save_preferences(request: Request, token: str) -> Response:
         return render(request, "preferences.html.j2", context, status=400)
     action = str(form.get("action", "save"))
     subscription = context["subscription"]
-    with session_scope(rt.engine) as session:
-        if action in ("unsubscribe", "unsubscribe-all"):
-            service.unsubscribe(
-                session,
-                subscriber_id=subscription.subscriber_id,
-                list_id=subscription.list_id if action == "unsubscribe" else None,
-                source=UnsubscribeSource.LINK,
-                now=rt.clock(),
-            )
-            return render(
-                request,
-                "unsubscribed.html.j2",
-                {
-                    "title": "Unsubscribed",
-                    "mailing_list": context["mailing_list"],
-                    "everything": action == "unsubscribe-all",
-                },
-            )
-        topics = [str(topic) for topic in form.getlist("topics")]
-        fields = {
-            key: str(form.get(key, "")).strip()
-            for key in ("cadence", "weekday", "send_hour", "timezone")
-        }
-        # a person changes their own name here, behind their signed link (a sign-up never does)
-        name = str(form["name"]).strip()[:200] if "name" in form else None
-        chosen: dict[str, Any] = fields | {"topics": topics, "name": name}
-        try:
-            if not topics:
-                raise InvalidPreference("Choose at least one topic, or unsubscribe below.")
-            current = session.merge(subscription)
-            service.update_preferences(
-                session,
-                subscription=current,
-                now=rt.clock(),
-                topics=topics,
-                cadence=fields["cadence"] or None,
-                weekday=fields["weekday"] or None,
-                send_hour=fields["send_hour"] or None,
-                timezone=fields["timezone"] or None,
-                name=name,
-            )
-        except InvalidPreference as exc:
-            session.rollback()
-            context["error"] = str(exc)
-            context["chosen"] = chosen
-            return render(request, "preferences.html.j2", context, status=400)
+    if action in ("unsubscribe", "unsubscribe-all"):
+        members.unsubscribe(
+            rt,
+            subscriber_id=subscription.subscriber_id,
+            list_id=subscription.list_id if action == "unsubscribe" else None,
+            source=UnsubscribeSource.LINK,
+        )
+        return render(
+            request,
+            "unsubscribed.html.j2",
+            {
+                "title": "Unsubscribed",
+                "mailing_list": context["mailing_list"],
+                "everything": action == "unsubscribe-all",
+            },
+        )
+    topics = [str(topic) for topic in form.getlist("topics")]
+    fields = {
+        key: str(form.get(key, "")).strip()
+        for key in ("cadence", "weekday", "send_hour", "timezone")
+    }
+    # a person changes their own name here, behind their signed link (a sign-up never does)
+    name = str(form["name"]).strip()[:200] if "name" in form else None
+    chosen: dict[str, Any] = fields | {"topics": topics, "name": name}
+    try:
+        if not topics:
+            raise InvalidPreference("Choose at least one topic, or unsubscribe below.")
+        members.save_preferences(
+            rt,
+            subscription=subscription,
+            topics=topics,
+            cadence=fields["cadence"] or None,
+            weekday=fields["weekday"] or None,
+            send_hour=fields["send_hour"] or None,
+            timezone=fields["timezone"] or None,
+            name=name,
+        )
+    except InvalidPreference as exc:
+        context["error"] = str(exc)
+        context["chosen"] = chosen
+        return render(request, "preferences.html.j2", context, status=400)
     return render(
         request, "preferences.html.j2", _preferences_context(request, token) | {"saved": True}
     )
@@ -343,8 +311,7 @@ def _unsubscribe_claims(request: Request, token: str) -> Any:
 def unsubscribe_page(request: Request, token: str) -> Response:
     """Only a page with a button: link scanners that fetch URLs unsubscribe nobody."""
     claims = _unsubscribe_claims(request, token)
-    with session_scope(runtime(request).engine) as session:
-        mailing_list = session.get(MailingList, claims.list_id or 0)
+    mailing_list = list_by_id(runtime(request), list_id=claims.list_id or 0)
     return render(
         request,
         "unsubscribe.html.j2",
@@ -359,18 +326,10 @@ async def unsubscribe_one_click(request: Request, token: str) -> Response:
     form = await request.form()
     if form.get("List-Unsubscribe") != "One-Click":
         raise PageError(400, "Nothing was changed", "The request did not ask to unsubscribe.")
-    rt = runtime(request)
-    with session_scope(rt.engine) as session:
-        mailing_list = session.get(MailingList, claims.list_id or 0)
-        # an erased subscriber has nobody left to mail: answer 200 all the same
-        with contextlib.suppress(SubscriberNotFound):
-            service.unsubscribe(
-                session,
-                subscriber_id=claims.subscriber_id,
-                list_id=claims.list_id,
-                source=UnsubscribeSource.ONE_CLICK,
-                now=rt.clock(),
-            )
+    # an erased subscriber has nobody left to mail: the answer is 200 all the same
+    mailing_list = subscriptions.one_click_unsubscribe(
+        runtime(request), subscriber_id=claims.subscriber_id, list_id=claims.list_id
+    )
     return render(
         request,
         "unsubscribed.html.j2",
