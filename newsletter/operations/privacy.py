@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, delete, select, update
 
+from newsletter.db import session_scope
 from newsletter.models import Delivery, Run, SentArticle
 from subscribers.erasure import Erasure, erase_subscriber, person_record
 from subscribers.models import MailingList
 from subscribers.service import find_subscriber
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 ERASED = "erased"
 
@@ -61,3 +65,20 @@ def erase_person(session: Session, *, email: str, secret: bytes, now: datetime) 
     )
     session.exec(delete(SentArticle).where(col(SentArticle.subscriber_id) == subscriber.id))
     return erase_subscriber(session, subscriber=subscriber, secret=secret, now=now)
+
+
+# The use cases of the CLI (`newsletter subscribers show|erase`): each one transaction.
+
+
+def person_export(runtime: Runtime, *, email: str) -> dict[str, Any]:
+    """Everything held about a person (a subject access request)."""
+    with session_scope(runtime.engine) as session:
+        return export_person(session, email=email)
+
+
+def erase(runtime: Runtime, *, email: str) -> Erasure:
+    """Erase a person: subscriptions deleted, deliveries anonymised, a salted hash suppressed."""
+    with session_scope(runtime.engine) as session:
+        return erase_person(
+            session, email=email, secret=runtime.settings.secret, now=runtime.clock()
+        )
