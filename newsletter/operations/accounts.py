@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, delete, select
 
+from newsletter.db import session_scope
 from newsletter.errors import AccountError
 from newsletter.models import ApiToken, ConsoleSession, User, UserRole
 from subscribers.addresses import normalise_email
 from subscribers.errors import InvalidAddress
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 MIN_PASSWORD_LENGTH = 10
 _HASHER = PasswordHasher()
@@ -216,3 +221,18 @@ def delete_user(session: Session, *, user_id: int, acting_user_id: int | None = 
     session.delete(user)
     session.flush()
     return user.email
+
+
+# The use cases of the CLI (`newsletter users`): each one transaction.
+
+
+def add_user(runtime: Runtime, *, email: str, password: str, role: str) -> User:
+    """Create a console account (the password stored as an argon2 hash)."""
+    with session_scope(runtime.engine) as session:
+        return create_user(session, email=email, password=password, role=role, now=runtime.clock())
+
+
+def users(runtime: Runtime) -> list[User]:
+    """Every console account."""
+    with session_scope(runtime.engine) as session:
+        return all_users(session)

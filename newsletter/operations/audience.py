@@ -1,5 +1,5 @@
-"""Admin use cases on the audience shared by the console and the HTTP API: bulk actions on
-subscribers, and searching the suppression list."""
+"""Admin use cases on the audience shared by the console, the HTTP API and the CLI: bulk actions
+on subscribers, and the suppression list (search, add, list, remove)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
+from newsletter.db import session_scope
 from newsletter.operations.privacy import erase_person
 from subscribers import service
 from subscribers.errors import SubscriberError
-from subscribers.models import MailingList, Suppression, SuppressionReason, UnsubscribeSource
-from subscribers.suppression import add_suppression
+from subscribers.models import (
+    MailingList,
+    Suppression,
+    SuppressionKind,
+    SuppressionReason,
+    UnsubscribeSource,
+)
+from subscribers.suppression import add_suppression, list_suppressions, remove_suppression
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 MAX_BULK = 1000
 
@@ -124,3 +135,24 @@ def search_suppressions(
         .limit(limit)
     )
     return list(rows), int(total)
+
+
+# The use cases of the CLI (`newsletter suppressions`): each one transaction.
+
+
+def suppress(runtime: Runtime, *, value: str, domain: bool = False, note: str = "") -> Suppression:
+    """Never mail this address (or any address at this domain)."""
+    with session_scope(runtime.engine) as session:
+        return add_suppression(session, value=value, domain=domain, note=note, now=runtime.clock())
+
+
+def suppressions(runtime: Runtime, *, kind: SuppressionKind | None = None) -> list[Suppression]:
+    """Every suppression entry (optionally of one kind), newest first."""
+    with session_scope(runtime.engine) as session:
+        return list_suppressions(session, kind=kind)
+
+
+def unsuppress(runtime: Runtime, *, value: str, domain: bool = False) -> None:
+    """Allow mail to this address or domain again (an erased address by its hash too)."""
+    with session_scope(runtime.engine) as session:
+        remove_suppression(session, value=value, domain=domain, secret=runtime.settings.secret)
