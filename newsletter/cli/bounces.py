@@ -30,9 +30,9 @@ def process(
         report = process_mailbox(
             session,
             path,
-            secret=settings.secret,
-            local=settings.bounce_local_part,
-            soft_limit=settings.soft_bounce_limit,
+            secret=settings.links.secret,
+            local=settings.inbound.bounce_local_part,
+            soft_limit=settings.inbound.soft_bounce_limit,
             now=rt.clock(),
         )
     console.print(
@@ -52,7 +52,7 @@ def process_unsubscribes(
     rt = runtime(ctx)
     with session_scope(rt.engine) as session:
         report = process_unsubscribe_mailbox(
-            session, path, secret=rt.settings.secret, now=rt.clock()
+            session, path, secret=rt.settings.links.secret, now=rt.clock()
         )
     console.print(
         f"{report.messages} message(s): {report.unsubscribed} unsubscribed, "

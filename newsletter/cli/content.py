@@ -132,7 +132,7 @@ def train_command(
         with session_scope(rt.engine) as session:
             texts, labels = stored_examples(session)
         origin = "stored articles"
-    report = train(texts, labels, path=rt.settings.topic_model_file)
+    report = train(texts, labels, path=rt.settings.content.topic_model_file)
     counts = ", ".join(f"{topic} {n}" for topic, n in sorted(report.per_topic.items()))
     console.print(
         f"trained on {report.examples} examples from {origin} ({counts}); saved {report.path}",

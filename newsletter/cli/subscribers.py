@@ -90,7 +90,7 @@ def add_subscriber(
             by_admin=True,
         )
         person = service.subscription_person(session, subscription=subscription)
-        blocked = is_suppressed(session, email=person.email, secret=rt.settings.secret)
+        blocked = is_suppressed(session, email=person.email, secret=rt.settings.links.secret)
         status, sub_id = subscription.status, subscription.id or 0
         console.print(
             f"{email.strip()} on {mailing_list.slug}: {status}, "
@@ -202,7 +202,10 @@ def confirm(
     rt = runtime(ctx)
     with session_scope(rt.engine) as session:
         subscription = service.confirm_subscription(
-            session, token=token_from_link(token_or_url), secret=rt.settings.secret, now=rt.clock()
+            session,
+            token=token_from_link(token_or_url),
+            secret=rt.settings.links.secret,
+            now=rt.clock(),
         )
         subscriber = service.subscription_person(session, subscription=subscription)
         console.print(f"{subscriber.email}: subscription confirmed, now {subscription.status}")
@@ -276,7 +279,7 @@ def import_subscribers(
             mailing_list=mailing_list,
             now=rt.clock(),
             confirmed=confirmed,
-            secret=rt.settings.secret,
+            secret=rt.settings.links.secret,
             rejects_path=rejects,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
@@ -368,7 +371,7 @@ def erase(
         typer.confirm(f"Erase every record of {email.strip()}? This cannot be undone", abort=True)
     rt = runtime(ctx)
     with session_scope(rt.engine) as session:
-        result = erase_person(session, email=email, secret=rt.settings.secret, now=rt.clock())
+        result = erase_person(session, email=email, secret=rt.settings.links.secret, now=rt.clock())
     console.print(
         f"erased {email.strip()}: {result.subscriptions} subscription(s) deleted, "
         "deliveries anonymised, address kept only as a salted hash on the suppression list"

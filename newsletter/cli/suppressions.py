@@ -64,6 +64,6 @@ def remove(
     rt = runtime(ctx)
     with session_scope(rt.engine) as session:
         suppression.remove_suppression(
-            session, value=value, domain=domain, secret=rt.settings.secret
+            session, value=value, domain=domain, secret=rt.settings.links.secret
         )
     console.print(f"removed {value.strip()} from the suppression list")

@@ -68,16 +68,16 @@ def consume_mailboxes(runtime: Runtime) -> MailboxesReport:
             apply_bounce(
                 session,
                 parsed,
-                secret=settings.secret,
-                local=settings.bounce_local_part,
-                soft_limit=settings.soft_bounce_limit,
+                secret=settings.links.secret,
+                local=settings.inbound.bounce_local_part,
+                soft_limit=settings.inbound.soft_bounce_limit,
                 now=now(),
                 report=BounceReport(),
             )
 
     def unsubscribe(session: Session, raw: bytes) -> None:
         apply_unsubscribe_mail(
-            session, raw, secret=settings.secret, now=now(), report=MailtoReport()
+            session, raw, secret=settings.links.secret, now=now(), report=MailtoReport()
         )
 
     def complaint(session: Session, raw: bytes) -> None:
@@ -86,9 +86,9 @@ def consume_mailboxes(runtime: Runtime) -> MailboxesReport:
     counts = {
         name: consume_maildir(runtime, path, apply) if path is not None else 0
         for name, path, apply in (
-            ("bounces", settings.bounce_maildir, bounce),
-            ("unsubscribes", settings.unsubscribe_maildir, unsubscribe),
-            ("complaints", settings.complaint_maildir, complaint),
+            ("bounces", settings.inbound.bounce_maildir, bounce),
+            ("unsubscribes", settings.inbound.unsubscribe_maildir, unsubscribe),
+            ("complaints", settings.inbound.complaint_maildir, complaint),
         )
     }
     return MailboxesReport(**counts)

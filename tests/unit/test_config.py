@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.config import load_settings, parse_smtp_url
+from newsletter.config import load_settings
 from newsletter.errors import ConfigError
 
 
@@ -15,7 +15,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
     assert settings.database_url == "sqlite:///newsletter.db"
-    smtp = parse_smtp_url(settings.smtp_url)
+    smtp = settings.smtp.target
     assert smtp.host == "127.0.0.1" and smtp.port == 2525
 
 
@@ -27,9 +27,9 @@ def test_toml_file_and_environment_override(
     monkeypatch.setenv("NEWSLETTER_CONFIG", str(config))
     monkeypatch.setenv("NEWSLETTER_SMTP_POOL_SIZE", "2")
     settings = load_settings()
-    smtp = parse_smtp_url(settings.smtp_url)
+    smtp = settings.smtp.target
     assert smtp.security == "tls" and smtp.username == "u"
-    assert settings.smtp_pool_size == 2
+    assert settings.smtp.pool_size == 2
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_a_public_base_url_needs_a_real_secret(monkeypatch: pytest.MonkeyPatch, 
 def test_the_development_secret_is_fine_on_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
     monkeypatch.setenv("NEWSLETTER_BASE_URL", "http://localhost:8000")
-    assert load_settings().base_url == "http://localhost:8000"
+    assert load_settings().links.base_url == "http://localhost:8000"
 
 
 def test_missing_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
