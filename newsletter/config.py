@@ -595,7 +595,7 @@ def _topic_model_file(entered: SettingsInput) -> Path:
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning any mistake into one ConfigError line naming the setting."""
     try:
-        return Settings.from_input(SettingsInput(**overrides))
+        entered = SettingsInput(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
@@ -612,3 +612,4 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"NEWSLETTER_CONFIG: {exc}") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"NEWSLETTER_CONFIG: {exc}") from None
+    return Settings.from_input(entered)  # a bad URL: a ConfigError naming its setting
