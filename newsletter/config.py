@@ -12,7 +12,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -315,7 +315,7 @@ class SmtpSettings:
         return sum(server.pool_size for server in self.servers)
 
     @property
-    def rate_per_second(self) -> float | None:
+    def total_rate_per_second(self) -> float | None:
         """The servers' summed per-second caps; None when any server has none."""
         rates = [server.per_second for server in self.servers]
         return None if None in rates else sum(r for r in rates if r is not None)
@@ -442,7 +442,7 @@ class Settings:
     inbound: InboundSettings
     observability: ObservabilitySettings
     # What the operator wrote, flat: for ``config show`` and ``updated``; code reads the groups.
-    entered: SettingsInput
+    entered: SettingsInput = field(repr=False)
 
     @classmethod
     def build(cls, values: Mapping[str, Any]) -> Settings:
@@ -599,11 +599,11 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
-        field = ".".join(str(part) for part in first["loc"])
-        if not field:
+        setting = ".".join(str(part) for part in first["loc"])
+        if not setting:
             # cross-field checks name their setting themselves: "secret_key: ..."
-            field, _, message = message.partition(": ")
-        raise ConfigError(f"NEWSLETTER_{field.upper()}: {message}") from None
+            setting, _, message = message.partition(": ")
+        raise ConfigError(f"NEWSLETTER_{setting.upper()}: {message}") from None
     except SettingsError as exc:
         # pydantic-settings fails this way when a JSON-valued variable is not JSON.
         named = re.search(r'field "(\w+)" from source "EnvSettingsSource"', str(exc))

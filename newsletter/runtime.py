@@ -83,7 +83,7 @@ class Runtime:
             bounce_local_part=settings.inbound.bounce_local_part,
             confirmation_ttl=timedelta(hours=settings.links.confirmation_ttl_hours),
             send_timeout=settings.smtp.timeout,
-            rate_per_second=settings.smtp.rate_per_second,
+            rate_per_second=settings.smtp.total_rate_per_second,
             batch_size=settings.sending.batch_size,
             lease=timedelta(seconds=settings.sending.lease_seconds),
             retry_base_seconds=settings.retry.base_seconds,

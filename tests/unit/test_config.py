@@ -236,7 +236,7 @@ def test_every_flat_setting_arrives_in_its_group(tmp_path: Path) -> None:
         7,
     )
     assert (server.per_second, server.per_hour) == (3.0, 9000.0)
-    assert settings.smtp.rate_per_second == 3.0 and settings.smtp.connections == 7
+    assert settings.smtp.total_rate_per_second == 3.0 and settings.smtp.connections == 7
     assert set(HOMES) | {
         "base_url",
         "smtp_url",
@@ -264,7 +264,7 @@ def test_several_servers_are_parsed_once_each_with_its_name_and_pool() -> None:
         3,
     )
     assert (second.name, second.pool_size, second.weight) == ("127.0.0.1:2526", 5, 0.5)
-    assert settings.smtp.connections == 8 and settings.smtp.rate_per_second == 6.0
+    assert settings.smtp.connections == 8 and settings.smtp.total_rate_per_second == 6.0
     # NEWSLETTER_SMTP_URL is still parsed (and checked), but not sent through
     assert settings.smtp.target.port == 2525
     assert "password" not in repr(first.target) and "b@" not in repr(first.target)
