@@ -243,6 +243,11 @@ class SettingsInput(BaseSettings):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC) if value is not None else None
 
+    @field_validator("base_url")
+    @classmethod
+    def _trim_base_url(cls, value: str) -> str:
+        return value.rstrip("/")  # as ``config show`` prints it; parsed by ``Settings.from_input``
+
     @field_validator("smtp_pipelining")
     @classmethod
     def _check_pipelining(cls, value: str) -> str:

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from newsletter.config import DkimSettings, Settings, SettingsInput, load_settings
+from newsletter.config import DkimSettings, Settings, SettingsInput, load_settings, parse_smtp_url
 from newsletter.delivery.target import SmtpSecurity, SmtpTarget
 from newsletter.errors import ConfigError
 
@@ -303,3 +305,17 @@ def test_updated_keeps_the_rest_and_checks_again() -> None:
     assert settings.links.base_url == "http://127.0.0.1:8000"
     with pytest.raises(ConfigError, match="NEWSLETTER_SECRET_KEY"):
         settings.updated(base_url="https://news.example.org")  # the public development key
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.text(max_size=60), st.from_regex(r"smtps?(\+starttls)?://[^\s]{0,40}")))
+def test_any_smtp_url_is_one_typed_target_or_one_line_naming_the_setting(value: str) -> None:
+    try:
+        target = Settings.build({"smtp_url": value}).smtp.target
+    except ConfigError as exc:
+        assert str(exc).startswith("NEWSLETTER_SMTP_URL: ") and "\n" not in str(exc)
+        return
+    assert target.host and 0 < target.port < 65536 and target.security in SmtpSecurity
+    assert target == parse_smtp_url(value)
+    user = f"{target.username}@" if target.username else ""
+    assert repr(target) == f"SmtpTarget({target.security}://{user}{target.host}:{target.port})"
