@@ -24,8 +24,8 @@ def web(
 
     rt = runtime(ctx)
     rt.settings.check_listen_address(host)
-    configure_logging(rt.settings.log_format)
-    console.print(f"serving on http://{host}:{port} (public base URL {rt.settings.base_url})")
+    configure_logging(rt.settings.observability.log_format)
+    console.print(f"serving on http://{host}:{port} (public base URL {rt.settings.links.base_url})")
     uvicorn.run(
         create_app(rt),
         host=host,

@@ -155,4 +155,6 @@ def suppressions(runtime: Runtime, *, kind: SuppressionKind | None = None) -> li
 def unsuppress(runtime: Runtime, *, value: str, domain: bool = False) -> None:
     """Allow mail to this address or domain again (an erased address by its hash too)."""
     with session_scope(runtime.engine) as session:
-        remove_suppression(session, value=value, domain=domain, secret=runtime.settings.secret)
+        remove_suppression(
+            session, value=value, domain=domain, secret=runtime.settings.links.secret
+        )

@@ -80,5 +80,5 @@ def erase(runtime: Runtime, *, email: str) -> Erasure:
     """Erase a person: subscriptions deleted, deliveries anonymised, a salted hash suppressed."""
     with session_scope(runtime.engine) as session:
         return erase_person(
-            session, email=email, secret=runtime.settings.secret, now=runtime.clock()
+            session, email=email, secret=runtime.settings.links.secret, now=runtime.clock()
         )

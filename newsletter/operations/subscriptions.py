@@ -58,7 +58,7 @@ def add(runtime: Runtime, *, slug: str, email: str, confirmed: bool, **preferenc
             mailing_list.slug,
             subscription.status,
             list(subscription.topics),
-            is_suppressed(session, email=person.email, secret=runtime.settings.secret),
+            is_suppressed(session, email=person.email, secret=runtime.settings.links.secret),
         )
 
 
@@ -102,7 +102,7 @@ def confirm(runtime: Runtime, *, token: str) -> tuple[Subscription, str]:
     """Confirm a pending subscription with its token; the subscription and its address."""
     with session_scope(runtime.engine) as session:
         subscription = service.confirm_subscription(
-            session, token=token, secret=runtime.settings.secret, now=runtime.clock()
+            session, token=token, secret=runtime.settings.links.secret, now=runtime.clock()
         )
         return subscription, service.subscription_person(session, subscription=subscription).email
 
@@ -140,7 +140,7 @@ def import_file(
             mailing_list=service.get_list(session, slug=slug),
             now=runtime.clock(),
             confirmed=confirmed,
-            secret=runtime.settings.secret,
+            secret=runtime.settings.links.secret,
             rejects_path=rejects,
             progress=progress,
         )

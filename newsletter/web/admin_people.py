@@ -35,7 +35,9 @@ def person_page(
     rt = runtime(request)
     with session_scope(rt.engine) as session:
         try:
-            detail = person_detail(session, email=email, base_url="", secret=rt.settings.secret)
+            detail = person_detail(
+                session, email=email, base_url="", secret=rt.settings.links.secret
+            )
         except SubscriberError as exc:
             raise PageError(404, "No such subscriber", str(exc)) from None
     return render(request, "person.html.j2", {"title": detail.record["email"], "detail": detail})
@@ -77,7 +79,7 @@ async def person_action(request: Request, account: Account = Depends(require_adm
             if action == "erase":
                 if form.get("confirm_erase", "").strip().lower() != email.strip().lower():
                     raise SubscriberError("type the address to confirm the erasure")
-                erase_person(session, email=email, secret=rt.settings.secret, now=rt.clock())
+                erase_person(session, email=email, secret=rt.settings.links.secret, now=rt.clock())
                 return redirect_to("/admin/subscribers", notice=f"{email} erased")
     except SubscriberError as exc:
         return redirect_to("/admin/people", email=email, error=str(exc))

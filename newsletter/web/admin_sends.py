@@ -189,7 +189,7 @@ def run_page(
                 search=q,
                 limit=RECIPIENTS_PER_PAGE,
                 offset=(page - 1) * RECIPIENTS_PER_PAGE,
-                secret=rt.settings.secret,
+                secret=rt.settings.links.secret,
             )
         except NewsletterError as exc:
             raise PageError(400, "Bad filter", str(exc)) from None

@@ -128,7 +128,7 @@ async def add_subscriber(request: Request, account: Account = Depends(require_ad
                 topics=topics or None,
                 confirmed=form.get("confirmed") == "yes",
                 by_admin=True,
-                secret=rt.settings.secret,
+                secret=rt.settings.links.secret,
             )
             notice = f"Added ({subscription.status})"
             pending = subscription.id if subscription.status == SubscriptionStatus.PENDING else None
@@ -164,7 +164,7 @@ async def bulk(request: Request, account: Account = Depends(require_admin)) -> R
                 emails=emails,
                 action=action,
                 now=rt.clock(),
-                secret=rt.settings.secret,
+                secret=rt.settings.links.secret,
                 actor=account.email,
             )
     except SubscriberError as exc:
@@ -278,7 +278,7 @@ async def edit_subscriber(request: Request, account: Account = Depends(require_a
                         error="Type the address to confirm the erasure",
                     )
                 erase_person(
-                    session, email=subscriber.email, secret=rt.settings.secret, now=rt.clock()
+                    session, email=subscriber.email, secret=rt.settings.links.secret, now=rt.clock()
                 )
                 return redirect_to("/admin/subscribers", list=slug, notice="Erased")
     except SubscriberError as exc:
@@ -340,7 +340,7 @@ async def _import(request: Request, account: Account) -> Response:
                     mailing_list=mailing_list,
                     now=rt.clock(),
                     confirmed=form.get("confirmed") == "yes",
-                    secret=rt.settings.secret,
+                    secret=rt.settings.links.secret,
                     rejects_path=rejects,
                 )
         except SubscriberError as exc:

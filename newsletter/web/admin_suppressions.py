@@ -113,7 +113,7 @@ def _shown(name: str, value: Any) -> Any:
 
 def masked_settings(settings: Settings) -> list[tuple[str, Any]]:
     """Every setting with its effective value; secrets and URL passwords masked."""
-    return [(name, _shown(name, value)) for name, value in settings]
+    return [(name, _shown(name, value)) for name, value in settings.entered]
 
 
 @router.get("/settings")

@@ -61,12 +61,12 @@ def _public_list(request: Request, slug: str) -> MailingList:
 
 
 def _links(rt: Runtime) -> LinkSettings:
-    return LinkSettings(base_url=rt.settings.base_url, secret=rt.settings.secret)
+    return LinkSettings(base_url=rt.settings.links.base_url, secret=rt.settings.links.secret)
 
 
 def _branding(rt: Runtime, mailing_list: MailingList) -> dict[str, Any]:
     token = make_form_token(
-        rt.settings.secret, purpose=f"signup:{mailing_list.slug}", now=rt.clock()
+        rt.settings.links.secret, purpose=f"signup:{mailing_list.slug}", now=rt.clock()
     )
     return {
         "mailing_list": mailing_list,
@@ -139,7 +139,7 @@ def issue_page(request: Request, slug: str, run_id: str) -> Response:
             session,
             mailing_list=mailing_list,
             sections=issue.sections,
-            view_url=issue_url(rt.settings.base_url, mailing_list.slug, issue.run_id),
+            view_url=issue_url(rt.settings.links.base_url, mailing_list.slug, issue.run_id),
             note=issue.note,
             links=_links(rt),
         )
@@ -152,7 +152,7 @@ def view_in_browser(request: Request, digest_id: int, signature: str) -> Respons
     """The reader's own issue (one distinct digest) as sent, without their personal links."""
     rt = runtime(request)
     if not signature.isascii() or not check_archive_signature(
-        rt.settings.secret, digest_id, signature
+        rt.settings.links.secret, digest_id, signature
     ):
         raise not_found()
     with session_scope(rt.engine) as session:
@@ -180,7 +180,9 @@ def topic_page(
     """The newest articles of one of the list's topics (signed links work for private lists)."""
     rt = runtime(request)
     mailing_list = list_or_404(request, slug)
-    signed = bool(k) and check_topic_signature(rt.settings.secret, mailing_list.slug, topic, k)
+    signed = bool(k) and check_topic_signature(
+        rt.settings.links.secret, mailing_list.slug, topic, k
+    )
     if topic not in mailing_list.topics or not (mailing_list.archive_public or signed):
         raise not_found()
     with session_scope(rt.engine) as session:
@@ -219,7 +221,7 @@ def feed(request: Request, slug: str) -> Response:
     """The Atom feed of the list's latest issues."""
     rt = runtime(request)
     mailing_list = _public_list(request, slug)
-    base = rt.settings.base_url
+    base = rt.settings.links.base_url
     with session_scope(rt.engine) as session:
         latest = reads.latest_issues(session, list_id=mailing_list.id or 0)
     entries = [

@@ -73,7 +73,7 @@ def _signup_page(
 ) -> Response:
     rt = runtime(request)
     token = make_form_token(
-        rt.settings.secret, purpose=f"signup:{mailing_list.slug}", now=rt.clock()
+        rt.settings.links.secret, purpose=f"signup:{mailing_list.slug}", now=rt.clock()
     )
     return render(
         request,
@@ -122,7 +122,7 @@ async def signup(request: Request, slug: str) -> Response:
     if form.get("website"):  # the honeypot: people never see this field
         return neutral
     if not check_form_token(
-        rt.settings.secret,
+        rt.settings.links.secret,
         str(form.get("form_token", "")),
         purpose=f"signup:{mailing_list.slug}",
         now=rt.clock(),
@@ -155,7 +155,7 @@ async def signup(request: Request, slug: str) -> Response:
                 weekday=chosen["weekday"] or None,
                 send_hour=chosen["send_hour"] or None,
                 timezone=chosen["timezone"] or None,
-                secret=rt.settings.secret,
+                secret=rt.settings.links.secret,
             )
             pending = result.needs_confirmation and not result.already_active
             subscription_id = result.subscription.id
@@ -177,7 +177,7 @@ def confirm_page(request: Request, token: str) -> Response:
     """The landing page of a confirmation link: one button confirms (scanners only GET)."""
     rt = runtime(request)
     try:
-        claims = read_token(rt.settings.secret, token, Purpose.CONFIRM, now=rt.clock())
+        claims = read_token(rt.settings.links.secret, token, Purpose.CONFIRM, now=rt.clock())
     except InvalidToken:
         raise bad_link() from None
     with session_scope(rt.engine) as session:
@@ -200,7 +200,7 @@ async def confirm(request: Request, token: str) -> Response:
     def activate() -> tuple[Subscription, MailingList | None]:
         with session_scope(rt.engine) as session:
             subscription = service.confirm_subscription(
-                session, token=token, secret=rt.settings.secret, now=rt.clock()
+                session, token=token, secret=rt.settings.links.secret, now=rt.clock()
             )
             return subscription, session.get(MailingList, subscription.list_id)
 
@@ -229,7 +229,7 @@ def _preferences_context(request: Request, token: str) -> dict[str, Any]:
                 session,
                 token=token,
                 purpose=Purpose.PREFERENCES,
-                secret=rt.settings.secret,
+                secret=rt.settings.links.secret,
                 now=rt.clock(),
             )
             mailing_list = (
@@ -252,7 +252,9 @@ def _preferences_context(request: Request, token: str) -> dict[str, Any]:
         "subscriber": subscriber,
         "subscription": subscription,
         "active": subscription.status == SubscriptionStatus.ACTIVE,
-        "form_token": make_form_token(rt.settings.secret, purpose=f"prefs:{token}", now=rt.clock()),
+        "form_token": make_form_token(
+            rt.settings.links.secret, purpose=f"prefs:{token}", now=rt.clock()
+        ),
         "error": "",
     } | _choices(rt, mailing_list, chosen)
 
@@ -271,7 +273,7 @@ async def save_preferences(request: Request, token: str) -> Response:
     context = _preferences_context(request, token)
     form = await request.form()
     if not check_form_token(
-        rt.settings.secret,
+        rt.settings.links.secret,
         str(form.get("form_token", "")),
         purpose=f"prefs:{token}",
         now=rt.clock(),
@@ -334,7 +336,7 @@ async def save_preferences(request: Request, token: str) -> Response:
 def _unsubscribe_claims(request: Request, token: str) -> Any:
     rt = runtime(request)
     try:
-        return read_token(rt.settings.secret, token, Purpose.UNSUBSCRIBE, now=rt.clock())
+        return read_token(rt.settings.links.secret, token, Purpose.UNSUBSCRIBE, now=rt.clock())
     except InvalidToken:
         raise bad_link() from None
 

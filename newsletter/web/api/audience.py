@@ -153,7 +153,7 @@ async def add_member(request: Request, slug: str, body: SubscriberIn, owner: Adm
             timezone=body.timezone,
             confirmed=not body.double_opt_in,
             by_admin=True,
-            secret=rt.settings.secret,
+            secret=rt.settings.links.secret,
         )
         person = service.subscription_person(session, subscription=subscription)
         out = _member(subscription, person)
@@ -212,7 +212,7 @@ def erase(request: Request, email: str, owner: Admin) -> Changed:
     """Erase a person everywhere (a salted hash stays on the suppression list)."""
     rt = api_runtime(request)
     with session_scope(rt.engine) as session:
-        erase_person(session, email=email, secret=rt.settings.secret, now=rt.clock())
+        erase_person(session, email=email, secret=rt.settings.links.secret, now=rt.clock())
     return Changed(changed=1)
 
 
@@ -255,7 +255,7 @@ async def import_members(
                 mailing_list=ml,
                 now=rt.clock(),
                 confirmed=confirmed,
-                secret=rt.settings.secret,
+                secret=rt.settings.links.secret,
             )
     if report.pending_subscription_ids:
         in_background(
