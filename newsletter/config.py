@@ -1,13 +1,21 @@
-"""Settings from NEWSLETTER_* environment variables and an optional TOML file."""
+"""Settings: what operators write and what the code reads.
+
+``SettingsInput`` is what operators write: flat ``NEWSLETTER_*`` environment variables and the
+same keys in an optional TOML file (``config init`` and ``config show`` speak these names).
+``Settings`` is what the code reads: nested groups of typed values (``settings.smtp``,
+``settings.links``, ``settings.dkim``...) built once from the input, each URL parsed once here.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -26,31 +34,19 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from newsletter.delivery.target import SmtpSecurity, SmtpTarget
 from newsletter.errors import ConfigError
 
 DEV_SECRET = "insecure-development-secret-change-me"
 _DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 MODEL_FILE_NAME = "newsletter-topics.model"
-SMTP_SCHEMES = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
-
-
-class SmtpTarget:
-    """Where and how to reach one SMTP server, parsed from an ``smtp://`` style URL."""
-
-    __slots__ = ("host", "port", "security", "username", "password")
-
-    def __init__(
-        self, host: str, port: int, security: str, username: str | None, password: str | None
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.security = security
-        self.username = username
-        self.password = password
-
-    def __repr__(self) -> str:
-        user = f"{self.username}@" if self.username else ""
-        return f"SmtpTarget({self.security}://{user}{self.host}:{self.port})"
+SMTP_SCHEMES = {
+    "smtp": SmtpSecurity.PLAIN,
+    "smtp+starttls": SmtpSecurity.STARTTLS,
+    "smtps": SmtpSecurity.TLS,
+}
+SMTP_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+_T = TypeVar("_T")
 
 
 def parse_smtp_url(url: str) -> SmtpTarget:
@@ -60,9 +56,8 @@ def parse_smtp_url(url: str) -> SmtpTarget:
         raise ValueError(f"scheme must be one of {', '.join(SMTP_SCHEMES)}, not {parts.scheme!r}")
     if not parts.hostname:
         raise ValueError("no host")
-    default_port = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}[parts.scheme]
     try:
-        port = parts.port or default_port
+        port = parts.port or SMTP_PORTS[parts.scheme]
     except ValueError as exc:
         raise ValueError(f"bad port: {exc}") from exc
     return SmtpTarget(
@@ -74,7 +69,16 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
-def parse_base_url(value: str) -> str:
+@dataclass(frozen=True, slots=True)
+class BaseUrl:
+    """The public base URL, parsed: the text links start with and the origin browsers send."""
+
+    url: str  # without a trailing slash
+    host: str
+    origin: str  # scheme://host[:port], the port only when it is not the scheme's default
+
+
+def parse_base_url(value: str) -> BaseUrl:
     """The public base URL, parsed strictly: http(s), a host name or IP literal, an optional
     port and path; no user info, backslash, query, fragment or control character (browsers
     and ``urlsplit`` disagree on such URLs, so a check could pass on a host nobody visits)."""
@@ -87,7 +91,7 @@ def parse_base_url(value: str) -> str:
         raise ValueError("must not have a query or fragment")
     host = parts.hostname or ""
     try:
-        parts.port  # noqa: B018 - raises on a bad port
+        port = parts.port
     except ValueError as exc:
         raise ValueError(f"bad port: {exc}") from None
     try:
@@ -96,7 +100,10 @@ def parse_base_url(value: str) -> str:
         labels = host.rstrip(".").split(".")
         if not host or not all(_DNS_LABEL.fullmatch(label) for label in labels):
             raise ValueError(f"host {host!r} is not a valid host name") from None
-    return value.rstrip("/")
+    shown = f"[{host}]" if ":" in host else host
+    if port is not None and port != {"http": 80, "https": 443}[parts.scheme]:
+        shown = f"{shown}:{port}"
+    return BaseUrl(url=value.rstrip("/"), host=host, origin=f"{parts.scheme}://{shown}")
 
 
 def is_loopback(host: str) -> bool:
@@ -111,7 +118,7 @@ def is_loopback(host: str) -> bool:
 
 
 class SmtpServerSettings(BaseModel):
-    """One of several SMTP servers: where, how much of the traffic, how fast."""
+    """One entry of ``smtp_servers`` as written: where, how much of the traffic, how fast."""
 
     model_config = {"extra": "forbid"}
 
@@ -122,23 +129,11 @@ class SmtpServerSettings(BaseModel):
     per_second: float | None = Field(default=None, gt=0)
     per_hour: float | None = Field(default=None, gt=0)
 
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        parse_smtp_url(value)
-        return value
 
-    @property
-    def label(self) -> str:
-        """The name the server's state is kept under."""
-        if self.name:
-            return self.name
-        target = parse_smtp_url(self.url)
-        return f"{target.host}:{target.port}"
+class SettingsInput(BaseSettings):
+    """Every setting as operators write it: ``NEWSLETTER_<NAME>`` or ``name`` in the TOML file.
 
-
-class Settings(BaseSettings):
-    """Every setting of the product; built once per entry point and passed down."""
+    Code reads ``Settings`` (built from this by ``Settings.from_input``), never this."""
 
     model_config = SettingsConfigDict(env_prefix="NEWSLETTER_", extra="forbid")
 
@@ -155,7 +150,7 @@ class Settings(BaseSettings):
     smtp_rate_per_second: float | None = Field(default=None, gt=0)
     smtp_rate_per_hour: float | None = Field(default=None, gt=0)
     # Several servers (JSON in the environment, an array of tables in TOML); when set,
-    # smtp_url is ignored.
+    # smtp_url is not sent through (it is still checked).
     smtp_servers: list[SmtpServerSettings] = Field(default_factory=list)
     smtp_failure_threshold: int = Field(default=5, ge=1)
     smtp_cooldown_seconds: float = Field(default=300.0, gt=0)
@@ -248,11 +243,10 @@ class Settings(BaseSettings):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC) if value is not None else None
 
-    @field_validator("smtp_url")
+    @field_validator("base_url")
     @classmethod
-    def _check_smtp_url(cls, value: str) -> str:
-        parse_smtp_url(value)
-        return value
+    def _trim_base_url(cls, value: str) -> str:
+        return value.rstrip("/")  # as ``config show`` prints it; parsed by ``Settings.from_input``
 
     @field_validator("smtp_pipelining")
     @classmethod
@@ -260,11 +254,6 @@ class Settings(BaseSettings):
         if value not in ("auto", "on", "off"):
             raise ValueError("must be auto, on or off")
         return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        return parse_base_url(value)
 
     @field_validator("category_map")
     @classmethod
@@ -285,14 +274,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _check_cross_fields(self) -> Settings:
-        host = urlsplit(self.base_url).hostname or ""
-        if self.uses_development_secret and not is_loopback(host):
-            # the development key is public: anyone could forge unsubscribe and preference links
-            raise ValueError(
-                "secret_key: set NEWSLETTER_SECRET_KEY (the built-in development key is only "
-                "accepted while NEWSLETTER_BASE_URL points at this machine)"
-            )
+    def _check_cross_fields(self) -> SettingsInput:
         if len(self.secret_key.get_secret_value()) < 16:
             raise ValueError("secret_key: must be at least 16 characters")
         dkim = (self.dkim_key_file, self.dkim_selector, self.dkim_domain)
@@ -300,59 +282,333 @@ class Settings(BaseSettings):
             raise ValueError("dkim_key_file, dkim_selector and dkim_domain must be set together")
         return self
 
+
+# What the code reads: one group per concept, typed values, URLs parsed.
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpServer:
+    """One SMTP server to send through: its parsed address, share of the traffic and limits."""
+
+    name: str  # the name its state is kept under: as configured, else host:port
+    target: SmtpTarget
+    weight: float
+    pool_size: int  # connections (the server's own, else smtp_pool_size)
+    per_second: float | None
+    per_hour: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """How to reach the SMTP servers and how hard to use them."""
+
+    target: SmtpTarget  # NEWSLETTER_SMTP_URL, parsed
+    servers: tuple[SmtpServer, ...]  # smtp_servers, else the one server at ``target``
+    pool_size: int
+    timeout: float
+    messages_per_connection: int
+    ca_file: Path | None
+    pipelining: str  # auto, on or off
+    failure_threshold: int  # failures in a row before a server rests
+    cooldown_seconds: float
+    rate_limit_pause_seconds: float
+    max_wait_seconds: float
+
     @property
-    def uses_development_secret(self) -> bool:
-        """Whether the secret is the published development key."""
-        return self.secret_key.get_secret_value() == DEV_SECRET
-
-    def check_listen_address(self, host: str) -> None:
-        """Refuse to serve on a non-loopback address with the published development key."""
-        if self.uses_development_secret and not is_loopback(host):
-            raise ConfigError(
-                "NEWSLETTER_SECRET_KEY: set a secret of your own before listening on "
-                f"{host or 'all addresses'} (the built-in development key is public)"
-            )
-
-    def smtp_server_list(self) -> list[SmtpServerSettings]:
-        """Every configured SMTP server (NEWSLETTER_SMTP_SERVERS, else NEWSLETTER_SMTP_URL)."""
-        if self.smtp_servers:
-            return list(self.smtp_servers)
-        return [
-            SmtpServerSettings(
-                url=self.smtp_url,
-                per_second=self.smtp_rate_per_second,
-                per_hour=self.smtp_rate_per_hour,
-            )
-        ]
+    def connections(self) -> int:
+        """Connections over every server."""
+        return sum(server.pool_size for server in self.servers)
 
     @property
-    def topic_model_file(self) -> Path:
-        """Where the topic model lives: the setting, or next to a SQLite database file."""
-        if self.topic_model_path is not None:
-            return self.topic_model_path
-        if self.database_url.startswith("sqlite:///") and ":memory:" not in self.database_url:
-            database = Path(unquote(self.database_url.removeprefix("sqlite:///").split("?")[0]))
-            return database.parent / MODEL_FILE_NAME
-        return Path(MODEL_FILE_NAME)
+    def total_rate_per_second(self) -> float | None:
+        """The servers' summed per-second caps; None when any server has none."""
+        rates = [server.per_second for server in self.servers]
+        return None if None in rates else sum(r for r in rates if r is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class LinksSettings:
+    """What the links in every message are made of: the public base URL and the signing key."""
+
+    base_url: str  # parsed once (``parse_base_url``); no trailing slash
+    origin: str  # the base URL's scheme://host[:port], as browsers send it in ``Origin``
+    secret_key: SecretStr
+    confirmation_ttl_hours: float  # how long an opt-in confirmation link stays valid
 
     @property
     def secret(self) -> bytes:
         """The signing secret as bytes."""
         return self.secret_key.get_secret_value().encode()
 
+    @property
+    def uses_development_secret(self) -> bool:
+        """Whether the secret is the published development key."""
+        return self.secret_key.get_secret_value() == DEV_SECRET
+
+
+@dataclass(frozen=True, slots=True)
+class DkimSettings:
+    """The DKIM signing key, selector and domain (all three set, or no signing at all)."""
+
+    key_file: Path
+    selector: str
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendingSettings:
+    """How the engine claims rows."""
+
+    batch_size: int
+    lease_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySettings:
+    """Back-off for deferred messages and when a run pauses itself."""
+
+    base_seconds: float
+    max_age_hours: float
+    pause_after_failures: int
+    pause_after_policy_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """How much a digest offers and how far back it reaches."""
+
+    max_articles_per_topic: int
+    max_articles_total: int
+    first_lookback_days: int
+    max_article_age_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerSettings:
+    """The scheduler daemon's intervals and its clock override for trying it out."""
+
+    fetch_interval_minutes: float
+    dispatch_interval_seconds: float
+    max_lateness_hours: float
+    shutdown_grace_seconds: float
+    # The clock starts at ``fake_now`` (UTC) and runs ``clock_speed`` times faster.
+    fake_now: datetime | None
+    clock_speed: float
+
+
+@dataclass(frozen=True, slots=True)
+class ContentSettings:
+    """Content ingest: feed requests and topic tagging."""
+
+    feed_timeout: float
+    category_map: dict[str, str]  # case-folded feed category -> topic slug
+    classifier_threshold: float
+    topic_model_file: Path  # the setting, else next to a SQLite database file
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSettings:
+    """Mail coming back: the VERP return path, Maildirs read, provider webhooks accepted."""
+
+    bounce_domain: str | None
+    bounce_local_part: str
+    soft_bounce_limit: int
+    bounce_maildir: Path | None
+    unsubscribe_maildir: Path | None
+    complaint_maildir: Path | None
+    mailgun_signing_key: SecretStr | None
+    sendgrid_public_key: str | None
+    postmark_webhook_secret: SecretStr | None
+    ses_topic_arns: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ObservabilitySettings:
+    """Log lines and the scheduler's Prometheus endpoint."""
+
+    log_format: Literal["text", "json"]
+    metrics_host: str
+    metrics_port: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of the product, grouped; built once per entry point and passed down."""
+
+    database_url: str
+    links: LinksSettings
+    smtp: SmtpSettings
+    dkim: DkimSettings | None
+    sending: SendingSettings
+    retry: RetrySettings
+    digest: DigestSettings
+    scheduler: SchedulerSettings
+    content: ContentSettings
+    inbound: InboundSettings
+    observability: ObservabilitySettings
+    # What the operator wrote, flat: for ``config show`` and ``updated``; code reads the groups.
+    entered: SettingsInput = field(repr=False)
+
+    @classmethod
+    def build(cls, values: Mapping[str, Any]) -> Settings:
+        """Settings from flat operator names only (no environment, no file): tests and tools."""
+        return cls.from_input(SettingsInput.model_validate(dict(values)))
+
+    def updated(self, **values: Any) -> Settings:
+        """These settings with some flat values replaced, checked again."""
+        return self.build({**self.entered.model_dump(exclude_unset=True), **values})
+
+    @classmethod
+    def from_input(cls, entered: SettingsInput) -> Settings:
+        """Group the flat input, parsing each URL once; a bad one is a ConfigError naming it."""
+        base = _parsed("base_url", parse_base_url, entered.base_url)
+        if entered.secret_key.get_secret_value() == DEV_SECRET and not is_loopback(base.host):
+            # the development key is public: anyone could forge unsubscribe and preference links
+            raise ConfigError(
+                "NEWSLETTER_SECRET_KEY: set NEWSLETTER_SECRET_KEY (the built-in development key "
+                "is only accepted while NEWSLETTER_BASE_URL points at this machine)"
+            )
+        target = _parsed("smtp_url", parse_smtp_url, entered.smtp_url)
+        servers = [
+            _server(
+                _parsed(f"smtp_servers.{index}.url", parse_smtp_url, server.url),
+                server,
+                entered.smtp_pool_size,
+            )
+            for index, server in enumerate(entered.smtp_servers)
+        ]
+        if not servers:
+            single = SmtpServerSettings(
+                url=entered.smtp_url,
+                per_second=entered.smtp_rate_per_second,
+                per_hour=entered.smtp_rate_per_hour,
+            )
+            servers = [_server(target, single, entered.smtp_pool_size)]
+        dkim = None
+        if entered.dkim_key_file and entered.dkim_selector and entered.dkim_domain:
+            dkim = DkimSettings(entered.dkim_key_file, entered.dkim_selector, entered.dkim_domain)
+        return cls(
+            database_url=entered.database_url,
+            links=LinksSettings(
+                base_url=base.url,
+                origin=base.origin,
+                secret_key=entered.secret_key,
+                confirmation_ttl_hours=entered.confirmation_ttl_hours,
+            ),
+            smtp=SmtpSettings(
+                target=target,
+                servers=tuple(servers),
+                pool_size=entered.smtp_pool_size,
+                timeout=entered.smtp_timeout,
+                messages_per_connection=entered.smtp_messages_per_connection,
+                ca_file=entered.smtp_ca_file,
+                pipelining=entered.smtp_pipelining,
+                failure_threshold=entered.smtp_failure_threshold,
+                cooldown_seconds=entered.smtp_cooldown_seconds,
+                rate_limit_pause_seconds=entered.smtp_rate_limit_pause_seconds,
+                max_wait_seconds=entered.smtp_max_wait_seconds,
+            ),
+            dkim=dkim,
+            sending=SendingSettings(
+                batch_size=entered.send_batch_size, lease_seconds=entered.send_lease_seconds
+            ),
+            retry=RetrySettings(
+                base_seconds=entered.retry_base_seconds,
+                max_age_hours=entered.retry_max_age_hours,
+                pause_after_failures=entered.pause_after_failures,
+                pause_after_policy_failures=entered.pause_after_policy_failures,
+            ),
+            digest=DigestSettings(
+                max_articles_per_topic=entered.max_articles_per_topic,
+                max_articles_total=entered.max_articles_total,
+                first_lookback_days=entered.first_digest_lookback_days,
+                max_article_age_days=entered.max_article_age_days,
+            ),
+            scheduler=SchedulerSettings(
+                fetch_interval_minutes=entered.fetch_interval_minutes,
+                dispatch_interval_seconds=entered.dispatch_interval_seconds,
+                max_lateness_hours=entered.max_lateness_hours,
+                shutdown_grace_seconds=entered.shutdown_grace_seconds,
+                fake_now=entered.fake_now,
+                clock_speed=entered.clock_speed,
+            ),
+            content=ContentSettings(
+                feed_timeout=entered.feed_timeout,
+                category_map=entered.category_map,
+                classifier_threshold=entered.classifier_threshold,
+                topic_model_file=_topic_model_file(entered),
+            ),
+            inbound=InboundSettings(
+                bounce_domain=entered.bounce_domain,
+                bounce_local_part=entered.bounce_local_part,
+                soft_bounce_limit=entered.soft_bounce_limit,
+                bounce_maildir=entered.bounce_maildir,
+                unsubscribe_maildir=entered.unsubscribe_maildir,
+                complaint_maildir=entered.complaint_maildir,
+                mailgun_signing_key=entered.mailgun_signing_key,
+                sendgrid_public_key=entered.sendgrid_public_key,
+                postmark_webhook_secret=entered.postmark_webhook_secret,
+                ses_topic_arns=entered.ses_topic_arns,
+            ),
+            observability=ObservabilitySettings(
+                log_format=entered.log_format,
+                metrics_host=entered.metrics_host,
+                metrics_port=entered.metrics_port,
+            ),
+            entered=entered,
+        )
+
+    def check_listen_address(self, host: str) -> None:
+        """Refuse to serve on a non-loopback address with the published development key."""
+        if self.links.uses_development_secret and not is_loopback(host):
+            raise ConfigError(
+                "NEWSLETTER_SECRET_KEY: set a secret of your own before listening on "
+                f"{host or 'all addresses'} (the built-in development key is public)"
+            )
+
+
+def _parsed(name: str, parse: Callable[[str], _T], value: str) -> _T:
+    """``parse(value)``, a ValueError turned into one line naming the setting."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"NEWSLETTER_{name.upper()}: {exc}") from None
+
+
+def _server(target: SmtpTarget, entry: SmtpServerSettings, default_pool: int) -> SmtpServer:
+    return SmtpServer(
+        name=entry.name or f"{target.host}:{target.port}",
+        target=target,
+        weight=entry.weight,
+        pool_size=entry.pool_size or default_pool,
+        per_second=entry.per_second,
+        per_hour=entry.per_hour,
+    )
+
+
+def _topic_model_file(entered: SettingsInput) -> Path:
+    """Where the topic model lives: the setting, or next to a SQLite database file."""
+    if entered.topic_model_path is not None:
+        return entered.topic_model_path
+    url = entered.database_url
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        database = Path(unquote(url.removeprefix("sqlite:///").split("?")[0]))
+        return database.parent / MODEL_FILE_NAME
+    return Path(MODEL_FILE_NAME)
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning any mistake into one ConfigError line naming the setting."""
     try:
-        return Settings(**overrides)
+        entered = SettingsInput(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
-        field = ".".join(str(part) for part in first["loc"])
-        if not field:
+        setting = ".".join(str(part) for part in first["loc"])
+        if not setting:
             # cross-field checks name their setting themselves: "secret_key: ..."
-            field, _, message = message.partition(": ")
-        raise ConfigError(f"NEWSLETTER_{field.upper()}: {message}") from None
+            setting, _, message = message.partition(": ")
+        raise ConfigError(f"NEWSLETTER_{setting.upper()}: {message}") from None
     except SettingsError as exc:
         # pydantic-settings fails this way when a JSON-valued variable is not JSON.
         named = re.search(r'field "(\w+)" from source "EnvSettingsSource"', str(exc))
@@ -361,3 +617,4 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"NEWSLETTER_CONFIG: {exc}") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"NEWSLETTER_CONFIG: {exc}") from None
+    return Settings.from_input(entered)  # a bad URL: a ConfigError naming its setting

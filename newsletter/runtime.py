@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter.config import Settings, parse_smtp_url
+from newsletter.config import Settings
 from newsletter.db import check_schema, make_engine
 from newsletter.digest.selector import Limits
 from newsletter.errors import ConfigError
@@ -58,45 +58,40 @@ class Runtime:
     @property
     def limits(self) -> Limits:
         """Digest size caps."""
-        return Limits(
-            per_topic=self.settings.max_articles_per_topic, total=self.settings.max_articles_total
-        )
+        digest = self.settings.digest
+        return Limits(per_topic=digest.max_articles_per_topic, total=digest.max_articles_total)
 
     @property
     def lookback(self) -> timedelta:
         """How far back a first digest reaches."""
-        return timedelta(days=self.settings.first_digest_lookback_days)
+        return timedelta(days=self.settings.digest.first_lookback_days)
 
     @property
     def max_age(self) -> timedelta:
         """The oldest publication time a digest still offers (news that arrives late)."""
-        return timedelta(days=self.settings.max_article_age_days)
+        return timedelta(days=self.settings.digest.max_article_age_days)
 
     def send_policy(self) -> SendPolicy:
         """The sender's behaviour from the settings."""
         from newsletter.sending.engine import SendPolicy
 
         settings = self.settings
-        servers = settings.smtp_server_list()
-        connections = sum(s.pool_size or settings.smtp_pool_size for s in servers)
-        rates = [s.per_second for s in servers]
-        rate = None if None in rates else sum(r for r in rates if r is not None)
         return SendPolicy(
-            base_url=settings.base_url,
-            secret=settings.secret,
-            bounce_domain=settings.bounce_domain,
-            bounce_local_part=settings.bounce_local_part,
-            confirmation_ttl=timedelta(hours=settings.confirmation_ttl_hours),
-            send_timeout=settings.smtp_timeout,
-            rate_per_second=rate,
-            batch_size=settings.send_batch_size,
-            lease=timedelta(seconds=settings.send_lease_seconds),
-            retry_base_seconds=settings.retry_base_seconds,
-            retry_cap_seconds=max(settings.retry_base_seconds, 6 * 3600.0),
-            retry_max_age=timedelta(hours=settings.retry_max_age_hours),
-            pause_after_failures=settings.pause_after_failures,
-            pause_after_policy_failures=settings.pause_after_policy_failures,
-            concurrency=connections,
+            base_url=settings.links.base_url,
+            secret=settings.links.secret,
+            bounce_domain=settings.inbound.bounce_domain,
+            bounce_local_part=settings.inbound.bounce_local_part,
+            confirmation_ttl=timedelta(hours=settings.links.confirmation_ttl_hours),
+            send_timeout=settings.smtp.timeout,
+            rate_per_second=settings.smtp.total_rate_per_second,
+            batch_size=settings.sending.batch_size,
+            lease=timedelta(seconds=settings.sending.lease_seconds),
+            retry_base_seconds=settings.retry.base_seconds,
+            retry_cap_seconds=max(settings.retry.base_seconds, 6 * 3600.0),
+            retry_max_age=timedelta(hours=settings.retry.max_age_hours),
+            pause_after_failures=settings.retry.pause_after_failures,
+            pause_after_policy_failures=settings.retry.pause_after_policy_failures,
+            concurrency=settings.smtp.connections,
         )
 
     def mailer(self, dry_run_dir: Path | None = None) -> Mailer:
@@ -107,44 +102,44 @@ class Runtime:
 
         if dry_run_dir is not None:
             return FileMailer(dry_run_dir)
-        settings = self.settings
+        smtp = self.settings.smtp
         tls_context = None
-        if settings.smtp_ca_file is not None:
-            tls_context = ssl.create_default_context(cafile=str(settings.smtp_ca_file))
+        if smtp.ca_file is not None:
+            tls_context = ssl.create_default_context(cafile=str(smtp.ca_file))
         servers = [
             Server(
-                name=server.label,
+                name=server.name,
                 mailer=SmtpMailer(
-                    parse_smtp_url(server.url),
-                    pool_size=server.pool_size or settings.smtp_pool_size,
-                    timeout=settings.smtp_timeout,
-                    messages_per_connection=settings.smtp_messages_per_connection,
-                    pipelining=settings.smtp_pipelining,
+                    server.target,
+                    pool_size=server.pool_size,
+                    timeout=smtp.timeout,
+                    messages_per_connection=smtp.messages_per_connection,
+                    pipelining=smtp.pipelining,
                     tls_context=tls_context,
                 ),
                 weight=server.weight,
                 limits=rate_limits(server.per_second, server.per_hour),
             )
-            for server in settings.smtp_server_list()
+            for server in smtp.servers
         ]
         return ServerPool(
             servers,
             clock=utcnow,
-            failure_threshold=settings.smtp_failure_threshold,
-            cooldown=timedelta(seconds=settings.smtp_cooldown_seconds),
-            rate_limit_pause=timedelta(seconds=settings.smtp_rate_limit_pause_seconds),
-            max_wait=settings.smtp_max_wait_seconds,
+            failure_threshold=smtp.failure_threshold,
+            cooldown=timedelta(seconds=smtp.cooldown_seconds),
+            rate_limit_pause=timedelta(seconds=smtp.rate_limit_pause_seconds),
+            max_wait=smtp.max_wait_seconds,
         )
 
     def signer(self) -> SigningPool | None:
         """A DKIM signing pool when NEWSLETTER_DKIM_* are set; a bad key is one clear error."""
         from newsletter.delivery.signing import SigningPool
 
-        settings = self.settings
-        if not (settings.dkim_key_file and settings.dkim_selector and settings.dkim_domain):
+        dkim = self.settings.dkim
+        if dkim is None:
             return None
         try:
-            return SigningPool(settings.dkim_key_file, settings.dkim_selector, settings.dkim_domain)
+            return SigningPool(dkim.key_file, dkim.selector, dkim.domain)
         except ValueError as exc:
             raise ConfigError(f"NEWSLETTER_DKIM_KEY_FILE: {exc}") from None
 

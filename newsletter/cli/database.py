@@ -16,10 +16,10 @@ app = typer.Typer(help="Database schema and backups.", no_args_is_help=True)
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Create or migrate the schema (Alembic)."""
     from newsletter.config import load_settings
-    from newsletter.db import upgrade as upgrade_schema
+    from newsletter.operations.database import migrate
 
     settings = load_settings()
-    upgrade_schema(settings.database_url, revision)
+    migrate(settings, revision)
     console.print(f"database at {settings.database_url} is at revision {revision}")
 
 
@@ -29,9 +29,9 @@ def backup(
 ) -> None:
     """Copy the SQLite database consistently while it is in use (PostgreSQL: use pg_dump)."""
     from newsletter.config import load_settings
-    from newsletter.operations.backup import backup_sqlite, sqlite_path
+    from newsletter.operations.database import backup as backup_database
 
-    result = backup_sqlite(sqlite_path(load_settings().database_url), path)
+    result = backup_database(load_settings(), path)
     console.print(
         f"backed up to {result.path} ({result.bytes} bytes, {result.pages} pages, integrity ok)",
         markup=False,

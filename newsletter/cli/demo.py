@@ -51,7 +51,7 @@ def demo(
     settings = load_settings()
     if web or serve or serve_only:  # the digests' links must point at the web app
         settings.check_listen_address(host)
-        settings = settings.model_copy(update={"base_url": f"http://{host}:{port}"})
+        settings = settings.updated(base_url=f"http://{host}:{port}")
     if stop_web:
         stopped = stop_background(pid_file)
         console.print("demo web app stopped" if stopped else "no demo web app was running")

@@ -1,4 +1,4 @@
-"""``newsletter subscribers``: thin wrappers over the subscribers services and importer."""
+"""``newsletter subscribers``: thin commands over ``newsletter.operations.subscriptions``."""
 
 from __future__ import annotations
 
@@ -14,24 +14,16 @@ from rich.table import Column, Table
 
 from newsletter.cli.context import console, err_console, runtime
 from newsletter.cli.signals import run_stoppable
-from newsletter.db import session_scope
 from newsletter.digest.links import token_from_link
 from newsletter.errors import DeliveryError
+from newsletter.operations import privacy, subscriptions
 from newsletter.operations.confirmations import (
     ConfirmationReport,
-    pending_without_confirmation,
     send_confirmations,
     send_welcomes,
 )
-from newsletter.operations.privacy import erase_person, export_person
 from newsletter.runtime import Runtime
-from subscribers import service
-from subscribers.exporter import export_csv, export_file
-from subscribers.importer import import_csv
-from subscribers.models import SubscriptionStatus, UnsubscribeSource
 from subscribers.preferences import WEEKDAYS
-from subscribers.queries import list_members, status_counts
-from subscribers.suppression import is_suppressed
 
 subscribers_app = typer.Typer(help="Subscribers.", no_args_is_help=True)
 
@@ -73,36 +65,28 @@ def add_subscriber(
     """Subscribe an address to a list as an admin (pending with a confirmation email unless
     --confirmed)."""
     rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        mailing_list = service.get_list(session, slug=list_slug)
-        subscription = service.add_subscriber(
-            session,
-            mailing_list=mailing_list,
-            email=email,
-            now=rt.clock(),
-            name=name,
-            topics=topic,
-            cadence=cadence,
-            weekday=weekday,
-            send_hour=send_hour,
-            timezone=timezone,
-            confirmed=confirmed,
-            by_admin=True,
-        )
-        person = service.subscription_person(session, subscription=subscription)
-        blocked = is_suppressed(session, email=person.email, secret=rt.settings.secret)
-        status, sub_id = subscription.status, subscription.id or 0
-        console.print(
-            f"{email.strip()} on {mailing_list.slug}: {status}, "
-            f"topics {', '.join(subscription.topics)}"
-        )
-    if blocked:
+    added = subscriptions.add(
+        rt,
+        slug=list_slug,
+        email=email,
+        confirmed=confirmed,
+        name=name,
+        topics=topic,
+        cadence=cadence,
+        weekday=weekday,
+        send_hour=send_hour,
+        timezone=timezone,
+    )
+    console.print(
+        f"{email.strip()} on {added.list_slug}: {added.status}, topics {', '.join(added.topics)}"
+    )
+    if added.suppressed:
         err_console.print(
             "warning: the address is on the suppression list; nothing is sent to it until "
             "`newsletter suppressions remove` takes it off"
         )
-    elif status == SubscriptionStatus.PENDING:
-        _confirm(rt, [sub_id], list_slug)
+    elif added.needs_confirmation:
+        _confirm(rt, [added.subscription_id], list_slug)
 
 
 @subscribers_app.command("ls")
@@ -117,20 +101,9 @@ def list_subscribers(
     limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 200,
 ) -> None:
     """List the subscribers of a list, with counts per status."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        mailing_list = service.get_list(session, slug=list_slug)
-        members = list(
-            list_members(
-                session,
-                mailing_list=mailing_list,
-                status=status,
-                topic=topic,
-                search=search,
-                limit=limit,
-            )
-        )
-        counts = status_counts(session, list_id=mailing_list.id or 0)
+    members, counts = subscriptions.members(
+        runtime(ctx), slug=list_slug, status=status, topic=topic, search=search, limit=limit
+    )
     # an address must never be cut short with an ellipsis: fold it instead
     table = Table(
         Column("email", overflow="fold"), "name", "status", "topics", "cadence", "hour", "timezone"
@@ -171,26 +144,23 @@ def update_subscriber(
     timezone: Annotated[str | None, typer.Option(help="IANA time zone.")] = None,
 ) -> None:
     """Change one subscription's preferences."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        subscription = service.get_subscription(session, email=email, slug=list_slug)
-        updated = service.update_preferences(
-            session,
-            subscription=subscription,
-            now=rt.clock(),
-            topics=topic,
-            cadence=cadence,
-            weekday=weekday,
-            send_hour=send_hour,
-            timezone=timezone,
-        )
-        cadence_text = str(updated.cadence)
-        if cadence_text == "weekly":
-            cadence_text += f" on {WEEKDAYS[updated.weekday]}"
-        console.print(
-            f"{email.strip()} on {list_slug}: topics {', '.join(updated.topics)}; "
-            f"{cadence_text} at {updated.send_hour:02d}:00 {updated.timezone}"
-        )
+    updated = subscriptions.change_preferences(
+        runtime(ctx),
+        email=email,
+        slug=list_slug,
+        topics=topic,
+        cadence=cadence,
+        weekday=weekday,
+        send_hour=send_hour,
+        timezone=timezone,
+    )
+    cadence_text = str(updated.cadence)
+    if cadence_text == "weekly":
+        cadence_text += f" on {WEEKDAYS[updated.weekday]}"
+    console.print(
+        f"{email.strip()} on {list_slug}: topics {', '.join(updated.topics)}; "
+        f"{cadence_text} at {updated.send_hour:02d}:00 {updated.timezone}"
+    )
 
 
 @subscribers_app.command("confirm")
@@ -200,12 +170,8 @@ def confirm(
 ) -> None:
     """Confirm a pending subscription with the link from its confirmation email."""
     rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        subscription = service.confirm_subscription(
-            session, token=token_from_link(token_or_url), secret=rt.settings.secret, now=rt.clock()
-        )
-        subscriber = service.subscription_person(session, subscription=subscription)
-        console.print(f"{subscriber.email}: subscription confirmed, now {subscription.status}")
+    subscription, address = subscriptions.confirm(rt, token=token_from_link(token_or_url))
+    console.print(f"{address}: subscription confirmed, now {subscription.status}")
     if subscription.id is not None:
         try:
             welcome = asyncio.run(send_welcomes(rt, subscription_ids=[subscription.id]))
@@ -225,19 +191,9 @@ def unsubscribe(
     ] = None,
 ) -> None:
     """Unsubscribe an address from one list or from every list (recorded as an admin action)."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        subscriber = service.find_subscriber(session, email=email)
-        list_id = service.get_list(session, slug=list_slug).id if list_slug else None
-        ended = service.unsubscribe(
-            session,
-            subscriber_id=subscriber.id or 0,
-            list_id=list_id,
-            source=UnsubscribeSource.ADMIN,
-            now=rt.clock(),
-        )
+    address, ended = subscriptions.unsubscribe(runtime(ctx), email=email, slug=list_slug)
     where = f"list {list_slug}" if list_slug else "every list"
-    console.print(f"{subscriber.email}: unsubscribed from {where} ({ended} subscription(s) ended)")
+    console.print(f"{address}: unsubscribed from {where} ({ended} subscription(s) ended)")
 
 
 @subscribers_app.command("import")
@@ -256,28 +212,22 @@ def import_subscribers(
     """Import subscribers from CSV: validated, normalised, de-duplicated, idempotent."""
     rt = runtime(ctx)
     show_bar = sys.stderr.isatty()
-    with (
-        Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            disable=not show_bar,
-            transient=True,
-        ) as bar,
-        session_scope(rt.engine) as session,
-    ):
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=not show_bar,
+        transient=True,
+    ) as bar:
         task = bar.add_task(f"importing {file.name}", total=None)
-        mailing_list = service.get_list(session, slug=list_slug)
-        report = import_csv(
-            session,
+        report = subscriptions.import_file(
+            rt,
             path=file,
-            mailing_list=mailing_list,
-            now=rt.clock(),
+            slug=list_slug,
             confirmed=confirmed,
-            secret=rt.settings.secret,
-            rejects_path=rejects,
+            rejects=rejects,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     console.print(f"{file.name}: {report.rows} row(s): {report.summary}")
@@ -294,9 +244,7 @@ def import_subscribers(
 def resend_confirmations(ctx: typer.Context, list_slug: ListOption) -> None:
     """Send confirmation emails to pending subscribers whose confirmation never went out."""
     rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        list_id = service.get_list(session, slug=list_slug).id or 0
-    ids = pending_without_confirmation(rt, list_id=list_id)
+    ids = subscriptions.awaiting_confirmation(rt, slug=list_slug)
     if _confirm(rt, ids, list_slug) is None:
         console.print("no pending subscription is waiting for a confirmation email")
 
@@ -311,13 +259,9 @@ def export_subscribers(
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
 ) -> None:
     """Export a list's subscribers as CSV in the import's columns."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        mailing_list = service.get_list(session, slug=list_slug)
-        if out is None:
-            written = export_csv(session, mailing_list=mailing_list, out=sys.stdout, status=status)
-        else:
-            written = export_file(session, mailing_list=mailing_list, path=out, status=status)
+    written = subscriptions.export(
+        runtime(ctx), slug=list_slug, status=status, out=sys.stdout if out is None else out
+    )
     err_console.print(f"{written} subscriber(s) exported")
 
 
@@ -328,9 +272,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Everything held, as JSON.")] = False,
 ) -> None:
     """Show what is held about one person (all of it with --json)."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        record = export_person(session, email=email)
+    record = privacy.person_export(runtime(ctx), email=email)
     if as_json:
         sys.stdout.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
         return
@@ -366,9 +308,7 @@ def erase(
             )
             raise typer.Exit(1)
         typer.confirm(f"Erase every record of {email.strip()}? This cannot be undone", abort=True)
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        result = erase_person(session, email=email, secret=rt.settings.secret, now=rt.clock())
+    result = privacy.erase(runtime(ctx), email=email)
     console.print(
         f"erased {email.strip()}: {result.subscriptions} subscription(s) deleted, "
         "deliveries anonymised, address kept only as a salted hash on the suppression list"

@@ -8,8 +8,7 @@ import typer
 from rich.table import Table
 
 from newsletter.cli.context import console, runtime
-from newsletter.db import session_scope
-from subscribers import suppression
+from newsletter.operations import audience
 from subscribers.models import SuppressionKind
 
 suppressions_app = typer.Typer(help="The suppression list.", no_args_is_help=True)
@@ -27,11 +26,7 @@ def add(
     note: Annotated[str, typer.Option(help="Why, for the record.")] = "",
 ) -> None:
     """Never mail this address (or any address at this domain)."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        entry = suppression.add_suppression(
-            session, value=value, domain=domain, note=note, now=rt.clock()
-        )
+    entry = audience.suppress(runtime(ctx), value=value, domain=domain, note=note)
     console.print(f"suppressed {entry.kind} {entry.value}")
 
 
@@ -41,9 +36,7 @@ def list_entries(
     kind: Annotated[SuppressionKind | None, typer.Option(help="Only entries of this kind.")] = None,
 ) -> None:
     """List suppression entries, newest first."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        entries = suppression.list_suppressions(session, kind=kind)
+    entries = audience.suppressions(runtime(ctx), kind=kind)
     table = Table("kind", "value", "reason", "since", "note")
     for entry in entries:
         shown = entry.value[:23] + "..." if entry.kind == "hash" else entry.value
@@ -61,9 +54,5 @@ def remove(
     domain: DomainOption = False,
 ) -> None:
     """Allow mail to this address or domain again."""
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        suppression.remove_suppression(
-            session, value=value, domain=domain, secret=rt.settings.secret
-        )
+    audience.unsuppress(runtime(ctx), value=value, domain=domain)
     console.print(f"removed {value.strip()} from the suppression list")

@@ -24,8 +24,8 @@ def web(
 
     rt = runtime(ctx)
     rt.settings.check_listen_address(host)
-    configure_logging(rt.settings.log_format)
-    console.print(f"serving on http://{host}:{port} (public base URL {rt.settings.base_url})")
+    configure_logging(rt.settings.observability.log_format)
+    console.print(f"serving on http://{host}:{port} (public base URL {rt.settings.links.base_url})")
     uvicorn.run(
         create_app(rt),
         host=host,
@@ -53,26 +53,17 @@ def create(
     ] = "",
 ) -> None:
     """Create a console account; the password is prompted and stored as an argon2 hash."""
-    from newsletter.db import session_scope
-    from newsletter.operations.accounts import (
-        create_user,  # argon2: imported only where passwords are
-    )
+    from newsletter.operations.accounts import add_user  # argon2: only where passwords are
 
-    rt = runtime(ctx)
-    with session_scope(rt.engine) as session:
-        user = create_user(session, email=email, password=password, role=role, now=rt.clock())
-        console.print(f"user {user.email} created with role {user.role}")
+    user = add_user(runtime(ctx), email=email, password=password, role=role)
+    console.print(f"user {user.email} created with role {user.role}")
 
 
 @users_app.command("ls")
 def list_users(ctx: typer.Context) -> None:
     """List console accounts."""
-    from newsletter.db import session_scope
-    from newsletter.operations.accounts import all_users
+    from newsletter.operations.accounts import users
 
-    with session_scope(runtime(ctx).engine) as session:
-        for user in all_users(session):
-            seen = (
-                user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "never"
-            )
-            console.print(f"{user.email}  {user.role}  last sign-in {seen}")
+    for user in users(runtime(ctx)):
+        seen = user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "never"
+        console.print(f"{user.email}  {user.role}  last sign-in {seen}")

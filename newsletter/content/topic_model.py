@@ -32,7 +32,7 @@ class TrainingReport:
 
 def load_tagging(settings: Settings) -> Tagging:
     """Category map, threshold and the model file if there is one (none: no classifier)."""
-    path = settings.topic_model_file
+    path = settings.content.topic_model_file
     model = None
     if path.exists():
         from newsletter.content.classifier import load_model
@@ -44,7 +44,9 @@ def load_tagging(settings: Settings) -> Tagging:
                 f"NEWSLETTER_TOPIC_MODEL_PATH: {exc} (retrain with: newsletter topics train)"
             ) from exc
     return Tagging(
-        category_map=settings.category_map, model=model, threshold=settings.classifier_threshold
+        category_map=settings.content.category_map,
+        model=model,
+        threshold=settings.content.classifier_threshold,
     )
 
 
@@ -96,9 +98,8 @@ def current_model(settings: Settings) -> TopicModel:
     """The saved model, or a clear error saying how to make one."""
     tagging = load_tagging(settings)
     if tagging.model is None:
-        raise TopicModelError(
-            f"no topic model at {settings.topic_model_file} (train one: newsletter topics train)"
-        )
+        path = settings.content.topic_model_file
+        raise TopicModelError(f"no topic model at {path} (train one: newsletter topics train)")
     return tagging.model
 
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import aiosmtplib
 
-from newsletter.config import SmtpTarget
 from newsletter.delivery.mailer import Envelope, SendOutcome
 from newsletter.delivery.replies import ReplyKind, classify_reply
+from newsletter.delivery.target import SmtpSecurity, SmtpTarget
 from newsletter.delivery.wire import PipelinedWire, WireLost
 from newsletter.errors import SmtpAuthError, SmtpUnavailable
 
@@ -89,8 +89,8 @@ class SmtpMailer:
             username=target.username,
             password=target.password,
             timeout=self.timeout,
-            use_tls=target.security == "tls",
-            start_tls=target.security == "starttls",
+            use_tls=target.security is SmtpSecurity.TLS,
+            start_tls=target.security is SmtpSecurity.STARTTLS,
             local_hostname=self.local_hostname,
             tls_context=self.tls_context,
         )

@@ -73,7 +73,7 @@ def _seed(runtime: Runtime) -> None:
             mailing_list=demo_list,
             now=now,
             confirmed=True,
-            secret=runtime.settings.secret,
+            secret=runtime.settings.links.secret,
         )
 
 
@@ -87,13 +87,11 @@ def run_demo(settings: Settings, *, workdir: Path) -> DemoResult:
     controller, handler = start_capture_server(outbox)
     try:
         smtp_url = f"smtp://{controller.hostname}:{controller.port}"
-        demo_settings = settings.model_copy(
-            update={
-                "database_url": f"sqlite:///{database}",
-                "smtp_url": smtp_url,
-                # the sample articles carry fixed dates; reach back far enough to include them
-                "first_digest_lookback_days": 3650,
-            }
+        demo_settings = settings.updated(
+            database_url=f"sqlite:///{database}",
+            smtp_url=smtp_url,
+            # the sample articles carry fixed dates; reach back far enough to include them
+            first_digest_lookback_days=3650,
         )
         upgrade(demo_settings.database_url)
         runtime = Runtime(
@@ -152,13 +150,11 @@ def serve_demo(
 
     controller, _handler = start_capture_server(workdir / "outbox")
     try:
-        web_settings = settings.model_copy(
-            update={
-                "database_url": f"sqlite:///{workdir / 'demo.db'}",
-                "smtp_url": f"smtp://{controller.hostname}:{controller.port}",
-                "base_url": f"http://{host}:{port}",
-                "first_digest_lookback_days": 3650,
-            }
+        web_settings = settings.updated(
+            database_url=f"sqlite:///{workdir / 'demo.db'}",
+            smtp_url=f"smtp://{controller.hostname}:{controller.port}",
+            base_url=f"http://{host}:{port}",
+            first_digest_lookback_days=3650,
         )
         runtime = Runtime.create(web_settings)
         password = password or secrets.token_urlsafe(12)

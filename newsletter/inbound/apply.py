@@ -163,8 +163,8 @@ def apply_provider_events(runtime: Runtime, events: Iterable[ProviderEvent]) -> 
         return apply_events(
             session,
             events,
-            secret=settings.secret,
-            local=settings.bounce_local_part,
-            soft_limit=settings.soft_bounce_limit,
+            secret=settings.links.secret,
+            local=settings.inbound.bounce_local_part,
+            soft_limit=settings.inbound.soft_bounce_limit,
             now=runtime.clock(),
         )

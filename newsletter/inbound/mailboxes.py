@@ -73,16 +73,16 @@ def consume_mailboxes(runtime: Runtime) -> MailboxesReport:
             apply_bounce(
                 session,
                 parsed,
-                secret=settings.secret,
-                local=settings.bounce_local_part,
-                soft_limit=settings.soft_bounce_limit,
+                secret=settings.links.secret,
+                local=settings.inbound.bounce_local_part,
+                soft_limit=settings.inbound.soft_bounce_limit,
                 now=now(),
                 report=BounceReport(),
             )
 
     def unsubscribe(session: Session, raw: bytes) -> None:
         apply_unsubscribe_mail(
-            session, raw, secret=settings.secret, now=now(), report=MailtoReport()
+            session, raw, secret=settings.links.secret, now=now(), report=MailtoReport()
         )
 
     def complaint(session: Session, raw: bytes) -> None:
@@ -91,9 +91,9 @@ def consume_mailboxes(runtime: Runtime) -> MailboxesReport:
     counts = {
         name: consume_maildir(runtime, path, apply) if path is not None else 0
         for name, path, apply in (
-            ("bounces", settings.bounce_maildir, bounce),
-            ("unsubscribes", settings.unsubscribe_maildir, unsubscribe),
-            ("complaints", settings.complaint_maildir, complaint),
+            ("bounces", settings.inbound.bounce_maildir, bounce),
+            ("unsubscribes", settings.inbound.unsubscribe_maildir, unsubscribe),
+            ("complaints", settings.inbound.complaint_maildir, complaint),
         )
     }
     return MailboxesReport(**counts)
@@ -110,9 +110,9 @@ def process_bounces(runtime: Runtime, path: Path) -> BounceReport:
         return process_mailbox(
             session,
             path,
-            secret=settings.secret,
-            local=settings.bounce_local_part,
-            soft_limit=settings.soft_bounce_limit,
+            secret=settings.links.secret,
+            local=settings.inbound.bounce_local_part,
+            soft_limit=settings.inbound.soft_bounce_limit,
             now=runtime.clock(),
         )
 
@@ -121,7 +121,7 @@ def process_unsubscribes(runtime: Runtime, path: Path) -> MailtoReport:
     """Unsubscribe everyone who mailed an unsubscribe+TOKEN address (RFC 2369 mailto)."""
     with session_scope(runtime.engine) as session:
         return process_unsubscribe_mailbox(
-            session, path, secret=runtime.settings.secret, now=runtime.clock()
+            session, path, secret=runtime.settings.links.secret, now=runtime.clock()
         )
 
 

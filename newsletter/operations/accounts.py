@@ -6,6 +6,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,9 +15,11 @@ from sqlmodel import Session, col, delete, select
 from newsletter.db import session_scope
 from newsletter.errors import AccountError
 from newsletter.models import ApiToken, ConsoleSession, User, UserRole
-from newsletter.runtime import Runtime
 from subscribers.addresses import normalise_email
 from subscribers.errors import InvalidAddress
+
+if TYPE_CHECKING:
+    from newsletter.runtime import Runtime
 
 MIN_PASSWORD_LENGTH = 10
 _HASHER = PasswordHasher()
@@ -221,7 +224,8 @@ def delete_user(session: Session, *, user_id: int, acting_user_id: int | None = 
     return user.email
 
 
-# Use cases for the faces: each opens its own transaction.
+# The use cases of the CLI (`newsletter users`), the console and the API: each one
+# transaction.
 
 
 def console_user(runtime: Runtime, *, nonce: str, user_id: int) -> User | None:

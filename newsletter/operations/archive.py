@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 
 def _links(runtime: Runtime) -> LinkSettings:
-    return LinkSettings(base_url=runtime.settings.base_url, secret=runtime.settings.secret)
+    return LinkSettings(
+        base_url=runtime.settings.links.base_url, secret=runtime.settings.links.secret
+    )
 
 
 def public_lists(runtime: Runtime) -> list[MailingList]:
@@ -66,7 +68,7 @@ def published_issue(
             session,
             mailing_list=mailing_list,
             sections=issue.sections,
-            view_url=issue_url(runtime.settings.base_url, mailing_list.slug, issue.run_id),
+            view_url=issue_url(runtime.settings.links.base_url, mailing_list.slug, issue.run_id),
             note=issue.note,
             links=_links(runtime),
         )

@@ -1,5 +1,5 @@
-"""Admin use cases on the audience shared by the console and the HTTP API: bulk actions on
-subscribers, and searching and changing the suppression list."""
+"""Admin use cases on the audience shared by the console, the HTTP API and the CLI: bulk actions
+on subscribers, and the suppression list (search, add, list, remove)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,14 @@ from newsletter.db import session_scope
 from newsletter.operations.privacy import erase_person
 from subscribers import service
 from subscribers.errors import SubscriberError
-from subscribers.models import MailingList, Suppression, SuppressionReason, UnsubscribeSource
-from subscribers.suppression import add_suppression, remove_suppression
+from subscribers.models import (
+    MailingList,
+    Suppression,
+    SuppressionKind,
+    SuppressionReason,
+    UnsubscribeSource,
+)
+from subscribers.suppression import add_suppression, list_suppressions, remove_suppression
 
 if TYPE_CHECKING:
     from newsletter.runtime import Runtime
@@ -131,7 +137,8 @@ def search_suppressions(
     return list(rows), int(total)
 
 
-# The use cases of the console and the API: each one transaction.
+# The use cases of the CLI (`newsletter suppressions`), the console and the API: each one
+# transaction.
 
 
 def bulk(
@@ -150,13 +157,14 @@ def bulk(
             emails=emails,
             action=action,
             now=runtime.clock(),
-            secret=runtime.settings.secret,
+            secret=runtime.settings.links.secret,
             actor=actor,
         )
 
 
-def suppressions(runtime: Runtime, *, text: str, reason: str) -> tuple[list[Suppression], int]:
-    """The newest suppressions matching ``text`` and ``reason``, and how many match."""
+def search(runtime: Runtime, *, text: str, reason: str) -> tuple[list[Suppression], int]:
+    """The newest suppressions matching ``text`` and ``reason`` (200 at most), and how many
+    match."""
     with session_scope(runtime.engine) as session:
         return search_suppressions(session, text=text, reason=reason)
 
@@ -165,18 +173,32 @@ def suppress(
     runtime: Runtime,
     *,
     value: str,
-    reason: SuppressionReason = SuppressionReason.MANUAL,
-    note: str = "",
     domain: bool = False,
+    note: str = "",
+    reason: SuppressionReason = SuppressionReason.MANUAL,
 ) -> Suppression:
-    """Add an address (or a whole domain) to the suppression list."""
+    """Never mail this address (or any address at this domain)."""
     with session_scope(runtime.engine) as session:
         return add_suppression(
-            session, value=value, now=runtime.clock(), domain=domain, reason=reason, note=note
+            session, value=value, domain=domain, reason=reason, note=note, now=runtime.clock()
         )
 
 
-def unsuppress(runtime: Runtime, *, value: str, domain: bool = False) -> None:
-    """Take an address (or a domain) off the suppression list."""
+def suppressions(runtime: Runtime, *, kind: SuppressionKind | None = None) -> list[Suppression]:
+    """Every suppression entry (optionally of one kind), newest first."""
     with session_scope(runtime.engine) as session:
-        remove_suppression(session, value=value, domain=domain)
+        return list_suppressions(session, kind=kind)
+
+
+def unsuppress(
+    runtime: Runtime, *, value: str, domain: bool = False, with_hash: bool = True
+) -> None:
+    """Allow mail to this address or domain again (with ``with_hash``, an erased address by its
+    hash too; the console removes only the entry it shows)."""
+    with session_scope(runtime.engine) as session:
+        remove_suppression(
+            session,
+            value=value,
+            domain=domain,
+            secret=runtime.settings.links.secret if with_hash else None,
+        )

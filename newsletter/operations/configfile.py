@@ -1,7 +1,7 @@
 """The commented ``newsletter.toml`` that ``init`` writes, and the effective settings with sources.
 
 Pure: both functions take the settings class or object and the environment as arguments.
-``SETTING_HELP`` documents every field of ``newsletter.config.Settings``; a test fails when a
+``SETTING_HELP`` documents every field of ``newsletter.config.SettingsInput``; a test fails when a
 new setting has no line here, so the generated file always lists every setting.
 """
 
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr
 
-from newsletter.config import DEV_SECRET, Settings
+from newsletter.config import DEV_SECRET, Settings, SettingsInput
 
 MASK = "********"
 
@@ -154,7 +154,7 @@ def toml_value(value: Any) -> str:
 
 def config_template(secret_key: str) -> str:
     """The commented ``newsletter.toml``: every setting with its default, a fresh secret key."""
-    fields = Settings.model_fields
+    fields = SettingsInput.model_fields
     lines = [
         "# newsletter configuration: point NEWSLETTER_CONFIG at this file.",
         "# Every setting is listed with its default, commented out; uncomment to change it.",
@@ -209,12 +209,12 @@ def effective_settings(
     """Every setting with its value (secrets and URL passwords masked) and where it came from."""
     from_env = {key.lower() for key in environ}
     found = []
-    for name in Settings.model_fields:
+    for name in SettingsInput.model_fields:
         if f"newsletter_{name}" in from_env:
             source = f"environment (NEWSLETTER_{name.upper()})"
         elif name in file_keys:
             source = f"file ({file_name})"
         else:
             source = "default"
-        found.append(EffectiveSetting(name, _shown(name, getattr(settings, name)), source))
+        found.append(EffectiveSetting(name, _shown(name, getattr(settings.entered, name)), source))
     return found

@@ -62,7 +62,7 @@ def _plan(runtime: Runtime, subscription_ids: list[int], report: ConfirmationRep
     person is suppressed, bounced or complained); the engine sends them."""
     now = runtime.clock()
     with session_scope(runtime.engine) as session:
-        blocked = suppressed_filter(session, secret=runtime.settings.secret)
+        blocked = suppressed_filter(session, secret=runtime.settings.links.secret)
         by_list: dict[int, list[dict[str, object]]] = defaultdict(list)
         for start in range(0, len(subscription_ids), 2000):
             chunk = subscription_ids[start : start + 2000]

@@ -132,7 +132,7 @@ def fetch_feed(
         url, etag, last_modified = feed.url, feed.etag, feed.last_modified
         topics = list(feed.topics)
     try:
-        fetched = fetcher(url, etag, last_modified, runtime.settings.feed_timeout)
+        fetched = fetcher(url, etag, last_modified, runtime.settings.content.feed_timeout)
         if fetched.not_modified:
             _record_success(runtime, feed_id, fetched, added=0, title=None)
             return FeedResult(feed_id, url, FetchStatus.NOT_MODIFIED)

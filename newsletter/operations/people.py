@@ -99,5 +99,5 @@ def person(runtime: Runtime, *, email: str, base_url: str = "") -> PersonDetail:
     """Everything held about one address (SubscriberNotFound otherwise)."""
     with session_scope(runtime.engine) as session:
         return person_detail(
-            session, email=email, base_url=base_url, secret=runtime.settings.secret
+            session, email=email, base_url=base_url, secret=runtime.settings.links.secret
         )

@@ -67,9 +67,18 @@ def erase_person(session: Session, *, email: str, secret: bytes, now: datetime) 
     return erase_subscriber(session, subscriber=subscriber, secret=secret, now=now)
 
 
+# The use cases of the CLI (`newsletter subscribers show|erase`): each one transaction.
+
+
+def person_export(runtime: Runtime, *, email: str) -> dict[str, Any]:
+    """Everything held about a person (a subject access request)."""
+    with session_scope(runtime.engine) as session:
+        return export_person(session, email=email)
+
+
 def erase(runtime: Runtime, *, email: str) -> Erasure:
-    """Erase a person everywhere (SubscriberNotFound for an unknown address)."""
+    """Erase a person: subscriptions deleted, deliveries anonymised, a salted hash suppressed."""
     with session_scope(runtime.engine) as session:
         return erase_person(
-            session, email=email, secret=runtime.settings.secret, now=runtime.clock()
+            session, email=email, secret=runtime.settings.links.secret, now=runtime.clock()
         )

@@ -144,7 +144,7 @@ def run_page(
             search=search,
             limit=limit,
             offset=offset,
-            secret=runtime.settings.secret,
+            secret=runtime.settings.links.secret,
         )
         return RunPage(progress, session.get(MailingList, run.list_id), found)
 

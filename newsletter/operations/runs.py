@@ -260,17 +260,17 @@ def build_preview(runtime: Runtime, *, slug: str, email: str | None = None) -> P
             session,
             mailing_list=mailing_list,
             sections=selection.sections,
-            view_url=f"{settings.base_url}/l/{mailing_list.slug}",
+            view_url=f"{settings.links.base_url}/l/{mailing_list.slug}",
             more=dict(selection.more),
         )
-        sender = sender_of(mailing_list, base_url=settings.base_url)
+        sender = sender_of(mailing_list, base_url=settings.links.base_url)
     rendered = render_digest(runtime.env, view)
     template = build_template(rendered, sender, date=runtime.clock())
     # Links signed for nobody (id 0): a preview shows the subscriber's digest, never links
     # that would let the editor change or end their subscription.
     links = personal_links(
-        base_url=settings.base_url,
-        secret=settings.secret,
+        base_url=settings.links.base_url,
+        secret=settings.links.secret,
         subscriber_id=0,
         list_id=mailing_list.id or 0,
         mailto_domain=template.domain,
@@ -297,7 +297,7 @@ async def send_test(runtime: Runtime, *, slug: str, to: str) -> str:
     test run; nothing is recorded as sent to any subscriber. Returns the Message-ID."""
     address = normalise_email(to)
     with session_scope(runtime.engine) as session:
-        if is_suppressed(session, email=address, secret=runtime.settings.secret):
+        if is_suppressed(session, email=address, secret=runtime.settings.links.secret):
             raise Suppressed(address)
     mailer = runtime.mailer()
     try:

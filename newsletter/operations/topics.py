@@ -119,7 +119,7 @@ def train_model(runtime: Runtime, *, labelled: Path | None = None) -> TrainingRe
     else:
         with session_scope(runtime.engine) as session:
             texts, labels = stored_examples(session)
-    return train(texts, labels, path=runtime.settings.topic_model_file)
+    return train(texts, labels, path=runtime.settings.content.topic_model_file)
 
 
 def list_topics(runtime: Runtime) -> list[Topic]:

@@ -26,8 +26,8 @@ def fake_clock(
 
 def make_clock(settings: Settings) -> Clock:
     """The real clock, or the override from NEWSLETTER_FAKE_NOW and NEWSLETTER_CLOCK_SPEED."""
-    if settings.fake_now is None:
-        if settings.clock_speed == 1.0:
+    if settings.scheduler.fake_now is None:
+        if settings.scheduler.clock_speed == 1.0:
             return utcnow
-        return fake_clock(utcnow(), speed=settings.clock_speed)
-    return fake_clock(settings.fake_now, speed=settings.clock_speed)
+        return fake_clock(utcnow(), speed=settings.scheduler.clock_speed)
+    return fake_clock(settings.scheduler.fake_now, speed=settings.scheduler.clock_speed)

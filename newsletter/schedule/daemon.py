@@ -128,7 +128,7 @@ class SchedulerDaemon:
                 now=now,
                 limits=self.runtime.limits,
                 lookback=self.runtime.lookback,
-                max_lateness=timedelta(hours=self.settings.max_lateness_hours),
+                max_lateness=timedelta(hours=self.settings.scheduler.max_lateness_hours),
             )
         self._beat(dispatched_at=now)
         return now, report
@@ -272,7 +272,7 @@ class SchedulerDaemon:
         scheduler.add_job(
             self.heartbeat_job,
             "interval",
-            seconds=min(HEARTBEAT_SECONDS, settings.dispatch_interval_seconds),
+            seconds=min(HEARTBEAT_SECONDS, settings.scheduler.dispatch_interval_seconds),
             id="heartbeat",
             max_instances=1,
             **common,
@@ -280,7 +280,7 @@ class SchedulerDaemon:
         scheduler.add_job(
             self.dispatch_job,
             "interval",
-            seconds=settings.dispatch_interval_seconds,
+            seconds=settings.scheduler.dispatch_interval_seconds,
             id="dispatch",
             next_run_time=start,
             max_instances=1,
@@ -298,7 +298,7 @@ class SchedulerDaemon:
         scheduler.add_job(
             self.fetch_job,
             "interval",
-            minutes=settings.fetch_interval_minutes,
+            minutes=settings.scheduler.fetch_interval_minutes,
             id="fetch",
             next_run_time=start,
             max_instances=1,
@@ -337,7 +337,9 @@ class SchedulerDaemon:
             pending = {t for t in self._tasks if not t.done()}
             if pending:
                 log.info(logfmt("scheduler_stopping", in_flight=len(pending)))
-                _, pending = await asyncio.wait(pending, timeout=settings.shutdown_grace_seconds)
+                _, pending = await asyncio.wait(
+                    pending, timeout=settings.scheduler.shutdown_grace_seconds
+                )
             for task in pending:
                 task.cancel()
             if pending:
@@ -357,9 +359,9 @@ def run_daemon(settings: Settings) -> int:
     from newsletter.observability.logsetup import configure_logging
     from newsletter.observability.metrics import serve_metrics
 
-    configure_logging(settings.log_format)
+    configure_logging(settings.observability.log_format)
     runtime = Runtime.create(settings, clock=make_clock(settings))
-    port, host = settings.metrics_port, settings.metrics_host
+    port, host = settings.observability.metrics_port, settings.observability.metrics_host
     metrics = serve_metrics(runtime.engine, utcnow, host=host, port=port) if port else None
 
     async def main() -> None:

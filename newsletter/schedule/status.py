@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, select
 
 from newsletter.db import session_scope
-from newsletter.ledger.planning import load_audience
 from newsletter.ledger.runstate import RunSummary, recent_runs
-from newsletter.schedule.dispatch import load_members
+from newsletter.schedule.dispatch import rhythm_counts
 from newsletter.schedule.heartbeat import DaemonState, daemons
-from newsletter.schedule.periods import Rhythm, next_period
+from newsletter.schedule.periods import next_period
 from newsletter.schedule.sends import SendView, list_sends
 from subscribers.dbtypes import utcnow
 from subscribers.models import MailingList
@@ -47,19 +46,10 @@ class ScheduleStatus:
 def next_sends(session: Session, *, now: datetime, per_list: int = 3) -> list[NextSend]:
     """The next ``per_list`` due instants of every list (subscriptions due then)."""
     lists = {m.id: m.slug for m in session.exec(select(MailingList)) if m.id is not None}
-    eligible: set[int] = set()
-    for list_id in lists:
-        eligible.update(a.subscription_id for a in load_audience(session, list_id=list_id))
-    cache: dict[Rhythm, tuple[datetime, str]] = {}
     due: Counter[tuple[int, datetime, str]] = Counter()
-    for member in load_members(session):
-        if member.subscription_id not in eligible:
-            continue
-        if member.rhythm not in cache:
-            period = next_period(member.rhythm, now=now)
-            cache[member.rhythm] = (period.due_at, period.key)
-        at, key = cache[member.rhythm]
-        due[(member.list_id, at, key)] += 1
+    for (list_id, rhythm), count in rhythm_counts(session).items():
+        period = next_period(rhythm, now=now)
+        due[(list_id, period.due_at, period.key)] += count
     found: list[NextSend] = []
     for list_id, slug in sorted(lists.items(), key=lambda item: item[1]):
         mine = sorted((at, key, n) for (lid, at, key), n in due.items() if lid == list_id)

@@ -81,7 +81,7 @@ def topics_page(request: Request, account: Account = Depends(require_editor)) ->
         {
             "title": "Topics",
             "topics": rows,
-            "category_map": sorted(rt.settings.category_map.items()),
+            "category_map": sorted(rt.settings.content.category_map.items()),
         },
     )
 

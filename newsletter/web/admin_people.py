@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from newsletter.operations.confirmations import resend_confirmation
 from newsletter.operations.people import person
 from newsletter.operations.privacy import erase
-from newsletter.operations.subscribers import unsubscribe_member
+from newsletter.operations.subscriptions import unsubscribe
 from newsletter.web.deps import (
     Account,
     PageError,
@@ -21,7 +21,6 @@ from newsletter.web.deps import (
     runtime,
 )
 from subscribers.errors import SubscriberError
-from subscribers.models import UnsubscribeSource
 
 router = APIRouter(prefix="/admin")
 
@@ -53,7 +52,7 @@ async def person_action(request: Request, account: Account = Depends(require_adm
                 )
             return redirect_to("/admin/people", email=email, notice=f"Confirmation sent for {slug}")
         if action == "unsubscribe":
-            unsubscribe_member(rt, slug=slug, email=email, source=UnsubscribeSource.ADMIN)
+            unsubscribe(rt, email=email, slug=slug)
             return redirect_to("/admin/people", email=email, notice=f"Unsubscribed from {slug}")
         if action == "erase":
             if form.get("confirm_erase", "").strip().lower() != email.strip().lower():

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from newsletter.operations import audience as audience_admin
-from newsletter.operations import subscribers as members
+from newsletter.operations import subscriptions as members
 from newsletter.operations.confirmations import send_confirmations
 from newsletter.operations.privacy import erase
 from newsletter.web.choices import WEEKDAYS, timezones
@@ -214,7 +214,7 @@ async def edit_subscriber(request: Request, account: Account = Depends(require_a
             )
             return redirect_to("/admin/subscribers/edit", list=slug, email=email, notice="Saved")
         if action == "unsubscribe":
-            members.unsubscribe(
+            members.end_subscription(
                 rt,
                 subscriber_id=subscriber.id or 0,
                 list_id=subscription.list_id,
@@ -295,12 +295,12 @@ async def _import(request: Request, account: Account) -> Response:
         rejects = Path(folder) / "rejects.csv"
         try:
             report = await asyncio.to_thread(
-                members.import_members,
+                members.import_file,
                 rt,
-                mailing_list=mailing_list,
+                slug=mailing_list.slug,
                 path=path,
                 confirmed=form.get("confirmed") == "yes",
-                rejects_path=rejects,
+                rejects=rejects,
             )
         except SubscriberError as exc:
             return render(
@@ -341,7 +341,7 @@ def export(
     chosen = (status or "all").strip().lower()  # as export_csv reads it (it refuses the rest)
     out = io.StringIO()
     try:
-        members.export_members(runtime(request), mailing_list=mailing_list, out=out, status=chosen)
+        members.export(runtime(request), slug=mailing_list.slug, out=out, status=chosen)
     except SubscriberError as exc:
         raise PageError(400, "Bad filter", str(exc)) from None
     name = f"{mailing_list.slug}-{chosen}.csv"

@@ -35,7 +35,7 @@ def suppressions_page(
 ) -> Response:
     """Search the suppression list (newest first, 200 at most) and add to it."""
     try:
-        rows, total = audience.suppressions(runtime(request), text=q, reason=reason)
+        rows, total = audience.search(runtime(request), text=q, reason=reason)
     except SubscriberError as exc:
         raise PageError(400, "Bad filter", str(exc)) from None
     return render(
@@ -62,7 +62,7 @@ async def change_suppressions(
     value, domain = form.get("value", ""), form.get("kind") == "domain"
     try:
         if form.get("action") == "remove":
-            audience.unsuppress(rt, value=value, domain=domain)
+            audience.unsuppress(rt, value=value, domain=domain, with_hash=False)
             notice = f"{value} removed from the suppression list"
         else:
             reason = form.get("reason", SuppressionReason.MANUAL)
@@ -108,7 +108,7 @@ def _shown(name: str, value: Any) -> Any:
 
 def masked_settings(settings: Settings) -> list[tuple[str, Any]]:
     """Every setting with its effective value; secrets and URL passwords masked."""
-    return [(name, _shown(name, value)) for name, value in settings]
+    return [(name, _shown(name, value)) for name, value in settings.entered]
 
 
 @router.get("/settings")

@@ -147,5 +147,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     ):
         app.include_router(module.router)
     app.mount(API_PREFIX, create_api(app.state.web))
-    guard.protect(app, base_url=runtime.settings.base_url)  # headers, Origin check, log redaction
+    # headers, Origin check, log redaction
+    guard.protect(app, origin=runtime.settings.links.origin)
     return app

@@ -59,7 +59,7 @@ def _public_list(request: Request, slug: str) -> MailingList:
 
 def _branding(rt: Runtime, mailing_list: MailingList) -> dict[str, Any]:
     token = make_form_token(
-        rt.settings.secret, purpose=f"signup:{mailing_list.slug}", now=rt.clock()
+        rt.settings.links.secret, purpose=f"signup:{mailing_list.slug}", now=rt.clock()
     )
     return {
         "mailing_list": mailing_list,
@@ -130,7 +130,7 @@ def view_in_browser(request: Request, digest_id: int, signature: str) -> Respons
     """The reader's own issue (one distinct digest) as sent, without their personal links."""
     rt = runtime(request)
     if not signature.isascii() or not check_archive_signature(
-        rt.settings.secret, digest_id, signature
+        rt.settings.links.secret, digest_id, signature
     ):
         raise not_found()
     issue = reads.digest_issue(rt, digest_id=digest_id, view_url=str(request.url))
@@ -147,7 +147,9 @@ def topic_page(
     """The newest articles of one of the list's topics (signed links work for private lists)."""
     rt = runtime(request)
     mailing_list = list_or_404(request, slug)
-    signed = bool(k) and check_topic_signature(rt.settings.secret, mailing_list.slug, topic, k)
+    signed = bool(k) and check_topic_signature(
+        rt.settings.links.secret, mailing_list.slug, topic, k
+    )
     if topic not in mailing_list.topics or not (mailing_list.archive_public or signed):
         raise not_found()
     shown = reads.topic_page(rt, topic=topic, page=_page_number(page))
@@ -185,7 +187,7 @@ def feed(request: Request, slug: str) -> Response:
     """The Atom feed of the list's latest issues."""
     rt = runtime(request)
     mailing_list = _public_list(request, slug)
-    base = rt.settings.base_url
+    base = rt.settings.links.base_url
     latest = reads.latest_issues(rt, list_id=mailing_list.id or 0)
     entries = [
         FeedEntry(

@@ -41,7 +41,7 @@ def _login_page(
     request: Request, *, error: str = "", email: str = "", status: int = 200
 ) -> Response:
     rt = runtime(request)
-    token = make_form_token(rt.settings.secret, purpose="login", now=rt.clock())
+    token = make_form_token(rt.settings.links.secret, purpose="login", now=rt.clock())
     return render(
         request,
         "login.html.j2",
@@ -71,7 +71,7 @@ async def login(request: Request) -> Response:
     email = str(form.get("email", "")).strip()
     password = str(form.get("password", ""))
     token = str(form.get("form_token", ""))
-    if not check_form_token(rt.settings.secret, token, purpose="login", now=rt.clock()):
+    if not check_form_token(rt.settings.links.secret, token, purpose="login", now=rt.clock()):
         return _login_page(request, error="The form expired; please try again.", status=403)
     # Only failures count: an attempt is counted before the password is checked and given back
     # when it succeeds, which also clears the address's failures. Every spelling of an address
@@ -98,11 +98,11 @@ async def login(request: Request) -> Response:
     response = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        make_session_cookie(rt.settings.secret, user_id=user_id, now=rt.clock(), nonce=nonce),
+        make_session_cookie(rt.settings.links.secret, user_id=user_id, now=rt.clock(), nonce=nonce),
         max_age=SESSION_SECONDS,
         httponly=True,
         samesite="lax",
-        secure=rt.settings.base_url.startswith("https://"),
+        secure=rt.settings.links.base_url.startswith("https://"),
         path="/",
     )
     return response

@@ -98,7 +98,9 @@ def current_account(request: Request) -> Account | None:
     rt = runtime(request)
     account = None
     cookie = request.cookies.get(SESSION_COOKIE)
-    claims = read_session_cookie(rt.settings.secret, cookie, now=rt.clock()) if cookie else None
+    claims = (
+        read_session_cookie(rt.settings.links.secret, cookie, now=rt.clock()) if cookie else None
+    )
     if claims is not None:
         user = console_user(rt, nonce=claims.nonce, user_id=claims.user_id)
         if user is not None and user.id is not None:
@@ -128,7 +130,7 @@ async def form_with_csrf(request: Request, account: Account) -> dict[str, str]:
     form = await request.form()
     token = form.get("csrf")
     if not isinstance(token, str) or not check_csrf(
-        runtime(request).settings.secret, account.nonce, token
+        runtime(request).settings.links.secret, account.nonce, token
     ):
         raise PageError(403, "Form expired", "The form's security token is missing or wrong.")
     return {key: value for key, value in form.items() if isinstance(value, str)}
@@ -143,7 +145,7 @@ def render(
     shown = flash.take(request)
     values: dict[str, Any] = {
         "account": account,
-        "csrf": csrf_token(rt.settings.secret, account.nonce) if account else "",
+        "csrf": csrf_token(rt.settings.links.secret, account.nonce) if account else "",
         "flash": shown,
         "kept": shown.kept if shown and shown.is_error else {},
         "path": request.url.path,

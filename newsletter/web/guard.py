@@ -93,12 +93,12 @@ def _origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
-def site_origins(base_url: str, scheme: str, host_header: str | None) -> frozenset[str]:
-    """The origins this site answers as: the public base URL's and the request's own."""
-    origins = {_origin_of(base_url)}
+def site_origins(origin: str, scheme: str, host_header: str | None) -> frozenset[str]:
+    """The origins this site answers as: the public base URL's ``origin`` and the request's own."""
+    origins: set[str | None] = {origin}
     if host_header:
         origins.add(_origin_of(f"{scheme}://{host_header}"))
-    return frozenset(origin for origin in origins if origin is not None)
+    return frozenset(found for found in origins if found is not None)
 
 
 def is_cross_site(
@@ -137,9 +137,9 @@ def has_oversized_number(path: str, query: bytes) -> bool:
 class SecurityMiddleware:
     """ASGI middleware: refuse cross-site state changes, add the security headers."""
 
-    def __init__(self, app: ASGIApp, *, base_url: str) -> None:
+    def __init__(self, app: ASGIApp, *, origin: str) -> None:
         self.app = app
-        self.base_url = base_url
+        self.origin = origin  # the public base URL's, parsed once by the settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -151,7 +151,7 @@ class SecurityMiddleware:
         extra = headers_for(path)
         request_headers = Headers(scope=scope)
         allowed = site_origins(
-            self.base_url, scope.get("scheme", "http"), request_headers.get("host")
+            self.origin, scope.get("scheme", "http"), request_headers.get("host")
         )
         if has_oversized_number(path, scope.get("query_string", b"")):
             response = render(
@@ -246,8 +246,8 @@ def script(name: str) -> Response:
     )
 
 
-def protect(app: FastAPI, *, base_url: str) -> None:
-    """Wire everything above into the app."""
+def protect(app: FastAPI, *, origin: str) -> None:
+    """Wire everything above into the app; ``origin`` is the public base URL's."""
     install_log_redaction()
     app.include_router(router)
-    app.add_middleware(SecurityMiddleware, base_url=base_url)
+    app.add_middleware(SecurityMiddleware, origin=origin)

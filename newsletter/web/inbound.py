@@ -80,16 +80,16 @@ def _events(request: Request, provider: str, body: bytes) -> list[parse.Provider
     settings = runtime(request).settings
     now = runtime(request).clock().timestamp()
     headers = request.headers
-    if provider == "mailgun" and settings.mailgun_signing_key is not None:
+    if provider == "mailgun" and settings.inbound.mailgun_signing_key is not None:
         payload = _json(body)
         signature = payload.get("signature") if isinstance(payload, dict) else None
-        key = settings.mailgun_signing_key.get_secret_value()
+        key = settings.inbound.mailgun_signing_key.get_secret_value()
         if not isinstance(signature, dict) or not verify.check_mailgun(key, signature, now=now):
             raise Refused(401, "the Mailgun signature does not verify")
         return parse.parse_mailgun(payload)
-    if provider == "sendgrid" and settings.sendgrid_public_key:
+    if provider == "sendgrid" and settings.inbound.sendgrid_public_key:
         if not verify.check_sendgrid(
-            settings.sendgrid_public_key,
+            settings.inbound.sendgrid_public_key,
             headers.get("x-twilio-email-event-webhook-signature", ""),
             headers.get("x-twilio-email-event-webhook-timestamp", ""),
             body,
@@ -98,14 +98,14 @@ def _events(request: Request, provider: str, body: bytes) -> list[parse.Provider
             raise Refused(401, "the SendGrid signature does not verify")
         payload = _json(body)
         return parse.parse_sendgrid(payload if isinstance(payload, list) else [])
-    if provider == "postmark" and settings.postmark_webhook_secret is not None:
-        secret = settings.postmark_webhook_secret.get_secret_value()
+    if provider == "postmark" and settings.inbound.postmark_webhook_secret is not None:
+        secret = settings.inbound.postmark_webhook_secret.get_secret_value()
         if not verify.check_basic_auth(secret, headers.get("authorization", "")):
             raise Refused(401, "wrong or missing basic-auth credentials")
         payload = _json(body)
         return parse.parse_postmark(payload if isinstance(payload, dict) else {})
-    if provider == "ses" and settings.ses_topic_arns:
-        return _ses(request, body, settings.ses_topic_arns)
+    if provider == "ses" and settings.inbound.ses_topic_arns:
+        return _ses(request, body, settings.inbound.ses_topic_arns)
     raise Refused(404, f"no webhook for {provider!r} is configured")
 
 

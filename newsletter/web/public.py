@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from newsletter.operations import subscribers as members
-from newsletter.operations import subscriptions
+from newsletter.operations import consent
+from newsletter.operations import subscriptions as members
 from newsletter.operations.confirmations import send_confirmations, send_welcomes
 from newsletter.operations.lists import list_by_id
 from newsletter.operations.topics import names_of
@@ -65,7 +65,7 @@ def _signup_page(
 ) -> Response:
     rt = runtime(request)
     token = make_form_token(
-        rt.settings.secret, purpose=f"signup:{mailing_list.slug}", now=rt.clock()
+        rt.settings.links.secret, purpose=f"signup:{mailing_list.slug}", now=rt.clock()
     )
     return render(
         request,
@@ -114,7 +114,7 @@ async def signup(request: Request, slug: str) -> Response:
     if form.get("website"):  # the honeypot: people never see this field
         return neutral
     if not check_form_token(
-        rt.settings.secret,
+        rt.settings.links.secret,
         str(form.get("form_token", "")),
         purpose=f"signup:{mailing_list.slug}",
         now=rt.clock(),
@@ -135,7 +135,7 @@ async def signup(request: Request, slug: str) -> Response:
             request, mailing_list, chosen=chosen, error="Choose at least one topic."
         )
     try:
-        subscription_id = subscriptions.sign_up(
+        subscription_id = consent.sign_up(
             rt,
             mailing_list=mailing_list,
             email=address,
@@ -164,7 +164,7 @@ def confirm_page(request: Request, token: str) -> Response:
     """The landing page of a confirmation link: one button confirms (scanners only GET)."""
     rt = runtime(request)
     try:
-        claims = read_token(rt.settings.secret, token, Purpose.CONFIRM, now=rt.clock())
+        claims = read_token(rt.settings.links.secret, token, Purpose.CONFIRM, now=rt.clock())
     except InvalidToken:
         raise bad_link() from None
     mailing_list = list_by_id(rt, list_id=claims.list_id or 0)
@@ -183,7 +183,7 @@ async def confirm(request: Request, token: str) -> Response:
     email (once, if the list has one) in the background."""
     rt = runtime(request)
     try:
-        subscription, mailing_list = await asyncio.to_thread(subscriptions.confirm, rt, token=token)
+        subscription, mailing_list = await asyncio.to_thread(consent.confirm, rt, token=token)
     except (InvalidToken, Suppressed):
         raise bad_link() from None
     if subscription.id is not None:
@@ -202,7 +202,7 @@ async def confirm(request: Request, token: str) -> Response:
 def _preferences_context(request: Request, token: str) -> dict[str, Any]:
     rt = runtime(request)
     try:
-        found = subscriptions.preferences(rt, token=token)
+        found = consent.preferences(rt, token=token)
     except InvalidToken:
         raise bad_link() from None
     subscriber, subscription, mailing_list = (
@@ -225,7 +225,9 @@ def _preferences_context(request: Request, token: str) -> dict[str, Any]:
         "subscriber": subscriber,
         "subscription": subscription,
         "active": subscription.status == SubscriptionStatus.ACTIVE,
-        "form_token": make_form_token(rt.settings.secret, purpose=f"prefs:{token}", now=rt.clock()),
+        "form_token": make_form_token(
+            rt.settings.links.secret, purpose=f"prefs:{token}", now=rt.clock()
+        ),
         "error": "",
     } | _choices(rt, mailing_list, chosen)
 
@@ -244,7 +246,7 @@ async def save_preferences(request: Request, token: str) -> Response:
     context = _preferences_context(request, token)
     form = await request.form()
     if not check_form_token(
-        rt.settings.secret,
+        rt.settings.links.secret,
         str(form.get("form_token", "")),
         purpose=f"prefs:{token}",
         now=rt.clock(),
@@ -254,7 +256,7 @@ async def save_preferences(request: Request, token: str) -> Response:
     action = str(form.get("action", "save"))
     subscription = context["subscription"]
     if action in ("unsubscribe", "unsubscribe-all"):
-        members.unsubscribe(
+        members.end_subscription(
             rt,
             subscriber_id=subscription.subscriber_id,
             list_id=subscription.list_id if action == "unsubscribe" else None,
@@ -302,7 +304,7 @@ async def save_preferences(request: Request, token: str) -> Response:
 def _unsubscribe_claims(request: Request, token: str) -> Any:
     rt = runtime(request)
     try:
-        return read_token(rt.settings.secret, token, Purpose.UNSUBSCRIBE, now=rt.clock())
+        return read_token(rt.settings.links.secret, token, Purpose.UNSUBSCRIBE, now=rt.clock())
     except InvalidToken:
         raise bad_link() from None
 
@@ -327,7 +329,7 @@ async def unsubscribe_one_click(request: Request, token: str) -> Response:
     if form.get("List-Unsubscribe") != "One-Click":
         raise PageError(400, "Nothing was changed", "The request did not ask to unsubscribe.")
     # an erased subscriber has nobody left to mail: the answer is 200 all the same
-    mailing_list = subscriptions.one_click_unsubscribe(
+    mailing_list = consent.one_click_unsubscribe(
         runtime(request), subscriber_id=claims.subscriber_id, list_id=claims.list_id
     )
     return render(

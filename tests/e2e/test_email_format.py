@@ -406,7 +406,7 @@ def test_each_installation_draws_its_own_token_and_a_resend_keeps_the_message_id
         deliveries = session.exec(select(Delivery)).all()
     seen = {str(m.parsed()["Message-ID"]).strip("<>") for m in sent.messages}
     assert seen == {d.message_id for d in deliveries}
-    secret = runtime.settings.secret
+    secret = runtime.settings.links.secret
     for delivery in deliveries:
         assert delivery.id is not None
         assert delivery.message_id == message_id_for(delivery.id, secret, DOMAIN, token)

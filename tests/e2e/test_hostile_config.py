@@ -76,7 +76,7 @@ def test_the_development_secret_works_on_loopback(
     monkeypatch: pytest.MonkeyPatch, base: str
 ) -> None:
     monkeypatch.setenv("NEWSLETTER_BASE_URL", base)
-    assert load_settings().uses_development_secret
+    assert load_settings().links.uses_development_secret
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "192.168.1.10", "example.org"])
@@ -110,12 +110,14 @@ def test_newsletter_web_refuses_to_listen_publicly_with_the_development_key(
 @given(st.text(max_size=80))
 def test_any_base_url_is_accepted_only_if_its_host_is_what_browsers_see(value: str) -> None:
     try:
-        parsed = parse_base_url(value)
+        base = parse_base_url(value)
     except ValueError:
         return
     from urllib.parse import urlsplit
 
+    parsed = base.url
     host = urlsplit(parsed).hostname or ""
+    assert base.host == host
     # What a WHATWG parser treats as the host ends at the first "/", "\\", "?" or "#".
     authority = parsed.split("://", 1)[1].split("/", 1)[0]
     assert "@" not in authority and "\\" not in parsed

@@ -10,7 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from newsletter.config import Settings
+from newsletter.config import SettingsInput
 
 
 def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -30,7 +30,11 @@ def uncommented(template: str) -> str:
     live = []
     for line in template.splitlines():
         found = re.fullmatch(r"# ([a-z_]+) = (.*)", line)
-        if found and found.group(1) in Settings.model_fields and "(unset by default)" not in line:
+        if (
+            found
+            and found.group(1) in SettingsInput.model_fields
+            and "(unset by default)" not in line
+        ):
             live.append(f"{found.group(1)} = {found.group(2)}")
         else:
             live.append(line)
@@ -43,7 +47,7 @@ def test_init_writes_every_setting_with_its_default(tmp_path: Path) -> None:
     path = tmp_path / "newsletter.toml"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     written = path.read_text()
-    for name in Settings.model_fields:
+    for name in SettingsInput.model_fields:
         assert re.search(rf"^(# )?{name} = ", written, re.MULTILINE), name
         assert f"NEWSLETTER_{name.upper()}" in written
     # as written, only the fresh secret is live
@@ -51,10 +55,10 @@ def test_init_writes_every_setting_with_its_default(tmp_path: Path) -> None:
     assert list(live) == ["secret_key"] and len(live["secret_key"]) >= 40
     # every default, once uncommented, parses and equals the built-in default
     values = tomllib.loads(uncommented(written))
-    defaults = Settings.model_construct()
+    defaults = SettingsInput.model_construct()
     for name, value in values.items():
         if name != "secret_key":
-            assert Settings.model_validate({name: value}).model_dump()[name] == getattr(
+            assert SettingsInput.model_validate({name: value}).model_dump()[name] == getattr(
                 defaults, name
             ), name
     # and the file loads as a whole
@@ -90,7 +94,7 @@ def test_config_show_masks_secrets_and_names_each_source(tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stderr
     lines = {line.split(" = ")[0]: line for line in done.stdout.splitlines()}
-    assert set(lines) == set(Settings.model_fields)
+    assert set(lines) == set(SettingsInput.model_fields)
     for secret in ("file-secret-0123456789abcdef", "db-pass-42", "smtp-pass-42"):
         assert secret not in done.stdout
     assert lines["secret_key"] == f'secret_key = "********"  # file ({path})'

@@ -76,7 +76,7 @@ def test_temporary_failures_back_off_then_give_up(
     assert _rows(sqlite_url)["temp1@example.com"].attempts == 2
 
     # past the maximum age: failed for good, the run is done
-    too_late = make_runtime(settings, NOW + timedelta(hours=settings.retry_max_age_hours + 1))
+    too_late = make_runtime(settings, NOW + timedelta(hours=settings.retry.max_age_hours + 1))
     report = asyncio.run(runs.send_run(too_late, run_id=summary.plan.run_id))
     assert report.failed == 1 and report.status == RunStatus.DONE
     row = _rows(sqlite_url)["temp1@example.com"]

@@ -225,7 +225,7 @@ def test_same_story_through_two_feeds_is_stored_once_with_all_topics(
 
 def test_classifier_tags_only_confident_untagged_articles(rt: Runtime, server: FeedServer) -> None:
     texts, labels = read_labelled_csv(FIXTURES / "articles" / "labelled-topics.csv")
-    train_classifier(texts, labels).save(rt.settings.topic_model_file)
+    train_classifier(texts, labels).save(rt.settings.content.topic_model_file)
     sport = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Results</title>
     <link>https://results.example.org/</link>
     <item><title>Striker scores twice as United win the derby</title>

@@ -200,8 +200,10 @@ def test_near_duplicate_story_is_merged_but_a_different_story_is_not(db: Engine)
 
 def test_category_map_is_case_insensitive_and_ignores_unknown_topics(db: Engine) -> None:
     # the setting's validator is where category names are normalised
-    settings = Settings(category_map={"Ukraine": "world", " NATO ": "World", "Cricket": "cricket"})
-    mapping = settings.category_map
+    settings = Settings.build(
+        {"category_map": {"Ukraine": "world", " NATO ": "World", "Cricket": "cricket"}}
+    )
+    mapping = settings.content.category_map
     assert mapping == {"ukraine": "world", "nato": "world", "cricket": "cricket"}
     known = {"world", "tech", "sport"}
     assert topics_from_categories(["ukraine", "NATO"], mapping, known) == ["world"]

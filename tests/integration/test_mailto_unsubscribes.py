@@ -48,7 +48,7 @@ def test_mail_to_the_mailto_address_unsubscribes(
     box.add(request_to("editor@news.example.org", "someone@example.com"))
     with Session(runtime.engine) as session:
         report = process_unsubscribe_mailbox(
-            session, tmp_path / "unsub", secret=runtime.settings.secret, now=NOW
+            session, tmp_path / "unsub", secret=runtime.settings.links.secret, now=NOW
         )
         session.commit()
         assert (report.unsubscribed, report.invalid, report.ignored) == (1, 1, 1)
@@ -57,7 +57,7 @@ def test_mail_to_the_mailto_address_unsubscribes(
         event = session.exec(select(UnsubscribeEvent)).one()
         assert event.source == "mailto"
         again = process_unsubscribe_mailbox(
-            session, tmp_path / "unsub", secret=runtime.settings.secret, now=NOW
+            session, tmp_path / "unsub", secret=runtime.settings.links.secret, now=NOW
         )
         assert (again.unsubscribed, again.already) == (0, 1)
     runtime.dispose()

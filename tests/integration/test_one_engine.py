@@ -204,6 +204,6 @@ def test_a_subscribers_preview_carries_no_link_to_their_subscription(sqlite_url:
     tokens = re.findall(r"https://news\.example\.test/p/(\S+)", preview.text)
     assert tokens
     for token in tokens:  # ...but links that reach nobody (an editor cannot use them)
-        claims = read_token(runtime.settings.secret, token, Purpose.PREFERENCES, now=NOW)
+        claims = read_token(runtime.settings.links.secret, token, Purpose.PREFERENCES, now=NOW)
         assert claims.subscriber_id == 0
     runtime.dispose()

@@ -81,7 +81,7 @@ def test_a_cookie_without_a_live_session_record_is_refused(web: WebEnv) -> None:
     with session_scope(web.runtime.engine) as session:
         admin_id = session.exec(select(User.id).where(User.email == ADMIN[0])).one()
     forged = make_session_cookie(
-        web.runtime.settings.secret, user_id=admin_id or 0, now=web.runtime.clock()
+        web.runtime.settings.links.secret, user_id=admin_id or 0, now=web.runtime.clock()
     )
     web.client.cookies.set(SESSION_COOKIE, forged)
     assert web.client.get("/admin", follow_redirects=False).status_code == 303

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter.config import Settings
+from newsletter.config import SettingsInput
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,5 +21,5 @@ def test_environment_file_names_only_real_settings() -> None:
     assert names
     for name in names:
         assert name == "NEWSLETTER_CONFIG" or name.removeprefix("NEWSLETTER_").lower() in (
-            Settings.model_fields
+            SettingsInput.model_fields
         ), name

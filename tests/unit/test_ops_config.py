@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from newsletter.config import Settings
+from newsletter.config import SettingsInput
 from newsletter.operations.configfile import SETTING_HELP, config_template, mask_url
 
 
 def test_every_setting_is_documented_once() -> None:
     documented = [name for group in SETTING_HELP.values() for name in group]
-    assert sorted(documented) == sorted(Settings.model_fields)
+    assert sorted(documented) == sorted(SettingsInput.model_fields)
     assert len(documented) == len(set(documented))
 
 

@@ -24,10 +24,10 @@ def test_fake_clock_starts_at_fake_now_and_runs_at_its_speed() -> None:
 def test_clock_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_FAKE_NOW", "2026-03-29 00:59")
     settings = load_settings()
-    assert settings.fake_now == datetime(2026, 3, 29, 0, 59, tzinfo=UTC)
-    assert abs(make_clock(settings)() - settings.fake_now) < timedelta(seconds=5)
+    assert settings.scheduler.fake_now == datetime(2026, 3, 29, 0, 59, tzinfo=UTC)
+    assert abs(make_clock(settings)() - settings.scheduler.fake_now) < timedelta(seconds=5)
     monkeypatch.setenv("NEWSLETTER_FAKE_NOW", "2026-03-29T01:59+01:00")
-    assert load_settings().fake_now == datetime(2026, 3, 29, 0, 59, tzinfo=UTC)
+    assert load_settings().scheduler.fake_now == datetime(2026, 3, 29, 0, 59, tzinfo=UTC)
     monkeypatch.delenv("NEWSLETTER_FAKE_NOW")
     assert make_clock(load_settings()) is utcnow
     monkeypatch.setenv("NEWSLETTER_CLOCK_SPEED", "0")

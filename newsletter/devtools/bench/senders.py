@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from newsletter.config import Settings
+from newsletter.config import Settings, load_settings
 from newsletter.db import make_engine
 from newsletter.runtime import Runtime
 from newsletter.sending.engine import RunSender
@@ -46,7 +46,7 @@ def bench_settings(
     pipelining: str = "auto",
 ) -> Settings:
     """The settings every benchmark sender uses (a fixed secret; one server, many messages)."""
-    return Settings(
+    return load_settings(
         database_url=url,
         secret_key=SecretStr("bench-secret-key-0123456789"),
         base_url="https://news.example.org",

@@ -12,13 +12,12 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from newsletter.operations import privacy
-from newsletter.operations import subscribers as members
+from newsletter.operations import subscriptions as members
 from newsletter.operations.confirmations import send_confirmations
 from newsletter.operations.lists import find_list
 from newsletter.web.api.deps import Admin, api_runtime, api_state
 from newsletter.web.api.problems import PROBLEM_RESPONSES, ApiProblem
 from newsletter.web.deps import in_background
-from subscribers.models import UnsubscribeSource
 from subscribers.queries import Member
 
 router = APIRouter(tags=["audience"], responses=PROBLEM_RESPONSES)
@@ -121,7 +120,7 @@ def get_members(
     per_page: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MembersPage:
     """Members of a list, filtered by status, topic and text, by address."""
-    found = members.members(
+    found = members.paged_members(
         api_runtime(request),
         slug=slug,
         status=status,
@@ -183,9 +182,7 @@ def update_member(
 @router.post("/lists/{slug}/subscribers/{email}/unsubscribe", response_model=Changed)
 def unsubscribe_member(request: Request, slug: str, email: str, owner: Admin) -> Changed:
     """Unsubscribe a person from the list (recorded as the admin's doing)."""
-    ended = members.unsubscribe_member(
-        api_runtime(request), slug=slug, email=email, source=UnsubscribeSource.ADMIN
-    )
+    _, ended = members.unsubscribe(api_runtime(request), email=email, slug=slug)
     return Changed(changed=ended)
 
 
@@ -227,7 +224,7 @@ async def import_members(
                     raise ApiProblem(413, "import at most 50 MB at a time")
                 handle.write(chunk)
         report = await asyncio.to_thread(
-            members.import_members, rt, mailing_list=ml, path=path, confirmed=confirmed
+            members.import_file, rt, slug=ml.slug, path=path, confirmed=confirmed, rejects=None
         )
     if report.pending_subscription_ids:
         in_background(

@@ -143,7 +143,9 @@ def archive(
             run_id=digest.run_id,
             created_at=digest.created_at,
             url=archive_url(
-                base_url=rt.settings.base_url, secret=rt.settings.secret, digest_id=digest.digest_id
+                base_url=rt.settings.links.base_url,
+                secret=rt.settings.links.secret,
+                digest_id=digest.digest_id,
             ),
         )
         for digest in digests

@@ -1,4 +1,5 @@
-"""Online backups of a SQLite database with the sqlite3 backup API (safe while others write)."""
+"""The database as an operator maintains it: migrate the schema (Alembic), and copy a live SQLite
+file with the sqlite3 backup API (safe while others write)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from newsletter.config import Settings
+from newsletter.db import upgrade
 from newsletter.errors import ConfigError
 
 PG_DUMP_HINT = (
@@ -70,3 +73,13 @@ def backup_sqlite(source: Path, target: Path) -> BackupResult:
     finally:
         partial.unlink(missing_ok=True)
     return BackupResult(path=target, pages=int(pages), bytes=target.stat().st_size)
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """Create or migrate the schema to ``revision`` (Alembic)."""
+    upgrade(settings.database_url, revision)
+
+
+def backup(settings: Settings, target: Path) -> BackupResult:
+    """Copy the SQLite database consistently while it is in use."""
+    return backup_sqlite(sqlite_path(settings.database_url), target)
