@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, exists, func, insert, literal, or_
+from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, insert, literal, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -205,9 +205,9 @@ def iter_audience(
             yield chunk
 
 
-def audience_size(session: Session, *, list_id: int) -> int:
-    """How many people ``iter_audience`` yields for a list (without ``secret``), by one count:
-    active subscriptions of active subscribers whose address and domain are not suppressed."""
+def not_suppressed() -> ColumnElement[bool]:
+    """``iter_audience``'s suppression check (without ``secret``) in SQL, for counts: the
+    subscriber's address and its domain are not on the suppression list."""
     email, value = col(Subscriber.email), col(Suppression.value)
     blocked = exists().where(
         or_(
@@ -219,6 +219,12 @@ def audience_size(session: Session, *, list_id: int) -> int:
             ),
         )
     )
+    return ~blocked
+
+
+def audience_size(session: Session, *, list_id: int) -> int:
+    """How many people ``iter_audience`` yields for a list (without ``secret``), by one count:
+    active subscriptions of active subscribers whose address and domain are not suppressed."""
     query = (
         sa_select(func.count())
         .select_from(Subscription)
@@ -227,7 +233,7 @@ def audience_size(session: Session, *, list_id: int) -> int:
             col(Subscription.list_id) == list_id,
             col(Subscription.status) == SubscriptionStatus.ACTIVE,
             col(Subscriber.status) == SubscriberStatus.ACTIVE,
-            ~blocked,
+            not_suppressed(),
         )
     )
     return int(session.connection().execute(query).scalar_one())

@@ -27,13 +27,13 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, insert, or_, update
+from sqlalchemy import func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from newsletter.digest.selector import Limits
-from newsletter.ledger.planning import load_audience, plan_run
+from newsletter.ledger.planning import load_audience, not_suppressed, plan_run
 from newsletter.models import Delivery, DeliveryStatus, Run, RunKind, RunStatus
 from newsletter.schedule.oneoff import dispatch_one_off
 from newsletter.schedule.periods import Decision, Period, Rhythm, Verdict, decide, recent_periods
@@ -44,8 +44,6 @@ from subscribers.models import (
     SubscriberStatus,
     Subscription,
     SubscriptionStatus,
-    Suppression,
-    SuppressionKind,
 )
 
 
@@ -63,8 +61,8 @@ class Member:
 
 def rhythm_counts(session: Session) -> Counter[tuple[int, Rhythm]]:
     """How many active subscriptions of active, unsuppressed subscribers each list has per
-    rhythm: grouped counts in SQL, minus the suppressed ones (by address or domain), so a
-    million subscribers are never loaded to count them."""
+    rhythm: one grouped count in SQL (the audience's own suppression rule), so a million
+    subscribers are never loaded to count them."""
     zone = func.coalesce(
         func.nullif(col(Subscription.timezone), ""),
         func.nullif(col(Subscriber.timezone), ""),
@@ -77,29 +75,22 @@ def rhythm_counts(session: Session) -> Counter[tuple[int, Rhythm]]:
         col(Subscription.send_hour),
         zone,
     )
-    base = (
+    query = (
         sa_select(*keys, func.count())
         .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
         .where(
             col(Subscription.status) == SubscriptionStatus.ACTIVE,
             col(Subscriber.status) == SubscriberStatus.ACTIVE,
+            not_suppressed(),
         )
         .group_by(*keys)
     )
-    counts: Counter[tuple[int, Rhythm]] = Counter()
-    for list_id, cadence, weekday, hour, timezone, n in session.execute(base):
-        counts[(list_id, Rhythm(cadence, weekday, hour, timezone))] += n
-    addresses = select(Suppression.value).where(Suppression.kind == SuppressionKind.ADDRESS)
-    domains = list(
-        session.exec(select(Suppression.value).where(Suppression.kind == SuppressionKind.DOMAIN))
+    return Counter(
+        {
+            (list_id, Rhythm(cadence, weekday, hour, timezone)): n
+            for list_id, cadence, weekday, hour, timezone, n in session.execute(query)
+        }
     )
-    blocked: list[ColumnElement[bool]] = [col(Subscriber.email).in_(addresses.scalar_subquery())]
-    for domain in domains:
-        escaped = domain.replace("^", "^^").replace("%", "^%").replace("_", "^_")
-        blocked.append(col(Subscriber.email).like(f"%@{escaped}", escape="^"))
-    for list_id, cadence, weekday, hour, timezone, n in session.execute(base.where(or_(*blocked))):
-        counts[(list_id, Rhythm(cadence, weekday, hour, timezone))] -= n
-    return +counts  # drops the rhythms left with nobody
 
 
 def load_members(session: Session, *, list_ids: Collection[int] | None = None) -> list[Member]:
