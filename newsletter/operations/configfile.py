@@ -179,14 +179,39 @@ def config_template(secret_key: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``MASK``."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """``url`` with any password replaced by ``MASK`` (a value that is no URL is left as is)."""
+    try:
+        parts = urlsplit(url)
+        password, port = parts.password, parts.port
+    except ValueError:
+        return url
+    if password is None:
         return url
     host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    if port is not None:
+        host = f"{host}:{port}"
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+
+
+SECRET_WORDS = ("secret", "password", "token", "private")
+
+
+def _displayed(name: str, value: Any) -> Any:
+    if isinstance(value, SecretStr) or any(word in name for word in SECRET_WORDS):
+        return MASK if value else value
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    if isinstance(value, BaseModel):
+        return {key: _displayed(key, item) for key, item in value}
+    if isinstance(value, list):
+        return [_displayed(name, item) for item in value]
+    return value
+
+
+def masked_settings(settings: Settings) -> list[tuple[str, Any]]:
+    """Every setting with its effective value as the console shows it: secrets and URL
+    passwords masked."""
+    return [(name, _displayed(name, value)) for name, value in settings.entered]
 
 
 def _shown(name: str, value: Any) -> str:

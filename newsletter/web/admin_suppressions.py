@@ -3,15 +3,11 @@ suppressions with their reasons; read the configuration with every secret masked
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, SecretStr
 
-from newsletter.config import Settings
 from newsletter.operations import audience
+from newsletter.operations.configfile import masked_settings
 from newsletter.web.deps import (
     Account,
     PageError,
@@ -25,8 +21,6 @@ from subscribers.errors import SubscriberError
 from subscribers.models import SuppressionReason
 
 router = APIRouter(prefix="/admin")
-MASK = "••••••"
-SECRET_WORDS = ("secret", "password", "token", "private")
 
 
 @router.get("/suppressions")
@@ -79,36 +73,6 @@ async def change_suppressions(
     except SubscriberError as exc:
         return redirect_to("/admin/suppressions", error=str(exc), keep=form)
     return redirect_to("/admin/suppressions", notice=notice)
-
-
-def _mask_url(value: str) -> str:
-    """A URL with any password in it masked."""
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return value
-    if parts.password is None:
-        return value
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _shown(name: str, value: Any) -> Any:
-    if isinstance(value, SecretStr) or any(word in name for word in SECRET_WORDS):
-        return MASK if value else value
-    if isinstance(value, str) and "://" in value:
-        return _mask_url(value)
-    if isinstance(value, BaseModel):
-        return {key: _shown(key, item) for key, item in value}
-    if isinstance(value, list):
-        return [_shown(name, item) for item in value]
-    return value
-
-
-def masked_settings(settings: Settings) -> list[tuple[str, Any]]:
-    """Every setting with its effective value; secrets and URL passwords masked."""
-    return [(name, _shown(name, value)) for name, value in settings.entered]
 
 
 @router.get("/settings")
