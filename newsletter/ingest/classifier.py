@@ -78,8 +78,12 @@ class Evaluation:
 CHAR_FEATURES = 100_000
 
 
-def build_pipeline(*, c: float = 20.0) -> Pipeline:
+def build_pipeline(*, c: float = 100.0) -> Pipeline:
     """Return the untrained pipeline: word 1-2 and character 2-5 grams, logistic regression.
+
+    ``c`` = 100 is the best of 20, 50, 100 and 300 in 5-fold cross-validation on the BBC
+    set's training part (0.974, 0.975, 0.978, 0.977): the larger C also makes the model
+    surer, so more articles reach the tagging threshold (96% at 0.6 held out, was 93%).
 
     A calibrated linear SVM scored 0.980 in the same cross-validation, but its Platt
     scaling, fitted on folds of the training texts, leaves it unsure of everything when a
