@@ -2,8 +2,9 @@
 
 Usage: python bench/text_extraction.py [DATA_DIR] [--split dev|held-out|all] [--worst N]
 
-Each page goes through what ingest does to a ``.txt`` file (``parse_text_article``, then
-sanitising and ``html_to_text``, as ``body_text`` is stored); the predictions are scored by
+Each page goes through what ingest does to a ``.txt`` file before the database
+(``parse_article_file`` and ``clean_draft``: the stored ``body_text``, and the CPU time of
+it all after start-up); the predictions are scored by
 ``../shared/tools/extraction-f1`` itself. One page in five (by a hash of its key, fixed
 before development began) is held out: develop on ``dev``, report ``held-out``.
 """
@@ -17,19 +18,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from newsletter.content.articlefile import parse_article_file  # noqa: E402
 from newsletter.content.parsed import NoArticleFound  # noqa: E402
 from newsletter.content.sanitize import html_to_text, sanitize_html  # noqa: E402
+from newsletter.content.store import clean_draft  # noqa: E402
 from newsletter.content.textarticle import parse_text_article  # noqa: E402
 from newsletter.content.textmodel import StoryModel  # noqa: E402
+from newsletter.errors import IngestError  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared"
 DEFAULT_DATA = SHARED / "data" / "article-text"
 SCORER = SHARED / "tools" / "extraction-f1"
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
 
 def split_of(key: str) -> str:
@@ -46,6 +52,19 @@ def extract(text: str, model: StoryModel | None = None) -> str:
     return html_to_text(sanitize_html(article.body_html))
 
 
+def ingest(data: bytes) -> str:
+    """Return the body text ingest stores for a ``.txt`` file's bytes ('' when it refuses it).
+
+    This is all the CPU work of ingest before the database: decode, read, sanitise,
+    summarise, detect the language, fingerprint.
+    """
+    try:
+        draft = parse_article_file(data, source="page.txt", suffix=".txt")
+    except IngestError:
+        return ""
+    return clean_draft(draft, now=NOW).body_text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
@@ -54,12 +73,15 @@ def main() -> int:
     truth = json.loads((args.data / "ground-truth.json").read_text())
     keys = sorted(k for k in truth if args.split == "all" or split_of(k) == args.split)
     predicted: dict[str, str] = {}
-    cpu: list[float] = []
+    cpu: list[tuple[float, str]] = []
+    # The first page read by the model loads it and builds the character table: not timed.
+    warm_up = "Warm-up\n\n" + "\n\n".join(f"Paragraph {i} of the first page." for i in range(14))
+    ingest(warm_up.encode())
     for key in keys:
-        text = (args.data / "txt" / f"{key}.txt").read_text(encoding="utf-8")
+        data = (args.data / "txt" / f"{key}.txt").read_bytes()
         start = time.process_time()
-        predicted[key] = extract(text)
-        cpu.append(time.process_time() - start)
+        predicted[key] = ingest(data)
+        cpu.append((time.process_time() - start, key))
     with tempfile.TemporaryDirectory() as tmp:
         truth_path, predicted_path = Path(tmp) / "truth.json", Path(tmp) / "predicted.json"
         truth_path.write_text(json.dumps({k: truth[k] for k in keys}))
@@ -73,7 +95,11 @@ def main() -> int:
     print(f"split {args.split}: {len(keys)} pages")
     print(result.stdout.rstrip())
     cpu.sort()
-    print(f"CPU per page: median {cpu[len(cpu) // 2] * 1000:.1f} ms, max {cpu[-1] * 1000:.1f} ms")
+    median, (most, largest) = cpu[len(cpu) // 2][0], cpu[-1]
+    print(
+        f"ingest CPU per page after start-up: median {median * 1000:.1f} ms, "
+        f"max {most * 1000:.1f} ms ({largest})"
+    )
     return 0
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import joblib
@@ -13,8 +14,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-MODEL_FORMAT = 2  # bump when the saved layout changes, so old files are refused clearly
+MODEL_FORMAT = 3  # bump when the saved layout changes, so old files are refused clearly
+# Format 2 had no languages; its models were only ever used on English (or unknown) text.
+_FORMAT_2_LANGUAGES = ("en",)
 DEFAULT_THRESHOLD = 0.5
+# A language is one the model reads when at least this share of its training texts is in it.
+LANGUAGE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,12 @@ class TopicModel:
 
     pipeline: Pipeline
     topics: tuple[str, ...]
+    # The languages of its training texts (ISO 639-1); empty when none could be told.
+    languages: tuple[str, ...] = ()
+
+    def reads(self, language: str | None) -> bool:
+        """Whether the model can tag text in ``language`` (None, not known: it tries)."""
+        return language is None or not self.languages or language in self.languages
 
     def predict(self, text: str) -> list[tuple[str, float]]:
         """Return every topic with its probability for ``text``, best first."""
@@ -67,8 +78,12 @@ class Evaluation:
 CHAR_FEATURES = 100_000
 
 
-def build_pipeline(*, c: float = 20.0) -> Pipeline:
+def build_pipeline(*, c: float = 100.0) -> Pipeline:
     """Return the untrained pipeline: word 1-2 and character 2-5 grams, logistic regression.
+
+    ``c`` = 100 is the best of 20, 50, 100 and 300 in 5-fold cross-validation on the BBC
+    set's training part (0.974, 0.975, 0.978, 0.977): the larger C also makes the model
+    surer, so more articles reach the tagging threshold (96% at 0.6 held out, was 93%).
 
     A calibrated linear SVM scored 0.980 in the same cross-validation, but its Platt
     scaling, fitted on folds of the training texts, leaves it unsure of everything when a
@@ -105,13 +120,31 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str]) -> TopicModel:
         raise ValueError("training needs articles of at least two topics")
     pipeline = build_pipeline()
     pipeline.fit(list(texts), list(labels))
-    return TopicModel(pipeline=pipeline, topics=topics)
+    return TopicModel(pipeline=pipeline, topics=topics, languages=training_languages(texts))
+
+
+def training_languages(texts: Sequence[str]) -> tuple[str, ...]:
+    """Return the languages that at least ``LANGUAGE_SHARE`` of ``texts`` are written in."""
+    from newsletter.content.language import detect_language
+
+    found = Counter(code for text in texts if (code := detect_language(text)) is not None)
+    return tuple(sorted(code for code, n in found.items() if n >= LANGUAGE_SHARE * len(texts)))
 
 
 def suggest_topics(
-    model: TopicModel, text: str, threshold: float = DEFAULT_THRESHOLD
+    model: TopicModel,
+    text: str,
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    language: str | None = None,
 ) -> list[tuple[str, float]]:
-    """Return the topics the model gives at least ``threshold`` probability, best first."""
+    """Return the topics the model gives at least ``threshold`` probability, best first.
+
+    Text in a language the model was not trained on (``language``, the article's) gets
+    none: its words would be read as noise and any topic would be a guess.
+    """
+    if not model.reads(language):
+        return []
     return [(topic, p) for topic, p in model.predict(text) if p >= threshold]
 
 
@@ -148,11 +181,14 @@ def load_model(path: str | Path) -> TopicModel:
     # A damaged pickle fails with almost any exception type (KeyError, IndexError, ...).
     except Exception as exc:  # noqa: BLE001
         raise ValueError(f"cannot read topic model {path}: {exc}") from exc
-    if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
+    if not isinstance(saved, dict) or saved.get("format") not in (2, MODEL_FORMAT):
         raise ValueError(f"{path} is not a topic model of format {MODEL_FORMAT}")
     model = saved["model"]
     if not isinstance(model, TopicModel):
         raise ValueError(f"{path} does not hold a topic model")
+    if saved["format"] == 2:
+        # Unpickled without the field, it would read every language (the class default).
+        model = replace(model, languages=_FORMAT_2_LANGUAGES)
     return model
 
 

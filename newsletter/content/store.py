@@ -78,18 +78,18 @@ def clean_draft(draft: ArticleDraft, *, now: datetime) -> CleanArticle:
     body_html = sanitize_html(draft.body_html, base_url=url)
     body_text = html_to_text(body_html)
     title = plain_text(sanitize_html(draft.title))
+    summary_source = html_to_text(sanitize_html(draft.summary)) if draft.summary else ""
+    language = detect_language(f"{title}\n{summary_source}\n{body_text}") or declared_language(
+        draft.language
+    )
     if not title and body_text:
         # RSS allows items with a description only: their first words stand in.
-        title = summarise(body_text, limit=100)
-    summary_source = html_to_text(sanitize_html(draft.summary)) if draft.summary else ""
+        title = summarise(body_text, limit=100, language=language)
     canonical = canonical_url(url) if url else None
     guid = draft.guid or canonical
     if guid is None:
         guid = "sha256:" + hashlib.sha256(f"{title}\n{body_text}".encode()).hexdigest()
     author = " ".join(html_to_text(sanitize_html(draft.author)).split()) if draft.author else ""
-    language = detect_language(f"{title}\n{summary_source}\n{body_text}") or declared_language(
-        draft.language
-    )
     return CleanArticle(
         guid=guid[:1000],
         canonical_url=canonical,
@@ -260,11 +260,15 @@ def store_drafts(
             duplicates += 1
             _add_tags(session, existing.id, tags)
             continue
-        # The topic model reads English: other languages are left to their feed's topics.
-        if not tags and tagging.model is not None and article.language in (None, "en"):
+        # The model tags only the languages it was trained on: others keep their feed's topics.
+        if not tags and tagging.model is not None:
             text = classifier_text(article.title, article.body_text, article.summary)
             suggested = topics_from_classifier(
-                tagging.model, text, threshold=tagging.threshold, known=known
+                tagging.model,
+                text,
+                threshold=tagging.threshold,
+                known=known,
+                language=article.language,
             )
             tags = [Tag(topic, TopicOrigin.CLASSIFIER, round(p, 4)) for topic, p in suggested]
             classified += bool(tags)

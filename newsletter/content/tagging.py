@@ -35,14 +35,22 @@ def topics_from_categories(
 
 
 def topics_from_classifier(
-    model: TopicModel, text: str, *, threshold: float, known: set[str]
+    model: TopicModel,
+    text: str,
+    *,
+    threshold: float,
+    known: set[str],
+    language: str | None = None,
 ) -> list[tuple[str, float]]:
-    """Return the existing topics the model is confident about, best first."""
+    """Return the existing topics the model is confident about, best first.
+
+    ``language`` is the article's: none when the model was not trained on that language.
+    """
     from newsletter.content.classifier import suggest_topics
 
     return [
         (topic, confidence)
-        for topic, confidence in suggest_topics(model, text, threshold)
+        for topic, confidence in suggest_topics(model, text, threshold, language=language)
         if topic in known
     ]
 

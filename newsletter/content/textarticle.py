@@ -17,13 +17,13 @@ from newsletter.content.textmodel import StoryModel, story_probabilities
 from newsletter.content.textunits import (
     BYLINE,
     HEADLINE_MAX_WORDS,
-    SENTENCE_END,
     STANDFIRST_MAX_CHARS,
     STORY_MIN_WORDS,
     Kind,
     Unit,
     classify,
     drop_repeated_captions,
+    ends_sentence,
     is_hard_furniture,
     is_nav_line,
     role_byline_name,
@@ -117,7 +117,7 @@ def analyse(text: str) -> tuple[list[Unit], int]:
 def _is_story(unit: Unit) -> bool:
     """Return whether ``unit`` is a paragraph of story text."""
     return unit.kind is Kind.PROSE and (
-        word_count(unit.text) >= STORY_MIN_WORDS or bool(SENTENCE_END.search(unit.text))
+        word_count(unit.text) >= STORY_MIN_WORDS or ends_sentence(unit.text)
     )
 
 
@@ -143,7 +143,7 @@ def _standfirst(after_title: list[Unit]) -> str | None:
     # Only a byline or dateline sets a standfirst apart; a caption can sit between any
     # two paragraphs.
     set_apart = any(u.kind in (Kind.BYLINE, Kind.DATELINE) for u in between)
-    if set_apart and len(candidate) <= STANDFIRST_MAX_CHARS and SENTENCE_END.search(candidate):
+    if set_apart and len(candidate) <= STANDFIRST_MAX_CHARS and ends_sentence(candidate):
         return candidate
     return None
 
@@ -169,6 +169,6 @@ def _published(units: list[Unit]) -> datetime | None:
 
 def _paragraph_html(text: str) -> str:
     """Return one story paragraph as HTML; a short unpunctuated line is a subheading."""
-    if word_count(text) <= 10 and not SENTENCE_END.search(text) and not text.endswith(":"):
+    if word_count(text) <= 10 and not ends_sentence(text) and not text.endswith(":"):
         return f"<h2>{html.escape(text, quote=False)}</h2>"
     return f"<p>{html.escape(text, quote=False)}</p>"

@@ -175,7 +175,35 @@ _ROLE = re.compile(
     r"contributor|critic|staff|desk|analyst)",
     re.IGNORECASE,
 )
+# The rules of ``is_hard_furniture`` in one pattern: one match per unit instead of seven.
+_HARD_FURNITURE = re.compile(
+    "|".join(
+        f"(?:{rule.pattern})"
+        for rule in (
+            _SKIP_LINK,
+            _TEASER_PREFIX,
+            _PROMOTION,
+            _SHARE,
+            _COMMENT_FORM,
+            _COMMENT_FORM_START,
+            _TEASER_HEADER,
+        )
+    ),
+    re.IGNORECASE,
+)
 SENTENCE_END = re.compile(r"[.!?…][\"'”’)]*$")
+_CLOSERS = "\"'”’)"
+_STOPS = frozenset(".!?…")
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends like a sentence (what ``SENTENCE_END`` finds in a line).
+
+    ``SENTENCE_END.search`` tries every full stop of the unit; this looks at the end only.
+    """
+    return text.rstrip(_CLOSERS)[-1:] in _STOPS
+
+
 _NAV_SPLIT = re.compile(r"\s*(?:\||•|·|»|›|/|>|\t|\s{2,})\s*")
 
 
@@ -193,7 +221,7 @@ def split_units(text: str) -> list[str]:
             if (
                 units
                 and line[0].islower()
-                and not SENTENCE_END.search(units[-1])
+                and not ends_sentence(units[-1])
                 and (len(units[-1]) >= WRAPPED_LINE_MIN_CHARS)
             ):
                 units[-1] = f"{units[-1]} {line}"
@@ -249,7 +277,7 @@ def _kind(text: str) -> Kind:
     short = words < STORY_MIN_WORDS
     if _COMMENT_FORM_START.match(text) and short:
         return Kind.END
-    if _SKIP_LINK.match(text) or (_COPYRIGHT.search(text) and short):
+    if _SKIP_LINK.match(text) or (short and _has_copyright(text)):
         return Kind.FURNITURE
     if _TEASER_HEADER.match(text):
         return Kind.TEASER_HEADER
@@ -259,7 +287,7 @@ def _kind(text: str) -> Kind:
         return Kind.CAPTION
     if short and (BYLINE.match(text) or role_byline_name(text)):
         return Kind.BYLINE
-    if short and parse_published(text) is not None and not SENTENCE_END.search(text):
+    if short and parse_published(text) is not None and not ends_sentence(text):
         return Kind.DATELINE
     if words < 60 and (
         _TEASER_PREFIX.match(text)
@@ -275,7 +303,7 @@ def _kind(text: str) -> Kind:
 
 def role_byline_name(text: str) -> str | None:
     """Return the name in a byline such as "Ann Lee, Health editor" or "Ann Lee Health editor"."""
-    if SENTENCE_END.search(text) or word_count(text) > 8:
+    if ends_sentence(text) or word_count(text) > 8:
         return None
     name, comma, role = text.partition(",")
     if comma:
@@ -296,7 +324,7 @@ def _is_name(text: str) -> bool:
 
 def is_nav_line(text: str) -> bool:
     """Return whether ``text`` is a row of menu entries."""
-    if SENTENCE_END.search(text):
+    if ends_sentence(text):
         return False
     items = [item for item in _NAV_SPLIT.split(text) if item]
     if len(items) >= 3 and all(len(item.split()) <= 3 for item in items):
@@ -322,7 +350,7 @@ def _mark_menus(units: list[Unit]) -> list[Unit]:
 
 def _is_menu_entry(text: str) -> bool:
     """Return whether ``text`` could be one entry of a vertical menu."""
-    return len(text.split()) <= 3 and len(text) <= 30 and not SENTENCE_END.search(text)
+    return len(text.split()) <= 3 and len(text) <= 30 and not ends_sentence(text)
 
 
 def drop_repeated_captions(units: list[Unit]) -> list[Unit]:
@@ -352,16 +380,14 @@ def drop_repeated_captions(units: list[Unit]) -> list[Unit]:
 
 def is_hard_furniture(text: str) -> bool:
     """Whether a unit is furniture by what it says (a promotion, a share prompt), not its shape."""
-    return bool(
-        _SKIP_LINK.match(text)
-        or _COPYRIGHT.search(text)
-        or _TEASER_PREFIX.match(text)
-        or _PROMOTION.match(text)
-        or _SHARE.match(text)
-        or _COMMENT_FORM.match(text)
-        or _COMMENT_FORM_START.match(text)
-        or _TEASER_HEADER.match(text)
-    )
+    return bool(_HARD_FURNITURE.match(text) or _has_copyright(text))
+
+
+def _has_copyright(text: str) -> bool:
+    """Whether ``text`` is a copyright line or says "all rights reserved" anywhere."""
+    # A case-insensitive search of every unit costs 4 ms on a 239 KB page; lower-casing
+    # the unit and looking for the word first costs 0.3 ms.
+    return (text[:1] in "©(cC" or "reserved" in text.lower()) and bool(_COPYRIGHT.search(text))
 
 
 def _is_caption_text(unit: Unit) -> bool:

@@ -274,3 +274,47 @@ def test_file_limits(tmp_path: Path) -> None:
     ):
         with pytest.raises(IngestError, match=reason):
             load_drafts(str(path))
+
+
+GERMAN_SPORT = [
+    "Der Stürmer schoss zwei Tore und die Mannschaft gewann das Spiel in der Bundesliga.",
+    "Der Torwart hielt einen Elfmeter, und der Verein feierte den Sieg im Pokal.",
+    "Nach dem Spiel lobte der Trainer die Abwehr und den Stürmer seiner Mannschaft.",
+    "Die Spieler trainierten im Stadion für das Derby am Samstag gegen den Rivalen.",
+]
+GERMAN_BUSINESS = [
+    "Die Bank erhöhte die Zinsen, und die Aktien der Unternehmen fielen an der Börse.",
+    "Der Konzern meldete einen höheren Gewinn und mehr Umsatz im dritten Quartal.",
+    "Die Inflation stieg, und die Zentralbank warnte vor den Kosten für die Wirtschaft.",
+    "Das Unternehmen kündigte an, tausend Stellen zu streichen, um Kosten zu sparen.",
+]
+
+
+def test_the_classifier_tags_only_articles_in_a_language_it_was_trained_on(db: Engine) -> None:
+    texts, labels = read_labelled_csv(ARTICLES / "labelled-topics.csv")
+    english = Tagging(model=train_classifier(texts, labels), threshold=0.0)
+    german = Tagging(
+        model=train_classifier(GERMAN_SPORT + GERMAN_BUSINESS, ["sport"] * 4 + ["business"] * 4),
+        threshold=0.5,
+    )
+    assert german.model is not None and german.model.languages == ("de",)
+    derby = ArticleDraft(
+        title="Stürmer trifft zweimal im Derby",
+        body_html="<p>Der Stürmer schoss im Derby zwei Tore, und der Torwart hielt einen "
+        "Elfmeter. Die Mannschaft gewann das Spiel vor vollem Stadion.</p>",
+        published_at=NOW,
+        url="https://x.example/derby",
+    )
+    cup = ArticleDraft(
+        title="Pokalsieg nach Elfmeterschießen",
+        body_html="<p>Der Verein gewann das Pokalspiel, nachdem der Torwart im "
+        "Elfmeterschießen zweimal hielt. Der Trainer lobte seine Mannschaft.</p>",
+        published_at=NOW,
+        url="https://x.example/cup",
+    )
+    # Even at threshold 0, where it would tag every topic, the English model abstains.
+    store(db, [derby], tagging=english)
+    store(db, [cup], tagging=german)
+    assert [a.language for a in stored(db)] == ["de", "de"]
+    assert tags(db)[0][:3] == (2, "sport", "classifier")
+    assert [r[0] for r in tags(db)] == [2]

@@ -163,3 +163,28 @@ def test_load_refuses_other_files(tmp_path: Path) -> None:
     garbage.write_bytes(b"not a pickle at all")
     with pytest.raises(ValueError):
         load_model(garbage)
+
+
+def test_the_model_knows_the_language_it_was_trained_on(model: TopicModel) -> None:
+    assert model.languages == ("en",)
+    assert model.reads("en") and model.reads(None)
+    assert not model.reads("fr")
+
+
+def test_text_in_another_language_gets_no_topic(model: TopicModel) -> None:
+    text = "The striker scored twice in the second half of the football match"
+    assert suggest_topics(model, text, 0.0, language="en")
+    assert suggest_topics(model, text, 0.0) == suggest_topics(model, text, 0.0, language="en")
+    # Told the article is French, the English model abstains rather than guess.
+    assert suggest_topics(model, text, 0.0, language="fr") == []
+
+
+def test_a_format_2_model_reads_english_only(model: TopicModel, tmp_path: Path) -> None:
+    import joblib
+
+    path = tmp_path / "old.joblib"
+    old = TopicModel(pipeline=model.pipeline, topics=model.topics)
+    joblib.dump({"format": 2, "model": old}, path)
+    loaded = load_model(path)
+    assert loaded.languages == ("en",)
+    assert not loaded.reads("de")

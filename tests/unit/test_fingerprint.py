@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from newsletter.content.fingerprint import (
+    first_words,
     jaccard,
     normalise_words,
     shingles,
@@ -100,3 +101,11 @@ def test_similarity_is_symmetric_and_bounded(a: str, b: str, c: str, d: str) -> 
     score = story_similarity(a, b, c, d)
     assert 0.0 <= score <= 1.0
     assert score == story_similarity(c, d, a, b)
+
+
+@given(
+    st.text(alphabet=st.sampled_from(list("ab É’'_ \u00a0\u0301x\tß")), max_size=600),
+    st.sampled_from([1, 3, 60]),
+)
+def test_first_words_are_the_start_of_all_the_words(text: str, count: int) -> None:
+    assert first_words(text, count) == normalise_words(text)[:count]

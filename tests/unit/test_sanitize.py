@@ -269,3 +269,17 @@ def test_html_to_text_never_raises_and_has_no_blank_runs(text: str) -> None:
     result = html_to_text(text)
     assert "\n\n\n" not in result
     assert result == result.strip()
+
+
+PIECES = [*"ab \n\r\t\u00a0\u2028x.;\"'>=/!-\x0b\x0c&#19", "amp", "lt", "nbsp", "eacute", "x27"]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=60).map("".join))
+def test_text_without_tags_reads_as_the_parser_reads_it(text: str) -> None:
+    from newsletter.content.sanitize import _TextCollector
+
+    collector = _TextCollector()
+    collector.feed(text)
+    collector.close()
+    collector.flush()
+    assert html_to_text(text) == "\n\n".join(collector.paragraphs)

@@ -4,6 +4,7 @@ on a page shaped like none of the development pages."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -13,8 +14,15 @@ from hypothesis import strategies as st
 from newsletter.content.sanitize import flatten_deep_nesting, html_to_text, sanitize_html
 from newsletter.content.summary import strip_read_more
 from newsletter.content.textarticle import analyse, parse_text_article
-from newsletter.content.textmodel import MODEL_PATH, OWN_SIZE, as_arrays, features, tree_logits
-from newsletter.content.textunits import Kind, Unit
+from newsletter.content.textmodel import (
+    MODEL_PATH,
+    OWN_SIZE,
+    SHAPE_SIZE,
+    as_arrays,
+    features,
+    tree_logits,
+)
+from newsletter.content.textunits import SENTENCE_END, Kind, Unit, ends_sentence
 from newsletter.content.urls import web_url
 
 PAGE = """Harbour Gazette
@@ -88,6 +96,62 @@ def test_place_features_see_runs_of_prose_and_repeats() -> None:
         rows[0, :OWN_SIZE].tolist()
     )
     assert set(rows[0, -6 * OWN_SIZE + 2 * OWN_SIZE : -6 * OWN_SIZE + 3 * OWN_SIZE]) == {-1.0}
+
+
+def _shape_by_rules(text: str) -> list[float]:
+    """A unit's shape counted one unit at a time with regular expressions (the reference)."""
+    words = text.split()
+    n, chars = len(words), max(1, len(text))
+    tokens = re.findall(r"\w+", text.lower())
+    stops = sum(t in {"the", "a", "of", "and", "to", "in"} for t in tokens) / max(1, len(tokens))
+    return [
+        np.log1p(n),
+        np.log1p(len(text)),
+        1.0 if SENTENCE_END.search(text) else 0.0,
+        stops,
+        sum(w[0].isupper() for w in words) / max(1, n),
+        len(re.findall(r"\d", text)) / chars,
+        len(re.findall(r"[^\w ]|_", text)) / chars,
+        text.count(",") / max(1, n),
+        1.0 if text[:1].islower() else 0.0,
+        1.0 if re.search(r"[|»›•]", text) else 0.0,
+        1.0 if text.isupper() and n > 0 else 0.0,
+        1.0 if text.endswith(":") else 0.0,
+        1.0 if n >= 20 else 0.0,
+    ]
+
+
+UNIT_TEXT = st.text(alphabet=st.sampled_from(list('aZé É1٣_ ,.:!?"”)|»\t\u00a0😀ǅß')), max_size=40)
+
+
+@settings(max_examples=200)
+@given(st.lists(UNIT_TEXT, max_size=6))
+def test_shapes_counted_for_all_units_at_once_match_the_rules(texts: list[str]) -> None:
+    texts = [t.replace("the", "") for t in texts]
+    rows = features([Unit(t, Kind.PROSE) for t in texts], None) if texts else np.zeros((0, 1))
+    for row, text in zip(rows, texts, strict=True):
+        expected = _shape_by_rules(text)
+        expected[3] = row[3]  # the stop-word share has its own list; see the test below
+        if any(ch.istitle() and not ch.isupper() for ch in text):
+            expected[10] = row[10]  # titlecase letters ("ǅ") are cased but neither upper nor lower
+        assert row[:SHAPE_SIZE].tolist() == pytest.approx(expected)
+
+
+def test_stop_words_share_and_headline_likeness() -> None:
+    units = [
+        Unit("Harbour closes as storm nears", Kind.PROSE),
+        Unit("The harbour closes as the storm nears the bay.", Kind.PROSE),
+        Unit("Weather", Kind.FURNITURE),
+    ]
+    rows = features(units, title_at=0)
+    assert rows[1, 3] == pytest.approx(4 / 9)  # "the" three times and "as", in nine words
+    likeness = rows[:, OWN_SIZE + 6]  # words shared with the headline over words of either
+    assert likeness.tolist() == pytest.approx([1.0, 5 / 7, 0.0])
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab .!?…\"'”’)")), max_size=12))
+def test_ends_sentence_is_what_the_pattern_finds(text: str) -> None:
+    assert ends_sentence(text) == bool(SENTENCE_END.search(text))
 
 
 def test_trees_are_walked_to_their_leaves() -> None:
