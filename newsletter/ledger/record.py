@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
+from newsletter.db import affected
 from newsletter.models import Delivery, DeliveryStatus, Digest
 
 CLAIMABLE = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
@@ -180,7 +181,7 @@ def reap_expired(session: Session) -> int:
         .values(status=DeliveryStatus.QUEUED, lease_until=None, claimed_by=None)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return affected(result)
 
 
 def release_claims(session: Session, *, worker: str, keep: Iterable[int] = ()) -> int:
@@ -203,7 +204,7 @@ def release_claims(session: Session, *, worker: str, keep: Iterable[int] = ()) -
     )
     if kept:
         statement = statement.where(col(Delivery.id).not_in(kept))
-    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+    return affected(session.execute(statement))
 
 
 # -- recording ------------------------------------------------------------------------------
