@@ -34,23 +34,17 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from newsletter.db import describe_db_error, session_scope
+from newsletter.db import describe_db_error
 from newsletter.delivery.mailer import Envelope, Mailer, SendOutcome
 from newsletter.delivery.replies import ReplyKind, retry_delay, should_give_up
 from newsletter.errors import LedgerError
 from newsletter.ledger.record import (
     ClaimedDelivery,
     DeliveryResult,
-    audience_version,
-    claim_batch,
-    reap_expired,
-    record_results,
-    release_claims,
-    renew_leases,
-    run_counts,
 )
-from newsletter.models import OPEN_STATES, DeliveryStatus, Run, RunStatus
-from newsletter.sending.kinds import MessageKind, kind_for
+from newsletter.models import DeliveryStatus, RunStatus
+from newsletter.sending.kinds import MessageKind
+from newsletter.sending.runledger import RunLedger
 from newsletter.sending.state import (
     LEASE_RUNNING_OUT,
     Job,
@@ -59,7 +53,6 @@ from newsletter.sending.state import (
     SendReport,
     Signer,
 )
-from subscribers.service import mark_bounced
 
 Clock = Callable[[], datetime]
 StopRequest = Callable[[], "str | bool | None"]
@@ -72,16 +65,6 @@ IDLE_POLL = 0.02  # how often a sender task beyond the connections' capacity loo
 def worker_name() -> str:
     """A name for this sender process; each claim adds a sequence number to it."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{random.randrange(1 << 32):08x}"
-
-
-class _Stages:
-    """Wall-clock seconds spent per stage (threads overlap, so they do not add up)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    def add(self, stage: str, started: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
 
 
 class RunSender:
@@ -101,7 +84,6 @@ class RunSender:
         on_flush: Callable[[Session], None] | None = None,
         stopping: StopRequest | None = None,
     ) -> None:
-        self.engine = engine
         self.env = env
         self.mailer = mailer
         self.policy = policy
@@ -109,11 +91,11 @@ class RunSender:
         self.worker = worker or worker_name()
         self.rng = rng or random.Random()
         self.signer = signer
-        self.on_flush = on_flush
         self.stopping = stopping
-        self._claims = 0
-        self._stages = _Stages()
-        self._after_id: int | None = 0
+        self.ledger = RunLedger(
+            engine, env, policy, clock=clock, worker=self.worker, on_flush=on_flush
+        )
+        self._stages = self.ledger.stages
         self._executor: ThreadPoolExecutor | None = None
         self.templates_built = 0
         self._jobs_left = 0  # messages of its current batch the feeder has not handed over
@@ -130,164 +112,6 @@ class RunSender:
             return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
         except SQLAlchemyError as exc:
             raise LedgerError(describe_db_error(exc)) from exc
-
-    def _open(self, run_id: int) -> tuple[RunStatus, MessageKind | None, datetime | None]:
-        """Hand back dead workers' rows; the run's status, message kind and planning time."""
-        with session_scope(self.engine) as session:
-            reap_expired(session)
-            run = session.get(Run, run_id)
-            if run is None:
-                return RunStatus.CANCELLED, None, None
-            status = RunStatus(run.status)
-            if status != RunStatus.SENDING:
-                return status, None, None
-            return status, kind_for(session, run, self.policy, self.env), run.created_at
-
-    def _claim_jobs(
-        self, run_id: int, kind: MessageKind
-    ) -> tuple[RunStatus, list[ClaimedDelivery], list[Job], list[DeliveryResult], float]:
-        """Claim a batch and build its messages (rows that cannot be built fail, rows of
-        people who left are skipped)."""
-        started = time.perf_counter()
-        monotonic = time.monotonic()
-        now = self.clock()
-        self._claims += 1
-        claim = f"{self.worker}#{self._claims}"
-        with session_scope(self.engine) as session:
-            run = session.get(Run, run_id)
-            if run is None:
-                return RunStatus.CANCELLED, [], [], [], monotonic
-            status = RunStatus(run.status)
-            if status != RunStatus.SENDING:
-                return status, [], [], [], monotonic
-            lease, limit = self.policy.lease, self.policy.claim_limit
-            claimed, _ = claim_batch(
-                session,
-                run_id=run_id,
-                claim=claim,
-                now=now,
-                limit=limit,
-                lease=lease,
-                after_id=self._after_id,
-            )
-            if not claimed and self._after_id is not None:
-                # Rows behind the cursor: handed back by the reaper or another worker.
-                self._after_id = None
-                claimed, _ = claim_batch(
-                    session, run_id=run_id, claim=claim, now=now, limit=limit, lease=lease
-                )
-            if claimed:
-                self._after_id = claimed[-1].id
-            self._stages.add("claim", started)
-            if not claimed:
-                return status, [], [], [], monotonic
-            started = time.perf_counter()
-            kind.prepare(session, claimed, now)
-            stopped = kind.stopped(session, claimed)
-            self._stages.add("render+inline", started)
-        started = time.perf_counter()
-        jobs: list[Job] = []
-        broken: list[DeliveryResult] = []
-        for row in claimed:
-            if row.id in stopped:
-                broken.append(DeliveryResult(row.id, DeliveryStatus.SKIPPED, error=stopped[row.id]))
-                continue
-            try:
-                built = kind.build(row)
-            except (ValueError, LookupError, UnicodeError) as exc:  # one bad row never aborts
-                error = f"message could not be built: {exc}"
-                broken.append(DeliveryResult(row.id, DeliveryStatus.FAILED, error=error))
-                continue
-            envelope = Envelope(sender=built.sender, recipient=row.email, data=built.data)
-            jobs.append(Job(row, envelope, built.message_id))
-        self._stages.add("personalise", started)
-        return status, claimed, jobs, broken, monotonic
-
-    def _record(
-        self,
-        run_id: int,
-        kind: MessageKind,
-        planned_at: datetime,
-        results: list[DeliveryResult],
-        claimed: dict[int, ClaimedDelivery],
-        pause_reason: str | None,
-    ) -> tuple[RunStatus, int]:
-        started = time.perf_counter()
-        now = self.clock()
-        with session_scope(self.engine) as session:
-            recorded = record_results(
-                session,
-                results,
-                claimed,
-                now=now,
-                digest_articles=kind.articles(),
-                planned_at=planned_at if kind.records_history else None,
-            )
-            stale = set(recorded.stale)
-            for result in results:
-                row = claimed.get(result.delivery_id)
-                if (
-                    result.status == DeliveryStatus.BOUNCED
-                    and row is not None
-                    and row.subscriber_id
-                    and row.id not in stale
-                ):
-                    mark_bounced(session, subscriber_id=row.subscriber_id, now=now)
-            if self.on_flush is not None:
-                self.on_flush(session)
-            run = session.get(Run, run_id)
-            if run is None:
-                return RunStatus.CANCELLED, len(stale)
-            if pause_reason and run.status == RunStatus.SENDING:
-                run.status = RunStatus.PAUSED
-                run.pause_reason = pause_reason
-            status = RunStatus(run.status)
-        if stale:
-            log.warning(
-                "run %s: %d result(s) not written, this sender no longer held their lease: %s",
-                run_id,
-                len(stale),
-                ", ".join(map(str, sorted(stale)[:20])),
-            )
-        self._stages.add("record", started)
-        return status, len(stale)
-
-    def _watch(
-        self,
-        run_id: int,
-        kind: MessageKind,
-        seen_version: int | None,
-        held: list[ClaimedDelivery],
-        renew: list[str],
-    ) -> tuple[RunStatus, int, dict[int, str], set[int], float]:
-        """One look at the database: run status, audience changes among held rows, and lease
-        renewal for the claims still in use (returns the ids still ours)."""
-        monotonic = time.monotonic()
-        kept: set[int] = set()
-        with session_scope(self.engine) as session:
-            if renew:
-                _, kept = renew_leases(session, claims=renew, lease=self.policy.lease)
-            run = session.get(Run, run_id)
-            status = RunStatus(run.status) if run is not None else RunStatus.CANCELLED
-            version = audience_version(session)
-            stopped = kind.stopped(session, held) if held and version != seen_version else {}
-        return status, version, stopped, kept, monotonic
-
-    def _release(self, keep: list[int]) -> int:
-        with session_scope(self.engine) as session:
-            return release_claims(session, worker=self.worker, keep=keep)
-
-    def _finish_if_done(self, run_id: int) -> tuple[RunStatus, dict[str, int], str | None]:
-        with session_scope(self.engine) as session:
-            run = session.get(Run, run_id)
-            if run is None:
-                return RunStatus.CANCELLED, {}, None
-            counts = run_counts(session, run_id=run_id)
-            open_rows = sum(counts[str(status)] for status in OPEN_STATES)
-            if run.status == RunStatus.SENDING and open_rows == 0:
-                run.status = RunStatus.DONE
-                run.finished_at = self.clock()
-            return RunStatus(run.status), counts, run.pause_reason
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -338,13 +162,13 @@ class RunSender:
     async def send_run(self, run_id: int) -> SendReport:
         """Send every due row of the run until none is left (deferred rows wait for later)."""
         report = SendReport(run_id=run_id)
-        self._after_id = 0  # the claim cursor is per run
+        self.ledger.after_id = 0  # the claim cursor is per run
         try:
-            status, kind, planned_at = await self._db(self._open, run_id)
+            status, kind, planned_at = await self._db(self.ledger.open, run_id)
             if kind is not None and planned_at is not None:
                 await self._pass(run_id, kind, planned_at, report)
                 self.templates_built += kind.templates_built
-            status, counts, reason = await self._db(self._finish_if_done, run_id)
+            status, counts, reason = await self._db(self.ledger.finish_if_done, run_id)
         finally:
             if self._executor is not None:
                 self._executor.shutdown(wait=False)
@@ -471,7 +295,9 @@ class RunSender:
         while state.pending or state.pause_pending:
             results, claimed, reason = state.take()
             try:
-                await self._db(self._record, run_id, kind, planned_at, results, claimed, reason)
+                await self._db(
+                    self.ledger.record, run_id, kind, planned_at, results, claimed, reason
+                )
             except LedgerError as exc:
                 state.give_back(results, claimed, reason)
                 if time.monotonic() >= deadline:
@@ -485,7 +311,9 @@ class RunSender:
         state.held.clear()
         while True:
             try:
-                state.report.handed_back += await self._db(self._release, list(state.in_flight))
+                state.report.handed_back += await self._db(
+                    self.ledger.release, list(state.in_flight)
+                )
                 return
             except LedgerError as exc:
                 if time.monotonic() >= deadline:  # their leases expire on their own
@@ -548,10 +376,10 @@ class RunSender:
                 state.stop, state.report.stopped_by = True, reason
                 break
             if time.monotonic() - last_reap > self.policy.reap_interval:
-                await self._db(self._reap)
+                await self._db(self.ledger.reap)
                 last_reap = time.monotonic()
             status, claimed, jobs, broken, monotonic = await self._db(
-                self._claim_jobs, run_id, kind
+                self.ledger.claim_jobs, run_id, kind
             )
             state.hold(claimed, monotonic)
             if status != RunStatus.SENDING:
@@ -629,10 +457,6 @@ class RunSender:
                         except TimeoutError:
                             continue
 
-    def _reap(self) -> int:
-        with session_scope(self.engine) as session:
-            return reap_expired(session)
-
     async def _sender(
         self,
         queue: asyncio.Queue[Job],
@@ -690,7 +514,7 @@ class RunSender:
             state.recording_since = time.monotonic()
             try:
                 status, stale = await self._db(
-                    self._record, run_id, kind, planned_at, results, claimed, reason
+                    self.ledger.record, run_id, kind, planned_at, results, claimed, reason
                 )
             except BaseException:
                 state.give_back(results, claimed, reason)
@@ -714,7 +538,7 @@ class RunSender:
                 renew = state.live_claims()
             held = list(state.held.values())
             status, version, stopped, kept, monotonic = await self._db(
-                self._watch, run_id, kind, version, held, renew
+                self.ledger.watch, run_id, kind, version, held, renew
             )
             if renew:
                 state.renewed(renew, kept, monotonic)
