@@ -16,7 +16,7 @@ from newsletter.cli.context import console, err_console, runtime
 from newsletter.cli.signals import run_stoppable
 from newsletter.digest.links import token_from_link
 from newsletter.errors import DeliveryError
-from newsletter.operations import privacy, subscriptions
+from newsletter.operations import consent, privacy, subscriptions
 from newsletter.operations.confirmations import (
     ConfirmationReport,
     send_confirmations,
@@ -65,7 +65,7 @@ def add_subscriber(
     """Subscribe an address to a list as an admin (pending with a confirmation email unless
     --confirmed)."""
     rt = runtime(ctx)
-    added = subscriptions.add(
+    added = subscriptions.add_member(
         rt,
         slug=list_slug,
         email=email,
@@ -77,8 +77,10 @@ def add_subscriber(
         send_hour=send_hour,
         timezone=timezone,
     )
+    subscription = added.subscription
     console.print(
-        f"{email.strip()} on {added.list_slug}: {added.status}, topics {', '.join(added.topics)}"
+        f"{email.strip()} on {list_slug}: {subscription.status}, "
+        f"topics {', '.join(subscription.topics)}"
     )
     if added.suppressed:
         err_console.print(
@@ -86,7 +88,7 @@ def add_subscriber(
             "`newsletter suppressions remove` takes it off"
         )
     elif added.needs_confirmation:
-        _confirm(rt, [added.subscription_id], list_slug)
+        _confirm(rt, [subscription.id or 0], list_slug)
 
 
 @subscribers_app.command("ls")
@@ -101,9 +103,10 @@ def list_subscribers(
     limit: Annotated[int, typer.Option(help="Rows to show at most.")] = 200,
 ) -> None:
     """List the subscribers of a list, with counts per status."""
-    members, counts = subscriptions.members(
+    found = subscriptions.paged_members(
         runtime(ctx), slug=list_slug, status=status, topic=topic, search=search, limit=limit
     )
+    members, counts = found.rows, found.counts
     # an address must never be cut short with an ellipsis: fold it instead
     table = Table(
         Column("email", overflow="fold"), "name", "status", "topics", "cadence", "hour", "timezone"
@@ -144,7 +147,7 @@ def update_subscriber(
     timezone: Annotated[str | None, typer.Option(help="IANA time zone.")] = None,
 ) -> None:
     """Change one subscription's preferences."""
-    updated = subscriptions.change_preferences(
+    updated = subscriptions.change_member(
         runtime(ctx),
         email=email,
         slug=list_slug,
@@ -153,7 +156,7 @@ def update_subscriber(
         weekday=weekday,
         send_hour=send_hour,
         timezone=timezone,
-    )
+    ).subscription
     cadence_text = str(updated.cadence)
     if cadence_text == "weekly":
         cadence_text += f" on {WEEKDAYS[updated.weekday]}"
@@ -170,8 +173,9 @@ def confirm(
 ) -> None:
     """Confirm a pending subscription with the link from its confirmation email."""
     rt = runtime(ctx)
-    subscription, address = subscriptions.confirm(rt, token=token_from_link(token_or_url))
-    console.print(f"{address}: subscription confirmed, now {subscription.status}")
+    confirmed = consent.confirm(rt, token=token_from_link(token_or_url))
+    subscription = confirmed.subscription
+    console.print(f"{confirmed.email}: subscription confirmed, now {subscription.status}")
     if subscription.id is not None:
         try:
             welcome = asyncio.run(send_welcomes(rt, subscription_ids=[subscription.id]))

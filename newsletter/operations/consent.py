@@ -51,13 +51,23 @@ def sign_up(
         return result.subscription.id if pending else None
 
 
-def confirm(runtime: Runtime, *, token: str) -> tuple[Subscription, MailingList | None]:
+@dataclass(frozen=True)
+class Confirmed:
+    """A subscription just confirmed, its list and the person's address."""
+
+    subscription: Subscription
+    mailing_list: MailingList | None
+    email: str
+
+
+def confirm(runtime: Runtime, *, token: str) -> Confirmed:
     """Activate the subscription a confirmation token names (InvalidToken, Suppressed)."""
     with session_scope(runtime.engine) as session:
         subscription = service.confirm_subscription(
             session, token=token, secret=runtime.settings.links.secret, now=runtime.clock()
         )
-        return subscription, session.get(MailingList, subscription.list_id)
+        person = service.subscription_person(session, subscription=subscription)
+        return Confirmed(subscription, session.get(MailingList, subscription.list_id), person.email)
 
 
 @dataclass(frozen=True)

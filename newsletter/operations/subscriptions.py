@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from sqlmodel import Session, select
 
@@ -28,92 +28,6 @@ from subscribers.suppression import is_suppressed
 
 if TYPE_CHECKING:
     from newsletter.runtime import Runtime
-
-
-@dataclass(frozen=True)
-class Added:
-    """A subscription an admin added, and whether its address is suppressed."""
-
-    subscription_id: int
-    email: str
-    list_slug: str
-    status: SubscriptionStatus
-    topics: list[str]
-    suppressed: bool
-
-    @property
-    def needs_confirmation(self) -> bool:
-        """Pending and mailable: a confirmation email should go out."""
-        return self.status == SubscriptionStatus.PENDING and not self.suppressed
-
-
-def add(runtime: Runtime, *, slug: str, email: str, confirmed: bool, **preferences: Any) -> Added:
-    """Subscribe an address to a list as an admin (pending unless ``confirmed``)."""
-    with session_scope(runtime.engine) as session:
-        mailing_list = service.get_list(session, slug=slug)
-        subscription = service.add_subscriber(
-            session,
-            mailing_list=mailing_list,
-            email=email,
-            now=runtime.clock(),
-            confirmed=confirmed,
-            by_admin=True,
-            **preferences,
-        )
-        person = service.subscription_person(session, subscription=subscription)
-        return Added(
-            subscription.id or 0,
-            person.email,
-            mailing_list.slug,
-            subscription.status,
-            list(subscription.topics),
-            is_suppressed(session, email=person.email, secret=runtime.settings.links.secret),
-        )
-
-
-def members(
-    runtime: Runtime,
-    *,
-    slug: str,
-    status: str | None,
-    topic: str | None,
-    search: str | None,
-    limit: int,
-) -> tuple[list[Member], dict[str, int]]:
-    """A list's members (filtered, at most ``limit``) and its subscriptions per status."""
-    with session_scope(runtime.engine) as session:
-        mailing_list = service.get_list(session, slug=slug)
-        shown = list(
-            list_members(
-                session,
-                mailing_list=mailing_list,
-                status=status,
-                topic=topic,
-                search=search,
-                limit=limit,
-            )
-        )
-        return shown, status_counts(session, list_id=mailing_list.id or 0)
-
-
-def change_preferences(
-    runtime: Runtime, *, email: str, slug: str, **preferences: Any
-) -> Subscription:
-    """Change one subscription's topics, cadence, weekday, send hour or time zone."""
-    with session_scope(runtime.engine) as session:
-        subscription = service.get_subscription(session, email=email, slug=slug)
-        return service.update_preferences(
-            session, subscription=subscription, now=runtime.clock(), **preferences
-        )
-
-
-def confirm(runtime: Runtime, *, token: str) -> tuple[Subscription, str]:
-    """Confirm a pending subscription with its token; the subscription and its address."""
-    with session_scope(runtime.engine) as session:
-        subscription = service.confirm_subscription(
-            session, token=token, secret=runtime.settings.links.secret, now=runtime.clock()
-        )
-        return subscription, service.subscription_person(session, subscription=subscription).email
 
 
 def unsubscribe(runtime: Runtime, *, email: str, slug: str | None) -> tuple[str, int]:
@@ -176,10 +90,11 @@ def export(runtime: Runtime, *, slug: str, status: str, out: TextIO | Path) -> i
 
 @dataclass(frozen=True)
 class Members:
-    """One page of a list's members and how many match."""
+    """One page of a list's members, how many match, and the list's subscriptions per status."""
 
     rows: list[Member]
     total: int
+    counts: dict[str, int]
 
 
 def _members(
@@ -197,7 +112,7 @@ def _members(
     rows = [
         *list_members(session, mailing_list=mailing_list, **filters, limit=limit, offset=offset)
     ]
-    return Members(rows, total)
+    return Members(rows, total, status_counts(session, list_id=mailing_list.id or 0))
 
 
 def paged_members(
@@ -227,13 +142,12 @@ def paged_members(
 
 @dataclass(frozen=True)
 class MembersPage:
-    """The console's subscribers page: every list, the chosen one with its counts per status,
-    and one page of its members (no chosen list when there are no lists)."""
+    """The console's subscribers page: every list, the chosen one, and one page of its members
+    with its counts per status (no chosen list when there are no lists)."""
 
     lists: list[MailingList]
     chosen: MailingList | None
     members: Members
-    counts: dict[str, int]
 
 
 def members_page(
@@ -250,7 +164,7 @@ def members_page(
     with session_scope(runtime.engine) as session:
         lists = service.all_lists(session)
         if not lists:
-            return MembersPage([], None, Members([], 0), {})
+            return MembersPage([], None, Members([], 0, {}))
         chosen = next((ml for ml in lists if ml.slug == slug), lists[0])
         found = _members(
             session,
@@ -261,16 +175,22 @@ def members_page(
             limit=limit,
             offset=offset,
         )
-        counts = status_counts(session, list_id=chosen.id or 0)
-        return MembersPage(lists, chosen, found, counts)
+        return MembersPage(lists, chosen, found)
 
 
 @dataclass(frozen=True)
 class Membership:
-    """A person and their subscription to one list."""
+    """A person and their subscription to one list, and whether their address is on the
+    suppression list (then nothing is sent to them until an admin takes it off)."""
 
     subscriber: Subscriber
     subscription: Subscription
+    suppressed: bool = False
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Pending and mailable: a confirmation email should go out."""
+        return self.subscription.status == SubscriptionStatus.PENDING and not self.suppressed
 
 
 def add_member(
@@ -281,8 +201,8 @@ def add_member(
     name: str = "",
     topics: Sequence[str] | None = None,
     cadence: str | None = None,
-    weekday: int | None = None,
-    send_hour: int | None = None,
+    weekday: int | str | None = None,
+    send_hour: int | str | None = None,
     timezone: str | None = None,
     confirmed: bool,
 ) -> Membership:
@@ -306,7 +226,8 @@ def add_member(
             secret=runtime.settings.links.secret,
         )
         person = service.subscription_person(session, subscription=subscription)
-        return Membership(person, subscription)
+        blocked = is_suppressed(session, email=person.email, secret=runtime.settings.links.secret)
+        return Membership(person, subscription, blocked)
 
 
 def membership(runtime: Runtime, *, slug: str, email: str) -> Membership | None:

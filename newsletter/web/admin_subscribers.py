@@ -68,7 +68,7 @@ def subscribers_page(
         raise PageError(400, "Bad filter", str(exc)) from None
     if shown.chosen is None:
         return render(request, "subscribers.html.j2", {"title": "Subscribers", "lists": []})
-    lists, chosen, counts = shown.lists, shown.chosen, shown.counts
+    lists, chosen, counts = shown.lists, shown.chosen, shown.members.counts
     rows, total = shown.members.rows, shown.members.total
     return render(
         request,

@@ -183,7 +183,8 @@ async def confirm(request: Request, token: str) -> Response:
     email (once, if the list has one) in the background."""
     rt = runtime(request)
     try:
-        subscription, mailing_list = await asyncio.to_thread(consent.confirm, rt, token=token)
+        confirmed = await asyncio.to_thread(consent.confirm, rt, token=token)
+        subscription, mailing_list = confirmed.subscription, confirmed.mailing_list
     except (InvalidToken, Suppressed):
         raise bad_link() from None
     if subscription.id is not None:
