@@ -253,6 +253,7 @@ class DkimSigner:
         self.domain = domain.lower()
         self.key_bits = bits
 
+        self.plain = 0  # messages signed on the plain path (a lone CR or LF, an mbox line...)
         self._lines = _BodyLines()
         self._fields = _Fields()
         self._selections: dict[tuple[bytes, ...], _Selection] = {}
@@ -262,6 +263,7 @@ class DkimSigner:
         """Return the message, line ends made CRLF, with its DKIM-Signature header(s) prepended."""
         prepared = self._prepare(message)
         if prepared is None:
+            self.plain += 1
             prepared = self._prepare_plainly(message)
         stamp = str(int(time.time()) if timestamp is None else timestamp).encode("ascii")
         signature = self._signature(b"rsa-sha256", self.selector, prepared, stamp)
