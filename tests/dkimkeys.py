@@ -77,7 +77,7 @@ def personalised_digests(count: int) -> list[bytes]:
     japanese = RenderedDigest(
         subject="今日のニュース",
         preheader="",
-        html=f"<p>{name}さん、こんにちは。</p>\n<p>記事  \t です。</p>\n<a href='{unsub}'>解除</a>\n",
+        html=f"<p>{name}さん、こんにちは。</p>\n<p>記事  \t です。</p>\n<a href='{unsub}'>x</a>\n",
         text=f"{name}さん、こんにちは。\n記事  \t です。  \n\n解除: {unsub}\n\n\n",
     )
     templates = [
