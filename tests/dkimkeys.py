@@ -52,3 +52,48 @@ def sample_digest(body: str = "Hello, café.\n", *, extra: dict[str, str] | None
         "<table>\n  <tr>\t<td>  " + body + "  </td></tr>\n</table>\n\n\n", subtype="html"
     )
     return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def personalised_digests(count: int) -> list[bytes]:
+    """Real digest messages as the engine builds them (``message.personalise``), for ``count``
+    recipients of two digests: the rendered sample (quoted-printable) and a Japanese one
+    (base64), names plain, accented, quoted and long, so personalised lines differ."""
+    from datetime import UTC, datetime
+
+    from newsletter.links import PersonalLinks
+    from newsletter.message import Recipient, Sender, build_template, personalise
+    from newsletter.render import PERSONAL_MARKERS, RenderedDigest, make_environment, render_digest
+    from tests.unit.test_render import sample_digest as sample_view
+
+    sender = Sender(
+        name="Rédaction Exemple",
+        address=f"digest@{DOMAIN}",
+        reply_to=f"editors@{DOMAIN}",
+        list_id=f"daily.{DOMAIN}",
+        list_name="The Example Daily",
+    )
+    date = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    name, unsub = PERSONAL_MARKERS["name"], PERSONAL_MARKERS["unsubscribe_url"]
+    japanese = RenderedDigest(
+        subject="今日のニュース",
+        preheader="",
+        html=f"<p>{name}さん、こんにちは。</p>\n<p>記事  \t です。</p>\n<a href='{unsub}'>x</a>\n",
+        text=f"{name}さん、こんにちは。\n記事  \t です。  \n\n解除: {unsub}\n\n\n",
+    )
+    templates = [
+        build_template(render_digest(make_environment(), sample_view()), sender, date=date),
+        build_template(japanese, sender, date=date),
+    ]
+    names = ["Ada", "", "Zoë  Müller", 'A "quoted", name', "x" * 90, "Ben\tTab"]
+    messages: list[bytes] = []
+    for n in range(count):
+        token = f"t{n:04d}.{'ab' * (n % 5)}"
+        links = PersonalLinks(
+            unsubscribe_url=f"https://{DOMAIN}/u/{token}",
+            unsubscribe_mailto=f"unsubscribe+{token}@{DOMAIN}",
+            preferences_url=f"https://{DOMAIN}/p/{token}",
+        )
+        recipient = Recipient(email=f"r{n}@example.net", name=names[n % len(names)], links=links)
+        template = templates[n % len(templates)]
+        messages.append(personalise(template, recipient, f"m{n}.{token}@{DOMAIN}"))
+    return messages

@@ -2,11 +2,14 @@
 
 Measured on the 2-core development container (cryptography 50, RSA-2048, load average ~5):
 one thread made 2,000 signatures in 0.73 s, two threads 4,000 in 1.01 s, so the RSA operation
-runs outside the GIL and a second core takes it. What still holds the GIL is the header and
-body canonicalisation, about 0.2 ms of the ~0.7 ms CPU a 12 KB digest costs to sign. Worker
-processes would move that too, but would copy every message twice and start interpreters
-(the old pool re-imported the CLI: 1.4 s each); on two cores the claimer, the event loop and
-the signer share the same CPUs either way. For more cores, run more sender processes.
+runs outside the GIL and a second core takes it. What still holds the GIL is the signer's
+Python (its caches, SHA-256): ~0.1 ms beside the ~0.3 ms RSA operation for a 31 KB bench digest
+(bench/dkim_sign.py). Tried again with that signer and dropped: one worker process
+(``python -m`` a module importing only the signer) fed pieces of 50 over a pipe cut the sending
+process's CPU from ~1,100 to ~480 us per message, but at 20,000 subscribers and load 6-8 it
+made 676-771 msg/s end to end against 823-976 on threads, runs alternated (at 100,000, pipelined
+pieces and 1 MB pipes: 885 and 1,223 against 1,127 and 1,085): on two shared cores the worker
+is one more process waiting for a CPU. For more cores, run more sender processes.
 """
 
 from __future__ import annotations

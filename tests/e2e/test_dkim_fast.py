@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from newsletter.delivery.dkim import DkimSigner
-from tests.dkimkeys import DOMAIN, SELECTOR, dns_record, new_rsa_pem, sample_digest
+from tests.dkimkeys import (
+    DOMAIN,
+    SELECTOR,
+    dns_record,
+    new_rsa_pem,
+    personalised_digests,
+    sample_digest,
+)
 from tests.dnsstub import DnsStub, opendkim_testmsg, opendkim_verify
 
 
@@ -55,6 +62,19 @@ def test_opendkim_verifies_our_signatures(
         result = opendkim_verify(signer.sign(message), stub, workdir)
         assert result.returncode == 0, result.stderr
     assert stub.queries and set(stub.queries) == {f"{SELECTOR}._domainkey.{DOMAIN}"}
+
+
+def test_opendkim_verifies_real_digests_signed_through_the_caches(
+    signer: DkimSigner, opendkim: tuple[DnsStub, Path]
+) -> None:
+    """One signer, many recipients of two digests: later messages reuse the cached lines and
+    fields of earlier ones, and each must still verify on its own."""
+    stub, workdir = opendkim
+    plain = signer.plain
+    for message in personalised_digests(8):
+        result = opendkim_verify(signer.sign(message), stub, workdir)
+        assert result.returncode == 0, result.stderr
+    assert signer.plain == plain
 
 
 @pytest.mark.parametrize(
