@@ -21,8 +21,8 @@ from aiosmtpd.smtp import SMTP as Server
 from aiosmtpd.smtp import Envelope, Session
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from newsletter.bench.run import _generate_key, run_bench
 from newsletter.delivery.dkim import _PKCS1, _PREHASHED, DkimSigner, _load_key
+from newsletter.devtools.bench.run import _generate_key, run_bench
 
 
 class _Keep:

@@ -60,9 +60,14 @@ def personalised_digests(count: int) -> list[bytes]:
     (base64), names plain, accented, quoted and long, so personalised lines differ."""
     from datetime import UTC, datetime
 
-    from newsletter.links import PersonalLinks
-    from newsletter.message import Recipient, Sender, build_template, personalise
-    from newsletter.render import PERSONAL_MARKERS, RenderedDigest, make_environment, render_digest
+    from newsletter.digest.links import PersonalLinks
+    from newsletter.digest.message import Recipient, Sender, build_template, personalise
+    from newsletter.digest.render import (
+        PERSONAL_MARKERS,
+        RenderedDigest,
+        make_environment,
+        render_digest,
+    )
     from tests.unit.test_render import sample_digest as sample_view
 
     sender = Sender(
