@@ -318,14 +318,45 @@ class _TextCollector(HTMLParser):
             self.paragraphs.append(text)
 
 
+# A block of text alone in one plain block element (no attribute, no inner tag), after
+# optional blank space: what the plain-text and Markdown readers write.
+_FLAT_BLOCK = re.compile(r"[ \t\r\n]*<([a-z][a-z0-9]*)>([^<]*)</\1>")
+_FLAT_TAGS = _BLOCK_TAGS - _INVISIBLE_TAGS - {"hr"}
+
+
 def html_to_text(html: str) -> str:
     """Return the readable text of HTML, paragraphs separated by blank lines."""
     if "<" not in html:
         # No tag: the parser would hand the text over as data, character references decoded,
         # in one paragraph (the summary of a 212 KB plain body: 1 ms instead of 5).
         return " ".join(html_lib.unescape(html).split())
+    flat = _flat_blocks_text(html)
+    if flat is not None:
+        return flat
     collector = _TextCollector()
     collector.feed(html)
     collector.close()
     collector.flush()
     return "\n\n".join(collector.paragraphs)
+
+
+def _flat_blocks_text(html: str) -> str | None:
+    """Return what ``html_to_text`` gives for a run of flat blocks, or None for other HTML.
+
+    The parser would decode each block's text, collapse its white space and end the
+    paragraph at the block's end; the blank space between blocks is in no paragraph. Done
+    here without it: the 1,034 paragraphs of the largest development page in 1 ms
+    instead of 9 (tests/unit/test_sanitize.py compares the two on generated HTML).
+    """
+    paragraphs = []
+    at = 0
+    for match in _FLAT_BLOCK.finditer(html):
+        if match.start() != at or match.group(1) not in _FLAT_TAGS:
+            return None
+        at = match.end()
+        text = " ".join(html_lib.unescape(match.group(2)).split())
+        if text:
+            paragraphs.append(text)
+    if html[at:].strip(" \t\r\n"):
+        return None
+    return "\n\n".join(paragraphs)

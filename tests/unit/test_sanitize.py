@@ -283,3 +283,48 @@ def test_text_without_tags_reads_as_the_parser_reads_it(text: str) -> None:
     collector.close()
     collector.flush()
     assert html_to_text(text) == "\n\n".join(collector.paragraphs)
+
+
+_BLOCK_PIECES = [*PIECES, "é", "\u0130", "\u2029", "\x85", "&#x20;", "&lt;p&gt;"]
+
+
+def _blocks(tags: list[str], texts: list[str], tails: list[str]) -> st.SearchStrategy[str]:
+    block = st.tuples(
+        st.sampled_from([" ", "\n", "\r\n", "", "\t", "\u00a0"]),
+        st.sampled_from(tags),
+        st.lists(st.sampled_from(texts), max_size=20).map("".join),
+        st.sampled_from(tails),
+    )
+    return st.lists(block, max_size=12).map(
+        lambda blocks: "".join(f"{pad}<{tag}>{text}</{tag}>{end}" for pad, tag, text, end in blocks)
+    )
+
+
+# Flat blocks (the fast reading), and the same with what makes it hand over to the parser.
+_flat_html = _blocks(["p", "h2", "li", "blockquote", "pre"], _BLOCK_PIECES, [""]) | _blocks(
+    ["p", "h2", "hr", "script", "span", "P", "br"],
+    [*_BLOCK_PIECES, "<", "</", "</p>", "<b>"],
+    ["", "x", "<b>", "</p>", "&amp;"],
+)
+
+
+@settings(max_examples=400)
+@given(html=_flat_html)
+def test_blocks_of_plain_text_read_as_the_parser_reads_them(html: str) -> None:
+    """The parser-free reading of flat blocks (``_flat_blocks_text``) is the parser's."""
+    from newsletter.content.sanitize import _TextCollector
+
+    collector = _TextCollector()
+    collector.feed(html)
+    collector.close()
+    collector.flush()
+    assert html_to_text(html) == "\n\n".join(collector.paragraphs)
+
+
+def test_the_story_readers_html_takes_the_fast_reading() -> None:
+    from newsletter.content.sanitize import _flat_blocks_text
+
+    html = "<p>One &amp; two.</p>\n<h2>Sub head</h2>\n<p>\u00a0</p>\n<p>Three\n four.</p>\n"
+    assert _flat_blocks_text(html) == "One & two.\n\nSub head\n\nThree four."
+    assert _flat_blocks_text('<p class="x">a</p>') is None
+    assert _flat_blocks_text("<p>a</p>b") is None
