@@ -224,3 +224,10 @@ def test_agency_credited_captions_and_trial_offers_stay_out() -> None:
     for furniture in ("Crowds gather", "Rescue boats", "free for 1 month"):
         assert furniture not in article.body_html
     assert "Eleven trawlers" in article.body_html
+
+
+@given(st.text(alphabet=st.sampled_from(list("aZz09_ -'é\u0130ß٣😀\t\n")), max_size=30) | st.text())
+def test_words_are_what_the_word_pattern_finds(text: str) -> None:
+    from newsletter.content.textmodel import words
+
+    assert words(text) == re.findall(r"\w+", text)
