@@ -330,17 +330,30 @@ def as_arrays(model: StoryModel) -> StoryModel:
     return {**model, **arrays}
 
 
+# Rows walked together: the walk's arrays (rows x trees) then stay in the processor's
+# cache; on the largest development page (2,070 units) 7 ms instead of 10.6 for all at once.
+TREE_ROWS = 128
+
+
 def tree_logits(model: StoryModel, rows: np.ndarray) -> np.ndarray:
     """Return the summed tree outputs (log-odds of story text) for each row."""
+    rows = np.ascontiguousarray(rows, dtype=float)
+    if len(rows) <= TREE_ROWS:
+        return _walk(model, rows)
+    return np.concatenate(
+        [_walk(model, rows[start : start + TREE_ROWS]) for start in range(0, len(rows), TREE_ROWS)]
+    )
+
+
+def _walk(model: StoryModel, rows: np.ndarray) -> np.ndarray:
+    """``tree_logits`` of a C-contiguous block of rows."""
     feature, threshold = model["feature"], model["threshold"]
     children, value, roots = model["children"], model["value"], model["roots"]
-    rows = np.ascontiguousarray(rows, dtype=float)
     flat = rows.ravel()
     # Each row's offset in ``flat``; a node's feature is added to it.
     offsets = (np.arange(len(rows)) * rows.shape[1])[:, None]
     node = np.broadcast_to(roots, (len(rows), len(roots)))
-    # ``take`` rather than indexing: the same gathers, 8% faster (about 1 ms on the largest
-    # development page).
+    # ``take`` rather than indexing: the same gathers, 8% faster.
     for _ in range(int(model["depth"])):
         goes_right = flat.take(offsets + feature.take(node)) > threshold.take(node)
         node = children.take(2 * node + goes_right)

@@ -172,6 +172,17 @@ def test_trees_are_walked_to_their_leaves() -> None:
     assert tree_logits(model, rows).tolist() == [-0.25, -0.25, 2.75, 3.75]
 
 
+def test_trees_walked_block_by_block_give_what_one_walk_gives() -> None:
+    from newsletter.content import textmodel
+
+    model = textmodel._model()
+    width = int(model["feature"].max()) + 1
+    rows = np.random.default_rng(0).normal(size=(3 * textmodel.TREE_ROWS + 7, width))
+    whole = textmodel._walk(model, rows)
+    assert np.array_equal(tree_logits(model, rows), whole)
+    assert np.array_equal(tree_logits(model, rows[:5]), whole[:5])
+
+
 def test_a_page_from_an_unseen_site_reads_right() -> None:
     article = parse_text_article(PAGE)
     assert article.title == "Fishing fleet returns early as storm closes the bay"
