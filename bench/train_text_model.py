@@ -160,11 +160,24 @@ def cross_validate(
     # Ways of combining the rules with the model, scored on the same folds.
     variants = variants or {
         "shipped": {},
-        "story-shaped paragraphs kept down to 0.35": {"STORY_KEEP": 0.35},
         "model alone over prose (keep = 0.5)": {"STORY_KEEP": 0.5},
+        **{
+            f"keep 0.5, a doubted paragraph continues the story ({share:.0%} of its words)": {
+                "STORY_KEEP": 0.5,
+                "CONTINUE_FLOOR": 0.2,
+                "CONTINUE_SHARE": share,
+            }
+            for share in (0.2, 0.3, 0.4, 0.5)
+        },
+        "keep 0.5, a doubted paragraph (>= 0.1) continues the story (30% of its words)": {
+            "STORY_KEEP": 0.5,
+            "CONTINUE_FLOOR": 0.1,
+            "CONTINUE_SHARE": 0.3,
+        },
     }
     predicted: dict[str, dict[str, str]] = {name: {} for name in variants}
-    shipped = {name: getattr(textarticle, name) for name in ("STORY_KEEP",)}
+    names = {name for settings in variants.values() for name in settings}
+    shipped = {name: getattr(textarticle, name) for name in names}
     for fold in range(folds):
 
         def in_fold(key: str, fold: int = fold) -> bool:
@@ -184,7 +197,7 @@ def cross_validate(
         f1, precision, recall, _ = _scorer().score(dev_truth, predicted[name])
         print(
             f"{folds}-fold within dev, {name}: "
-            f"F1 {f1:.3f}  precision {precision:.3f}  recall {recall:.3f}",
+            f"F1 {f1:.4f}  precision {precision:.4f}  recall {recall:.4f}",
             flush=True,
         )
 

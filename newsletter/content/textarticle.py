@@ -10,6 +10,8 @@ together.
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Sequence
 from datetime import datetime
 
 from newsletter.content.parsed import NoArticleFound, ParsedArticle, parse_published
@@ -40,6 +42,10 @@ MODEL_MIN_UNITS = 12
 STORY_OVERRULE = 0.8  # above this a unit the rules call furniture is story text after all
 STORY_KEEP = 0.2  # below this even a story-shaped paragraph is furniture (a teaser, a promo)
 # Kinds kept out of the story whatever the model says: metadata and captions belong elsewhere.
+CONTINUE_FLOOR: float | None = None
+CONTINUE_SHARE = 0.0
+CONTINUE_WORD_CHARS = 5
+_WORD = re.compile(r"\w+")
 NEVER_STORY = frozenset({Kind.CAPTION, Kind.TEASER_HEADER, Kind.BYLINE, Kind.DATELINE})
 
 
@@ -55,11 +61,7 @@ def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedA
     paragraphs = []
     if len(units) >= MODEL_MIN_UNITS:
         probabilities = story_probabilities(units, title_at, model)
-        paragraphs = [
-            unit.text
-            for unit, probability in zip(after_title, probabilities[title_at + 1 :], strict=True)
-            if _in_story(unit, probability)
-        ]
+        paragraphs = _story(after_title, probabilities[title_at + 1 :])
     if not paragraphs and len(units) < MODEL_MIN_UNITS:
         # Too short for the model to judge: the rules' prose (short lines are subheadings).
         paragraphs = [u.text for u in after_title if u.kind is Kind.PROSE]
@@ -78,6 +80,46 @@ def parse_text_article(text: str, *, model: StoryModel | None = None) -> ParsedA
     )
 
 
+def _story(units: list[Unit], probabilities: Sequence[float]) -> list[str]:
+    """Return the story paragraphs among ``units`` (those under the headline)."""
+    paragraphs: list[str] = []
+    story_words: set[str] = set()
+    read = 0  # the paragraphs whose words are in ``story_words`` (gathered when needed)
+    last_kept = False  # whether the last story-shaped paragraph went into the story
+    for unit, probability in zip(units, probabilities, strict=True):
+        keep = _in_story(unit, probability)
+        if unit.kind is not Kind.PROSE or not _is_story(unit):
+            if keep:
+                paragraphs.append(unit.text)
+            continue
+        if (
+            not keep
+            and last_kept
+            and CONTINUE_FLOOR is not None
+            and probability >= CONTINUE_FLOOR
+            and not is_hard_furniture(unit.text)
+        ):
+            for paragraph in paragraphs[read:]:
+                story_words.update(_content_words(paragraph))
+            read = len(paragraphs)
+            keep = _continues(unit.text, story_words)
+        last_kept = keep
+        if keep:
+            paragraphs.append(unit.text)
+    return paragraphs
+
+
+def _content_words(text: str) -> set[str]:
+    """The longer words of ``text``, lower-cased: what says what a paragraph is about."""
+    return {w for w in _WORD.findall(text.lower()) if len(w) >= CONTINUE_WORD_CHARS}
+
+
+def _continues(text: str, story_words: set[str]) -> bool:
+    """Whether a paragraph shares enough of its longer words with the story kept so far."""
+    words = _content_words(text)
+    return bool(words) and len(words & story_words) >= CONTINUE_SHARE * len(words)
+
+
 def _in_story(unit: Unit, probability: float) -> bool:
     """Whether a unit under the headline is story text: the model decides, within the rules.
 
@@ -86,12 +128,14 @@ def _in_story(unit: Unit, probability: float) -> bool:
     (promotions, share prompts, comment forms) and the kinds in ``NEVER_STORY`` (captions,
     bylines, datelines) never enter the story, however story-like the model finds them.
     """
-    if unit.kind in NEVER_STORY:
-        return False
+    # The cheapest test first (hashing an Enum member runs Python code).
     if unit.kind is not Kind.PROSE:
-        enough = probability >= STORY_OVERRULE
-    else:
-        enough = probability >= (STORY_KEEP if _is_story(unit) else STORY_THRESHOLD)
+        return (
+            probability >= STORY_OVERRULE
+            and unit.kind not in NEVER_STORY
+            and not is_hard_furniture(unit.text)
+        )
+    enough = probability >= (STORY_KEEP if _is_story(unit) else STORY_THRESHOLD)
     # The content rules last: a dozen patterns, worth running only on units the model keeps.
     return enough and not is_hard_furniture(unit.text)
 
