@@ -341,3 +341,14 @@ def test_collapsing_spaces_is_splitting_and_joining(text: str) -> None:
     from newsletter.content.sanitize import collapse_spaces
 
     assert collapse_spaces(text) == " ".join(text.split())
+
+
+@settings(max_examples=300)
+@given(html=_flat_html, limit=st.integers(min_value=0, max_value=3))
+def test_flat_blocks_are_left_as_the_tag_walk_leaves_them(html: str, limit: int) -> None:
+    """Skipping the walk for flat blocks changes nothing (``_flatten`` walks every tag)."""
+    from newsletter.content.sanitize import _flatten, flatten_deep_nesting
+
+    assert flatten_deep_nesting(html, limit) == (
+        html if html.count("<") <= limit else _flatten(html, limit)
+    )
