@@ -310,9 +310,12 @@ def _ends_in_credit(text: str) -> bool:
     # (and white space) after a ":": without one of those the search cannot match, and
     # it costs 50 us on a long paragraph (5 ms for the largest development page).
     colon = tail.rfind(":")
-    if "/" not in tail and not tail.rstrip().endswith(")"):
-        if colon < 0 or len(tail[colon + 1 :].strip()) > _CREDIT_AFTER_COLON:
-            return False
+    if (
+        "/" not in tail
+        and not tail.rstrip().endswith(")")
+        and (colon < 0 or len(tail[colon + 1 :].strip()) > _CREDIT_AFTER_COLON)
+    ):
+        return False
     return _CREDIT.search(tail) is not None
 
 

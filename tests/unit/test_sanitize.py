@@ -336,7 +336,9 @@ def test_every_white_space_but_the_space_is_unprintable() -> None:
     assert [ch for ch in spaces if ch.isprintable()] == [" "]
 
 
-@given(st.lists(st.sampled_from([*PIECES, " ", "  ", "é", "\u3000", "\x85"]), max_size=30).map("".join))
+@given(
+    st.lists(st.sampled_from([*PIECES, " ", "  ", "é", "\u3000", "\x85"]), max_size=30).map("".join)
+)
 def test_collapsing_spaces_is_splitting_and_joining(text: str) -> None:
     from newsletter.content.sanitize import collapse_spaces
 
