@@ -148,6 +148,9 @@ def _scorer() -> Any:
     return module
 
 
+SHARES = (0.1, 0.3, 0.5)  # other shares of the continuation rule cross-validated
+
+
 def cross_validate(
     data: Path,
     truth: dict[str, Any],
@@ -160,19 +163,16 @@ def cross_validate(
     # Ways of combining the rules with the model, scored on the same folds.
     variants = variants or {
         "shipped": {},
-        "model alone over prose (keep = 0.5)": {"STORY_KEEP": 0.5},
-        **{
-            f"keep 0.5, a doubted paragraph continues the story ({share:.0%} of its words)": {
-                "STORY_KEEP": 0.5,
-                "CONTINUE_FLOOR": 0.2,
-                "CONTINUE_SHARE": share,
-            }
-            for share in (0.2, 0.3, 0.4, 0.5)
+        "before: story-shaped paragraphs kept down to 0.2": {
+            "STORY_KEEP": 0.2,
+            "CONTINUE_FLOOR": None,
         },
-        "keep 0.5, a doubted paragraph (>= 0.1) continues the story (30% of its words)": {
-            "STORY_KEEP": 0.5,
-            "CONTINUE_FLOOR": 0.1,
-            "CONTINUE_SHARE": 0.3,
+        "model alone over prose (no continuation)": {"CONTINUE_FLOOR": None},
+        **{
+            f"a doubted paragraph continues the story ({share:.0%} of its words)": {
+                "CONTINUE_SHARE": share
+            }
+            for share in SHARES
         },
     }
     predicted: dict[str, dict[str, str]] = {name: {} for name in variants}
