@@ -148,7 +148,7 @@ def _scorer() -> Any:
     return module
 
 
-SHARES = (0.1, 0.3, 0.5)  # other shares of the continuation rule cross-validated
+SHARES = (0.1, 0.2, 0.3, 0.5)  # other shares of the continuation rule cross-validated
 
 
 def cross_validate(
