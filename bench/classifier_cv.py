@@ -64,6 +64,7 @@ FEATURES: dict[str, tuple[list[Callable[[], TfidfVectorizer]], list[float]]] = {
     "w13+c25": ([lambda: _words((1, 3)), _chars], [1.0, 1.0]),
     "w12 max_df 0.5+c25": ([lambda: _words(max_df=0.5), _chars], [1.0, 1.0]),
     "w12 min_df 2+c25": ([lambda: _words(min_df=2), _chars], [1.0, 1.0]),
+    "w12 min_df 3+c25": ([lambda: _words(min_df=3), _chars], [1.0, 1.0]),
 }
 
 
