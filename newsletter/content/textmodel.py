@@ -91,8 +91,15 @@ _STOP_WORDS = frozenset(
     ]
 )
 _WORD = re.compile(r"\w+")
-# What ``_WORD`` finds in ASCII text, found faster (about 1 ms less on a 239 KB page).
-_ASCII_WORD = re.compile(r"[a-zA-Z0-9_]+")
+# ASCII letters to lower case, digits and "_" kept, everything else to a space: the words
+# of lower-cased ASCII text are then what ``split`` finds (one table lookup a character:
+# 4 ms instead of 6 for the 2,070 units of the largest development page).
+_ASCII_LOWER_WORDS = str.maketrans(
+    {
+        chr(code): chr(code).lower() if chr(code).isalnum() or chr(code) == "_" else " "
+        for code in range(128)
+    }
+)
 _CLOSERS = "\"'”’)"  # may follow a sentence's last stop
 _STOPS = frozenset(".!?…")
 
@@ -272,16 +279,18 @@ def _place(
     return np.stack(columns, axis=1).reshape(total, len(columns))
 
 
-def words(text: str) -> list[str]:
-    """Return the words (``\\w+``) of ``text``."""
-    return (_ASCII_WORD if text.isascii() else _WORD).findall(text)
+def lower_words(text: str) -> list[str]:
+    """Return the words (``\\w+``) of ``text`` lower-cased."""
+    if text.isascii():
+        return text.translate(_ASCII_LOWER_WORDS).split()
+    return _WORD.findall(text.lower())
 
 
 def features(units: Sequence[UnitLike], title_at: int | None) -> np.ndarray:
     """Return one feature row per unit: its own, its place, and its neighbours' own."""
     total = len(units)
     texts = [unit.text for unit in units]
-    tokens = [words(text.lower()) for text in texts]
+    tokens = [lower_words(text) for text in texts]
     keys = [" ".join(unit) for unit in tokens]
     kinds = [unit.kind_name for unit in units]
     # One-hot rows picked from an identity matrix (its last row, all zero, for no kind).

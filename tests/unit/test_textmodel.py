@@ -239,6 +239,16 @@ def test_agency_credited_captions_and_trial_offers_stay_out() -> None:
 
 @given(st.text(alphabet=st.sampled_from(list("aZz09_ -'é\u0130ß٣😀\t\n")), max_size=30) | st.text())
 def test_words_are_what_the_word_pattern_finds(text: str) -> None:
-    from newsletter.content.textmodel import words
+    from newsletter.content.textmodel import lower_words
 
-    assert words(text) == re.findall(r"\w+", text)
+    assert lower_words(text) == re.findall(r"\w+", text.lower())
+    ascii_text = "".join(chr(ord(ch) % 128) for ch in text)
+    assert lower_words(ascii_text) == re.findall(r"\w+", ascii_text.lower())
+
+
+def test_words_of_every_ascii_character() -> None:
+    from newsletter.content.textmodel import lower_words
+
+    for code in range(128):
+        text = f"Ab{chr(code)}Cd_9 x{chr(code)}"
+        assert lower_words(text) == re.findall(r"\w+", text.lower()), code
