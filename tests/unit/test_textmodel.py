@@ -252,3 +252,9 @@ def test_words_of_every_ascii_character() -> None:
     for code in range(128):
         text = f"Ab{chr(code)}Cd_9 x{chr(code)}"
         assert lower_words(text) == re.findall(r"\w+", text.lower()), code
+
+
+def test_a_units_kind_name_is_its_kinds_value() -> None:
+    from newsletter.content.textunits import Kind, Unit
+
+    assert [Unit("x", kind).kind_name for kind in Kind] == [kind.value for kind in Kind]
