@@ -148,6 +148,9 @@ def _scorer() -> Any:
     return module
 
 
+SHARES = (0.1, 0.2, 0.3, 0.5)  # other shares of the continuation rule cross-validated
+
+
 def cross_validate(
     data: Path,
     truth: dict[str, Any],
@@ -160,11 +163,21 @@ def cross_validate(
     # Ways of combining the rules with the model, scored on the same folds.
     variants = variants or {
         "shipped": {},
-        "story-shaped paragraphs kept down to 0.35": {"STORY_KEEP": 0.35},
-        "model alone over prose (keep = 0.5)": {"STORY_KEEP": 0.5},
+        "before: story-shaped paragraphs kept down to 0.2": {
+            "STORY_KEEP": 0.2,
+            "CONTINUE_FLOOR": None,
+        },
+        "model alone over prose (no continuation)": {"CONTINUE_FLOOR": None},
+        **{
+            f"a doubted paragraph continues the story ({share:.0%} of its words)": {
+                "CONTINUE_SHARE": share
+            }
+            for share in SHARES
+        },
     }
     predicted: dict[str, dict[str, str]] = {name: {} for name in variants}
-    shipped = {name: getattr(textarticle, name) for name in ("STORY_KEEP",)}
+    names = {name for settings in variants.values() for name in settings}
+    shipped = {name: getattr(textarticle, name) for name in names}
     for fold in range(folds):
 
         def in_fold(key: str, fold: int = fold) -> bool:
@@ -184,7 +197,7 @@ def cross_validate(
         f1, precision, recall, _ = _scorer().score(dev_truth, predicted[name])
         print(
             f"{folds}-fold within dev, {name}: "
-            f"F1 {f1:.3f}  precision {precision:.3f}  recall {recall:.3f}",
+            f"F1 {f1:.4f}  precision {precision:.4f}  recall {recall:.4f}",
             flush=True,
         )
 

@@ -91,6 +91,15 @@ _STOP_WORDS = frozenset(
     ]
 )
 _WORD = re.compile(r"\w+")
+# ASCII letters to lower case, digits and "_" kept, everything else to a space: the words
+# of lower-cased ASCII text are then what ``split`` finds (one table lookup a character:
+# 4 ms instead of 6 for the 2,070 units of the largest development page).
+_ASCII_LOWER_WORDS = str.maketrans(
+    {
+        chr(code): chr(code).lower() if chr(code).isalnum() or chr(code) == "_" else " "
+        for code in range(128)
+    }
+)
 _CLOSERS = "\"'”’)"  # may follow a sentence's last stop
 _STOPS = frozenset(".!?…")
 
@@ -198,8 +207,8 @@ def _shapes(texts: Sequence[str], tokens: Sequence[list[str]]) -> np.ndarray:
 
 SHAPE_SIZE = 13
 OWN_SIZE = SHAPE_SIZE + len(KINDS)  # the columns a neighbour lends to a unit's row
-_KIND_ROWS = {name: [1.0 if name == other else 0.0 for other in KINDS] for name in KINDS}
-_NO_KIND = [0.0] * len(KINDS)
+_KIND_INDEX = {name: index for index, name in enumerate(KINDS)}
+_KIND_ONE_HOT = np.vstack([np.eye(len(KINDS)), np.zeros(len(KINDS))])
 
 
 def _window_sum(values: np.ndarray, reach: int) -> np.ndarray:
@@ -270,15 +279,22 @@ def _place(
     return np.stack(columns, axis=1).reshape(total, len(columns))
 
 
+def lower_words(text: str) -> list[str]:
+    """Return the words (``\\w+``) of ``text`` lower-cased."""
+    if text.isascii():
+        return text.translate(_ASCII_LOWER_WORDS).split()
+    return _WORD.findall(text.lower())
+
+
 def features(units: Sequence[UnitLike], title_at: int | None) -> np.ndarray:
     """Return one feature row per unit: its own, its place, and its neighbours' own."""
     total = len(units)
     texts = [unit.text for unit in units]
-    tokens = [_WORD.findall(text.lower()) for text in texts]
+    tokens = [lower_words(text) for text in texts]
     keys = [" ".join(unit) for unit in tokens]
     kinds = [unit.kind_name for unit in units]
-    kind_rows = np.array([_KIND_ROWS.get(kind, _NO_KIND) for kind in kinds], dtype=float)
-    kind_rows = kind_rows.reshape(total, len(KINDS))
+    # One-hot rows picked from an identity matrix (its last row, all zero, for no kind).
+    kind_rows = _KIND_ONE_HOT[[_KIND_INDEX.get(kind, len(KINDS)) for kind in kinds]]
     mine = np.hstack([_shapes(texts, tokens), kind_rows])
     parts = [mine, _place(kinds, tokens, keys, mine, title_at)]
     for offset in [*range(-CONTEXT, 0), *range(1, CONTEXT + 1)]:
@@ -323,19 +339,34 @@ def as_arrays(model: StoryModel) -> StoryModel:
     return {**model, **arrays}
 
 
+# Rows walked together: the walk's arrays (rows x trees) then stay in the processor's
+# cache; on the largest development page (2,070 units) 7 ms instead of 10.6 for all at once.
+TREE_ROWS = 128
+
+
 def tree_logits(model: StoryModel, rows: np.ndarray) -> np.ndarray:
     """Return the summed tree outputs (log-odds of story text) for each row."""
+    rows = np.ascontiguousarray(rows, dtype=float)
+    if len(rows) <= TREE_ROWS:
+        return _walk(model, rows)
+    return np.concatenate(
+        [_walk(model, rows[start : start + TREE_ROWS]) for start in range(0, len(rows), TREE_ROWS)]
+    )
+
+
+def _walk(model: StoryModel, rows: np.ndarray) -> np.ndarray:
+    """``tree_logits`` of a C-contiguous block of rows."""
     feature, threshold = model["feature"], model["threshold"]
     children, value, roots = model["children"], model["value"], model["roots"]
-    rows = np.ascontiguousarray(rows, dtype=float)
     flat = rows.ravel()
     # Each row's offset in ``flat``; a node's feature is added to it.
     offsets = (np.arange(len(rows)) * rows.shape[1])[:, None]
     node = np.broadcast_to(roots, (len(rows), len(roots)))
+    # ``take`` rather than indexing: the same gathers, 8% faster.
     for _ in range(int(model["depth"])):
-        goes_right = flat[offsets + feature[node]] > threshold[node]
-        node = children[2 * node + goes_right]
-    logits: np.ndarray = float(model["baseline"]) + value[node].sum(axis=1)
+        goes_right = flat.take(offsets + feature.take(node)) > threshold.take(node)
+        node = children.take(2 * node + goes_right)
+    logits: np.ndarray = float(model["baseline"]) + value.take(node).sum(axis=1)
     return logits
 
 

@@ -283,3 +283,74 @@ def test_text_without_tags_reads_as_the_parser_reads_it(text: str) -> None:
     collector.close()
     collector.flush()
     assert html_to_text(text) == "\n\n".join(collector.paragraphs)
+
+
+_BLOCK_PIECES = [*PIECES, "é", "\u0130", "\u2029", "\x85", "&#x20;", "&lt;p&gt;"]
+
+
+def _blocks(tags: list[str], texts: list[str], tails: list[str]) -> st.SearchStrategy[str]:
+    block = st.tuples(
+        st.sampled_from([" ", "\n", "\r\n", "", "\t", "\u00a0"]),
+        st.sampled_from(tags),
+        st.lists(st.sampled_from(texts), max_size=20).map("".join),
+        st.sampled_from(tails),
+    )
+    return st.lists(block, max_size=12).map(
+        lambda blocks: "".join(f"{pad}<{tag}>{text}</{tag}>{end}" for pad, tag, text, end in blocks)
+    )
+
+
+# Flat blocks (the fast reading), and the same with what makes it hand over to the parser.
+_flat_html = _blocks(["p", "h2", "li", "blockquote", "pre"], _BLOCK_PIECES, [""]) | _blocks(
+    ["p", "h2", "hr", "script", "span", "P", "br"],
+    [*_BLOCK_PIECES, "<", "</", "</p>", "<b>"],
+    ["", "x", "<b>", "</p>", "&amp;"],
+)
+
+
+@settings(max_examples=400)
+@given(html=_flat_html)
+def test_blocks_of_plain_text_read_as_the_parser_reads_them(html: str) -> None:
+    """The parser-free reading of flat blocks (``_flat_blocks_text``) is the parser's."""
+    from newsletter.content.sanitize import _TextCollector
+
+    collector = _TextCollector()
+    collector.feed(html)
+    collector.close()
+    collector.flush()
+    assert html_to_text(html) == "\n\n".join(collector.paragraphs)
+
+
+def test_the_story_readers_html_takes_the_fast_reading() -> None:
+    from newsletter.content.sanitize import _flat_blocks_text
+
+    html = "<p>One &amp; two.</p>\n<h2>Sub head</h2>\n<p>\u00a0</p>\n<p>Three\n four.</p>\n"
+    assert _flat_blocks_text(html) == "One & two.\n\nSub head\n\nThree four."
+    assert _flat_blocks_text('<p class="x">a</p>') is None
+    assert _flat_blocks_text("<p>a</p>b") is None
+
+
+def test_every_white_space_but_the_space_is_unprintable() -> None:
+    """What ``collapse_spaces`` relies on to skip collapsed text."""
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert [ch for ch in spaces if ch.isprintable()] == [" "]
+
+
+@given(
+    st.lists(st.sampled_from([*PIECES, " ", "  ", "é", "\u3000", "\x85"]), max_size=30).map("".join)
+)
+def test_collapsing_spaces_is_splitting_and_joining(text: str) -> None:
+    from newsletter.content.sanitize import collapse_spaces
+
+    assert collapse_spaces(text) == " ".join(text.split())
+
+
+@settings(max_examples=300)
+@given(html=_flat_html, limit=st.integers(min_value=0, max_value=3))
+def test_flat_blocks_are_left_as_the_tag_walk_leaves_them(html: str, limit: int) -> None:
+    """Skipping the walk for flat blocks changes nothing (``_flatten`` walks every tag)."""
+    from newsletter.content.sanitize import _flatten, flatten_deep_nesting
+
+    assert flatten_deep_nesting(html, limit) == (
+        html if html.count("<") <= limit else _flatten(html, limit)
+    )

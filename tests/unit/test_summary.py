@@ -5,10 +5,19 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from newsletter.content.summary import ELLIPSIS, plain_text, sentence_ends, summarise
+from newsletter.content.summary import (
+    ELLIPSIS,
+    _cut_on_sentence,
+    _cut_on_word,
+    _leading_plain,
+    _plain,
+    plain_text,
+    sentence_ends,
+    summarise,
+)
 
 STORY = (
     "The council approved the plan on Tuesday. It will build 12km of cycle lanes over "
@@ -123,3 +132,59 @@ def test_the_articles_language_brings_its_abbreviations() -> None:
     assert sentence_ends(text, "es")[0] == len("Sra. García habló con el alcalde.")
     assert summarise(text, limit=40, language="es") == "Sra. García habló con el alcalde."
     assert sentence_ends("Dott. Rossi parla. Poi va.", "it")[0] == len("Dott. Rossi parla.")
+
+
+_LONG_PIECES = [
+    *"ab .\n\t\f\r\u00a0\u2028;#&!?…",
+    "Mr. ",
+    "word ",
+    "Read more »",
+    "[…]",
+    "&amp;",
+    "&lt;b&gt;",
+    "&amp;lt;i&amp;gt;",
+    "&#60;",
+    "&#x3c;",
+    "&nbsp;",
+    "&notit;",
+    "&lt",
+    "The post X appeared first on Y.",
+]
+_long_texts = st.tuples(
+    st.lists(st.sampled_from(_LONG_PIECES), max_size=40).map("".join),
+    st.integers(min_value=0, max_value=120),
+    st.lists(st.sampled_from(_LONG_PIECES), max_size=40).map("".join),
+).map(lambda parts: parts[0] * parts[1] + parts[2])
+
+
+@settings(max_examples=400)
+@given(text=_long_texts | _texts, limit=st.integers(min_value=0, max_value=400))
+@example(text="word " * 400 + "&lt;b " + "x " * 400 + "&gt;", limit=300)
+@example(text=("A sentence &amp; more. " * 60) + "Read more »", limit=300)
+def test_the_start_of_a_long_text_is_what_the_whole_text_gives(text: str, limit: int) -> None:
+    """The summary of a long text from its start alone equals the one from the whole."""
+    head = _leading_plain(text, limit)
+    if head is not None:
+        whole = _plain(text)
+        assert len(whole) > limit
+        assert whole[: len(head)] == head
+        assert len(head) >= limit + 9
+    assert summarise(text, limit) == _summarise_whole(text, limit)
+
+
+def _summarise_whole(text: str, limit: int) -> str:
+    """``summarise`` as it was before it read only the start of long texts."""
+    plain = _plain(text)
+    if len(plain) <= limit:
+        return plain
+    by_sentence = _cut_on_sentence(plain[: limit + 8], limit, None)
+    if by_sentence and len(by_sentence) >= limit * 0.4:
+        return by_sentence
+    return _cut_on_word(plain, limit)
+
+
+def test_the_story_body_is_summarised_from_its_start() -> None:
+    text = "A first sentence of the story &amp; its start. " * 200
+    assert _leading_plain(text, 300) is not None
+    assert summarise(text) == _summarise_whole(text, 300)
+    assert _leading_plain("<p>" + text + "</p>", 300) is None

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from newsletter.content.parsed import NoArticleFound
@@ -263,3 +263,39 @@ def test_any_text_gives_an_article_or_no_article_found(lines: list[str], separat
     assert article.body_html
     assert "Skip to content" not in article.body_html
     assert "Leave a Reply" not in article.body_html
+
+
+_CREDIT_PIECES = [
+    "Photo: ",
+    "Image credit: ",
+    "(Image: Shelfie Robotics)",
+    "(Jane Roe — AFP/Getty Images)",
+    " – JANE ROE/REUTERS",
+    " - A. N. Other/PA Media",
+    "Photograph",
+    ":",
+    "/",
+    "(",
+    ")",
+    " ",
+    "  ",
+    "\n",
+    "\u00a0",
+    ".",
+    "—",
+    "word ",
+    "x" * 30,
+    "A long sentence of the story that goes on. " * 2,
+]
+
+
+@given(st.lists(st.sampled_from(_CREDIT_PIECES), max_size=25).map("".join))
+@example("The view. Photo: " + "x" * 79 + "  ")
+@example("The view. Photo: " + "x" * 81)
+@example("The view (Photo credit: " + "x" * 100 + ") ")
+@example("The view – JANE ROE/REUTERS")
+def test_the_credit_prefilter_never_hides_a_credit(text: str) -> None:
+    """``_ends_in_credit`` skips the search only where it cannot match."""
+    from newsletter.content.textunits import _CREDIT, CREDIT_TAIL_CHARS, _ends_in_credit
+
+    assert _ends_in_credit(text) == (_CREDIT.search(text[-CREDIT_TAIL_CHARS:]) is not None)

@@ -172,6 +172,17 @@ def test_trees_are_walked_to_their_leaves() -> None:
     assert tree_logits(model, rows).tolist() == [-0.25, -0.25, 2.75, 3.75]
 
 
+def test_trees_walked_block_by_block_give_what_one_walk_gives() -> None:
+    from newsletter.content import textmodel
+
+    model = textmodel._model()
+    width = int(model["feature"].max()) + 1
+    rows = np.random.default_rng(0).normal(size=(3 * textmodel.TREE_ROWS + 7, width))
+    whole = textmodel._walk(model, rows)
+    assert np.array_equal(tree_logits(model, rows), whole)
+    assert np.array_equal(tree_logits(model, rows[:5]), whole[:5])
+
+
 def test_a_page_from_an_unseen_site_reads_right() -> None:
     article = parse_text_article(PAGE)
     assert article.title == "Fishing fleet returns early as storm closes the bay"
@@ -224,3 +235,26 @@ def test_agency_credited_captions_and_trial_offers_stay_out() -> None:
     for furniture in ("Crowds gather", "Rescue boats", "free for 1 month"):
         assert furniture not in article.body_html
     assert "Eleven trawlers" in article.body_html
+
+
+@given(st.text(alphabet=st.sampled_from(list("aZz09_ -'é\u0130ß٣😀\t\n")), max_size=30) | st.text())
+def test_words_are_what_the_word_pattern_finds(text: str) -> None:
+    from newsletter.content.textmodel import lower_words
+
+    assert lower_words(text) == re.findall(r"\w+", text.lower())
+    ascii_text = "".join(chr(ord(ch) % 128) for ch in text)
+    assert lower_words(ascii_text) == re.findall(r"\w+", ascii_text.lower())
+
+
+def test_words_of_every_ascii_character() -> None:
+    from newsletter.content.textmodel import lower_words
+
+    for code in range(128):
+        text = f"Ab{chr(code)}Cd_9 x{chr(code)}"
+        assert lower_words(text) == re.findall(r"\w+", text.lower()), code
+
+
+def test_a_units_kind_name_is_its_kinds_value() -> None:
+    from newsletter.content.textunits import Kind, Unit
+
+    assert [Unit("x", kind).kind_name for kind in Kind] == [kind.value for kind in Kind]
