@@ -12,10 +12,10 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -37,6 +37,9 @@ from pydantic_settings import (
 from newsletter.delivery.target import SmtpSecurity, SmtpTarget
 from newsletter.errors import ConfigError
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 DEV_SECRET = "insecure-development-secret-change-me"
 _DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 MODEL_FILE_NAME = "newsletter-topics.model"
@@ -47,6 +50,7 @@ SMTP_SCHEMES = {
 }
 SMTP_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 _T = TypeVar("_T")
+_G = TypeVar("_G", bound="DataclassInstance")  # a settings group
 
 
 def parse_smtp_url(url: str) -> SmtpTarget:
@@ -489,72 +493,18 @@ class Settings:
             dkim = DkimSettings(entered.dkim_key_file, entered.dkim_selector, entered.dkim_domain)
         return cls(
             database_url=entered.database_url,
-            links=LinksSettings(
-                base_url=base.url,
-                origin=base.origin,
-                secret_key=entered.secret_key,
-                confirmation_ttl_hours=entered.confirmation_ttl_hours,
-            ),
-            smtp=SmtpSettings(
-                target=target,
-                servers=tuple(servers),
-                pool_size=entered.smtp_pool_size,
-                timeout=entered.smtp_timeout,
-                messages_per_connection=entered.smtp_messages_per_connection,
-                ca_file=entered.smtp_ca_file,
-                pipelining=entered.smtp_pipelining,
-                failure_threshold=entered.smtp_failure_threshold,
-                cooldown_seconds=entered.smtp_cooldown_seconds,
-                rate_limit_pause_seconds=entered.smtp_rate_limit_pause_seconds,
-                max_wait_seconds=entered.smtp_max_wait_seconds,
-            ),
+            links=_group(LinksSettings, entered, base_url=base.url, origin=base.origin),
+            smtp=_group(SmtpSettings, entered, "smtp_", target=target, servers=tuple(servers)),
             dkim=dkim,
-            sending=SendingSettings(
-                batch_size=entered.send_batch_size, lease_seconds=entered.send_lease_seconds
+            sending=_group(SendingSettings, entered, "send_"),
+            retry=_group(RetrySettings, entered, "retry_"),
+            digest=_group(
+                DigestSettings, entered, first_lookback_days=entered.first_digest_lookback_days
             ),
-            retry=RetrySettings(
-                base_seconds=entered.retry_base_seconds,
-                max_age_hours=entered.retry_max_age_hours,
-                pause_after_failures=entered.pause_after_failures,
-                pause_after_policy_failures=entered.pause_after_policy_failures,
-            ),
-            digest=DigestSettings(
-                max_articles_per_topic=entered.max_articles_per_topic,
-                max_articles_total=entered.max_articles_total,
-                first_lookback_days=entered.first_digest_lookback_days,
-                max_article_age_days=entered.max_article_age_days,
-            ),
-            scheduler=SchedulerSettings(
-                fetch_interval_minutes=entered.fetch_interval_minutes,
-                dispatch_interval_seconds=entered.dispatch_interval_seconds,
-                max_lateness_hours=entered.max_lateness_hours,
-                shutdown_grace_seconds=entered.shutdown_grace_seconds,
-                fake_now=entered.fake_now,
-                clock_speed=entered.clock_speed,
-            ),
-            content=ContentSettings(
-                feed_timeout=entered.feed_timeout,
-                category_map=entered.category_map,
-                classifier_threshold=entered.classifier_threshold,
-                topic_model_file=_topic_model_file(entered),
-            ),
-            inbound=InboundSettings(
-                bounce_domain=entered.bounce_domain,
-                bounce_local_part=entered.bounce_local_part,
-                soft_bounce_limit=entered.soft_bounce_limit,
-                bounce_maildir=entered.bounce_maildir,
-                unsubscribe_maildir=entered.unsubscribe_maildir,
-                complaint_maildir=entered.complaint_maildir,
-                mailgun_signing_key=entered.mailgun_signing_key,
-                sendgrid_public_key=entered.sendgrid_public_key,
-                postmark_webhook_secret=entered.postmark_webhook_secret,
-                ses_topic_arns=entered.ses_topic_arns,
-            ),
-            observability=ObservabilitySettings(
-                log_format=entered.log_format,
-                metrics_host=entered.metrics_host,
-                metrics_port=entered.metrics_port,
-            ),
+            scheduler=_group(SchedulerSettings, entered),
+            content=_group(ContentSettings, entered, topic_model_file=_topic_model_file(entered)),
+            inbound=_group(InboundSettings, entered),
+            observability=_group(ObservabilitySettings, entered),
             entered=entered,
         )
 
@@ -565,6 +515,20 @@ class Settings:
                 "NEWSLETTER_SECRET_KEY: set a secret of your own before listening on "
                 f"{host or 'all addresses'} (the built-in development key is public)"
             )
+
+
+def _group(group: type[_G], entered: SettingsInput, prefix: str = "", **given: Any) -> _G:
+    """A settings group: each field not ``given`` is the flat input of the same name, with
+    ``prefix`` or without it (``smtp.timeout`` is ``smtp_timeout``, ``retry.pause_after_failures``
+    is ``pause_after_failures``)."""
+    values = dict(given)
+    for item in fields(group):
+        if item.name not in values:
+            name = prefix + item.name
+            if name not in SettingsInput.model_fields:
+                name = item.name
+            values[item.name] = getattr(entered, name)
+    return group(**values)
 
 
 def _parsed(name: str, parse: Callable[[str], _T], value: str) -> _T:

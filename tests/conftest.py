@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from newsletter.config import Settings
 from newsletter.db import make_engine, upgrade
+from newsletter.delivery.dkim import DkimSigner
 from newsletter.runtime import Runtime
 from tests.smtpserver import RecordingServer
 
@@ -132,3 +133,30 @@ def make_runtime(settings: Settings, now: datetime = NOW) -> Runtime:
         engine=make_engine(settings.database_url),
         clock=lambda: now,
     )
+
+
+# -- DKIM: one RSA key per test module, its DNS record and a signer (unit and e2e tiers) -------
+
+
+@pytest.fixture(scope="module")
+def rsa_pem() -> bytes:
+    """A fresh 2048-bit RSA private key, PEM."""
+    from tests.dkimkeys import new_rsa_pem
+
+    return new_rsa_pem()
+
+
+@pytest.fixture(scope="module")
+def record(rsa_pem: bytes) -> bytes:
+    """The DKIM TXT record that publishes ``rsa_pem``'s public key."""
+    from tests.dkimkeys import dns_record
+
+    return dns_record(rsa_pem)
+
+
+@pytest.fixture(scope="module")
+def signer(rsa_pem: bytes) -> DkimSigner:
+    """The product's signer with ``rsa_pem`` (a module may define its own ``signer``)."""
+    from tests.dkimkeys import DOMAIN, SELECTOR
+
+    return DkimSigner(rsa_pem, SELECTOR, DOMAIN)

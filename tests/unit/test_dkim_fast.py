@@ -20,26 +20,10 @@ from newsletter.delivery.signing import SigningPool
 from tests.dkimkeys import (
     DOMAIN,
     SELECTOR,
-    dns_record,
     new_rsa_pem,
     personalised_digests,
     sample_digest,
 )
-
-
-@pytest.fixture(scope="module")
-def rsa_pem() -> bytes:
-    return new_rsa_pem()
-
-
-@pytest.fixture(scope="module")
-def record(rsa_pem: bytes) -> bytes:
-    return dns_record(rsa_pem)
-
-
-@pytest.fixture(scope="module")
-def signer(rsa_pem: bytes) -> DkimSigner:
-    return DkimSigner(rsa_pem, SELECTOR, DOMAIN)
 
 
 def _dkimpy_sign(message: bytes, pem: bytes) -> bytes:
