@@ -129,11 +129,3 @@ def status_counts(session: Session, *, list_id: int) -> dict[str, int]:
         .group_by(col(Subscription.status))
     ).all()
     return {str(status): int(count) for status, count in rows}
-
-
-def subscription_counts(session: Session) -> dict[int, int]:
-    """How many subscriptions each list has."""
-    rows = session.exec(
-        select(Subscription.list_id, func.count()).group_by(col(Subscription.list_id))
-    ).all()
-    return {int(list_id): int(count) for list_id, count in rows}

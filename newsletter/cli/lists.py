@@ -52,14 +52,15 @@ def create_list(
 def list_lists(ctx: typer.Context) -> None:
     """List mailing lists with their subscription counts."""
     table = Table("slug", "name", "sender", "topics", "opt-in", "subscriptions")
-    for item, count in operations.lists_with_counts(runtime(ctx)):
+    for row in operations.lists_with_status_counts(runtime(ctx)):
+        item = row.mailing_list
         table.add_row(
             item.slug,
             item.name,
             f"{item.from_name} <{item.from_address}>",
             ", ".join(item.topics),
             "double" if item.double_opt_in else "single",
-            str(count),
+            str(sum(row.counts.values())),
         )
     console.print(table)
 

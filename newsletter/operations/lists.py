@@ -17,7 +17,7 @@ from newsletter.operations.topics import all_topics
 from newsletter.publish import editorial
 from subscribers import lists as list_service
 from subscribers.models import MailingList, Subscription
-from subscribers.queries import status_counts, subscription_counts
+from subscribers.queries import status_counts
 
 if TYPE_CHECKING:
     from newsletter.runtime import Runtime
@@ -34,13 +34,6 @@ def create(runtime: Runtime, *, topics: Sequence[str], **fields: Any) -> Mailing
         return list_service.create_list(
             session, topics=topics, known_topics=known_topics(session), **fields
         )
-
-
-def lists_with_counts(runtime: Runtime) -> list[tuple[MailingList, int]]:
-    """Every list with its number of subscriptions (one grouped count)."""
-    with session_scope(runtime.engine) as session:
-        counts = subscription_counts(session)
-        return [(item, counts.get(item.id or 0, 0)) for item in list_service.all_lists(session)]
 
 
 @dataclass(frozen=True)
