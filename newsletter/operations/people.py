@@ -67,7 +67,7 @@ def person_detail(session: Session, *, email: str, base_url: str, secret: bytes)
         select(SentArticle.delivery_id, Article.title)
         .join(Article, col(Article.id) == col(SentArticle.article_id))
         .where(SentArticle.subscriber_id == subscriber.id)
-        .order_by(col(SentArticle.id))
+        .order_by(col(SentArticle.delivery_id), col(SentArticle.article_id))
     ):
         received += 1
         if delivery_id in delivery_ids:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import Session, col, delete, select, update
+from sqlmodel import Session, col, delete, func, select, update
 
 from newsletter.db import session_scope
 from newsletter.models import Delivery, Run, SentArticle
@@ -43,9 +43,9 @@ def export_person(session: Session, *, email: str) -> dict[str, Any]:
         }
         for delivery, kind, slug in rows
     ]
-    record["articles_received"] = len(
-        session.exec(select(SentArticle.id).where(SentArticle.subscriber_id == subscriber.id)).all()
-    )
+    record["articles_received"] = session.exec(
+        select(func.count()).where(SentArticle.subscriber_id == subscriber.id)
+    ).one()
     return record
 
 
