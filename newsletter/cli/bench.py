@@ -9,6 +9,7 @@ import typer
 
 from newsletter.cli.context import console
 from newsletter.devtools.bench import BenchResult, run_bench
+from newsletter.errors import NewsletterError
 
 
 def bench(
@@ -43,6 +44,13 @@ def bench(
         typer.Option(help="Messages in flight per pipelined connection (the window)."),
     ] = 4,
     plan_only: Annotated[bool, typer.Option(help="Seed and plan, then stop.")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            help="The sink verifies every DKIM signature with dkimpy (slower: for checking, "
+            "not for speed figures)."
+        ),
+    ] = False,
 ) -> None:
     """Build a temporary database and time one full digest send into an SMTP sink."""
     result = run_bench(
@@ -60,9 +68,14 @@ def bench(
         pipelining=pipelining,
         in_flight=in_flight,
         plan_only=plan_only,
+        verify=verify,
         progress=console.print,
     )
     show(result)
+    if result.verified is not None and result.verified < result.sent:
+        raise NewsletterError(
+            f"{result.sent - result.verified} of {result.sent} messages did not verify at the sink"
+        )
 
 
 def show(result: BenchResult) -> None:
@@ -89,6 +102,11 @@ def show(result: BenchResult) -> None:
         console.print(
             f"DKIM: {result.signed} signatures, {result.signing_rate:,.0f} per second of "
             f"signing time ({result.signing_seconds:.1f} s)"
+        )
+    if result.verified is not None:
+        console.print(
+            f"DKIM verified at the sink (dkimpy): {result.verified} of "
+            f"{result.verified + result.unverified} messages; failed: {result.unverified}"
         )
     if result.senders == 1:
         console.print(f"premailer calls: {result.premailer_calls}")

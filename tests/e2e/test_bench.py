@@ -3,9 +3,13 @@ a delaying proxy, PostgreSQL with two sender processes, and bad options."""
 
 from __future__ import annotations
 
+import smtplib
+
 import pytest
 
+from newsletter.delivery.dkim import DkimSigner
 from newsletter.devtools.bench import run_bench
+from newsletter.devtools.bench.network import Sink
 from newsletter.errors import ConfigError
 from tests.conftest import POSTGRES_URL
 from tests.smtpserver import RecordingServer
@@ -50,6 +54,31 @@ def test_bench_signs_through_a_delaying_proxy(smtp_server: RecordingServer) -> N
     assert all(m.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;") for m in received)
 
 
+def test_bench_verify_checks_every_signature_at_the_sink() -> None:
+    result = run_bench(subscribers=80, topics=2, articles=6, concurrency=2, dkim=True, verify=True)
+    assert result.sent == 80 and result.signed == 80
+    assert "verifying DKIM" in result.sink
+    assert (result.verified, result.unverified) == (80, 0)
+
+
+def test_the_verifying_sink_counts_a_tampered_message_as_failed(rsa_pem: bytes) -> None:
+    from tests.dkimkeys import DOMAIN, SELECTOR, dns_record
+
+    signer = DkimSigner(rsa_pem, SELECTOR, DOMAIN)
+    message = (
+        b"From: Desk <desk@example.org>\r\nTo: ann@example.org\r\nSubject: Today\r\n"
+        b"Message-ID: <1@example.org>\r\nDate: Mon, 02 Nov 2026 08:00:00 +0000\r\n\r\n"
+        b"Hello Ann.\r\n"
+    )
+    signed = signer.sign(message)
+    tampered = signed.replace(b"Hello Ann.", b"Hello Bob.")
+    with Sink(verify=dns_record(rsa_pem)) as sink, smtplib.SMTP("127.0.0.1", sink.port) as smtp:
+        for data in (signed, tampered):
+            smtp.sendmail("desk@example.org", ["ann@example.org"], data)
+        smtp.quit()
+    assert (sink.verified, sink.unverified) == (1, 1)
+
+
 @pytest.mark.postgres
 def test_bench_on_postgresql_with_two_sender_processes(postgres_template: str) -> None:
     result = run_bench(
@@ -69,6 +98,8 @@ def test_bench_on_postgresql_with_two_sender_processes(postgres_template: str) -
         ({"database_url": "mysql://x@127.0.0.1/db"}, "--database-url"),
         ({"database_url": "postgresql://nobody@127.0.0.1:1/x"}, "--database-url"),
         ({"pipelining": "sometimes"}, "--pipelining"),
+        ({"verify": True}, "--verify"),
+        ({"verify": True, "dkim": True, "smtp": "127.0.0.1:2525"}, "--verify"),
     ],
 )
 def test_bad_options_are_one_clear_error(options: dict[str, object], message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import getpass
 import multiprocessing
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from newsletter.devtools.capture import free_port
 from newsletter.errors import ConfigError
@@ -22,11 +24,24 @@ DELAYPROXY_SOURCES = (
 )
 
 
-def _aiosmtpd_sink(port: int) -> None:  # pragma: no cover - runs in a child process
+def _aiosmtpd_sink(port: int, record: bytes | None, tally: Any) -> None:  # pragma: no cover
+    """The sink in a child process; with a DNS ``record``, every message's DKIM signature is
+    verified with dkimpy (independent of the sender's signer) before the 250 reply."""
+    import dkim
     from aiosmtpd.controller import Controller
 
+    def lookup(name: bytes, timeout: int = 5) -> bytes:
+        return record or b""
+
     class _Sink:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+            if record is not None:
+                try:
+                    good = dkim.verify(envelope.original_content, dnsfunc=lookup)
+                except dkim.DKIMException:
+                    good = False
+                with tally.get_lock():
+                    tally[0 if good else 1] += 1
             return "250 2.0.0 Ok"
 
     controller = Controller(_Sink(), hostname="127.0.0.1", port=port)
@@ -35,14 +50,42 @@ def _aiosmtpd_sink(port: int) -> None:  # pragma: no cover - runs in a child pro
         time.sleep(3600)
 
 
-class Sink:
-    """An SMTP sink in a separate process: Postfix's smtp-sink if installed, else aiosmtpd."""
+def dkim_record(key_file: Path) -> bytes:
+    """The DNS TXT record publishing the public half of a PEM RSA key."""
+    from cryptography.hazmat.primitives import serialization
 
-    def __init__(self) -> None:
+    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+class Sink:
+    """An SMTP sink in a separate process: Postfix's smtp-sink if installed, else aiosmtpd.
+
+    ``verify`` (a DKIM DNS record) makes it the aiosmtpd sink verifying every message; the
+    counts of verified and failed messages are in ``verified`` and ``unverified``."""
+
+    def __init__(self, verify: bytes | None = None) -> None:
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._child: multiprocessing.process.BaseProcess | None = None
-        self.kind = "smtp-sink" if shutil.which(SMTP_SINK) else "aiosmtpd"
+        self._record = verify
+        context = multiprocessing.get_context("spawn")
+        self._tally = context.Array("q", 2)
+        if verify is not None:
+            self.kind = "aiosmtpd verifying DKIM with dkimpy"
+        else:
+            self.kind = "smtp-sink" if shutil.which(SMTP_SINK) else "aiosmtpd"
+
+    @property
+    def verified(self) -> int:
+        return int(self._tally[0])
+
+    @property
+    def unverified(self) -> int:
+        return int(self._tally[1])
 
     def __enter__(self) -> Sink:
         if self.kind == "smtp-sink":
@@ -53,7 +96,7 @@ class Sink:
             )
         else:
             child = multiprocessing.get_context("spawn").Process(
-                target=_aiosmtpd_sink, args=(self.port,), daemon=True
+                target=_aiosmtpd_sink, args=(self.port, self._record, self._tally), daemon=True
             )
             child.start()
             self._child = child

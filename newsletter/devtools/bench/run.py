@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter.db import make_engine, session_scope, upgrade
-from newsletter.devtools.bench.network import DelayProxy, Sink
+from newsletter.devtools.bench.network import DelayProxy, Sink, dkim_record
 from newsletter.devtools.bench.seed import BENCH_NOW, bench_database, seed_content, seed_subscribers
 from newsletter.devtools.bench.senders import (
     SenderProcesses,
@@ -46,6 +46,8 @@ class BenchResult:
     signed: int = 0
     signing_seconds: float = 0.0  # wall time inside the signers, summed over processes
     database: str = "sqlite"
+    verified: int | None = None  # messages whose DKIM signature the sink verified (--verify)
+    unverified: int = 0
 
     @property
     def send_rate(self) -> float:
@@ -77,19 +79,30 @@ def _target(smtp: str | None) -> int | None:
     return int(port)
 
 
+@dataclass
+class _FarEnd:
+    port: int
+    kind: str
+    sink: Sink | None
+
+
 @contextlib.contextmanager
-def _far_end(smtp_port: int | None, latency_ms: int | None) -> Iterator[tuple[int, str]]:
-    """The port to send to and a description: our sink (or the given one), maybe delayed."""
+def _far_end(
+    smtp_port: int | None, latency_ms: int | None, verify: bytes | None
+) -> Iterator[_FarEnd]:
+    """Where to send: our sink (verifying DKIM if given a record) or the given one, maybe
+    behind the delaying proxy."""
     with contextlib.ExitStack() as stack:
+        sink = None
         if smtp_port is None:
-            sink = stack.enter_context(Sink())
+            sink = stack.enter_context(Sink(verify))
             smtp_port, kind = sink.port, sink.kind
         else:
             kind = f"127.0.0.1:{smtp_port}"
         if latency_ms:
             proxy = stack.enter_context(DelayProxy(smtp_port, latency_ms))
             smtp_port, kind = proxy.port, f"{kind} behind delayproxy +{latency_ms} ms each way"
-        yield smtp_port, kind
+        yield _FarEnd(smtp_port, kind, sink)
 
 
 def _generate_key(folder: Path) -> Path:
@@ -125,6 +138,7 @@ def run_bench(
     pipelining: str = "auto",
     in_flight: int = 4,
     plan_only: bool = False,
+    verify: bool = False,
     progress: Callable[[str], None] = lambda line: None,
 ) -> BenchResult:
     """Build a temporary database, plan and send one digest run, and measure it."""
@@ -143,6 +157,10 @@ def run_bench(
     if pipelining not in ("auto", "on", "off"):
         raise ConfigError("--pipelining: auto, on or off")
     smtp_port = _target(smtp)
+    if verify and not (dkim or dkim_key):
+        raise ConfigError("--verify checks DKIM signatures: give --dkim or --dkim-key too")
+    if verify and smtp_port is not None:
+        raise ConfigError("--verify needs the benchmark's own sink: leave out --smtp")
     with contextlib.ExitStack() as stack:
         keys = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="newsletter-key-")))
         if dkim and dkim_key is None:
@@ -166,7 +184,9 @@ def run_bench(
 
         render.inline_css = counting_inline
         stack.callback(setattr, render, "inline_css", original)
-        port, kind = stack.enter_context(_far_end(smtp_port, latency_ms))
+        record = dkim_record(dkim_key) if verify and dkim_key else None
+        far = stack.enter_context(_far_end(smtp_port, latency_ms, record))
+        port, kind = far.port, far.kind
         settings = bench_settings(
             url,
             smtp_port=port,
@@ -223,6 +243,8 @@ def run_bench(
         result.plan_seconds = plan_seconds
         result.peak_rss_mb = max(result.peak_rss_mb, plan_rss)
         result.database = "postgresql" if url.startswith("postgresql") else "sqlite"
+        if record is not None and far.sink is not None:
+            result.verified, result.unverified = far.sink.verified, far.sink.unverified
         return result
 
 
