@@ -184,6 +184,9 @@ class SettingsInput(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
+    # An optional second signature with Ed25519 (RFC 8463), beside the RSA one, never alone.
+    dkim_ed25519_key_file: Path | None = None
+    dkim_ed25519_selector: str | None = None
 
     # The scheduler daemon (``python scheduler.py``).
     fetch_interval_minutes: float = Field(default=15.0, gt=0)
@@ -283,7 +286,22 @@ class SettingsInput(BaseSettings):
             raise ValueError("secret_key: must be at least 16 characters")
         dkim = (self.dkim_key_file, self.dkim_selector, self.dkim_domain)
         if any(dkim) and not all(dkim):
-            raise ValueError("dkim_key_file, dkim_selector and dkim_domain must be set together")
+            raise ValueError(
+                "dkim_key_file: NEWSLETTER_DKIM_KEY_FILE, NEWSLETTER_DKIM_SELECTOR and "
+                "NEWSLETTER_DKIM_DOMAIN must be set together"
+            )
+        second = (self.dkim_ed25519_key_file, self.dkim_ed25519_selector)
+        if any(second) and not all(second):
+            raise ValueError(
+                "dkim_ed25519_key_file: NEWSLETTER_DKIM_ED25519_KEY_FILE and "
+                "NEWSLETTER_DKIM_ED25519_SELECTOR must be set together"
+            )
+        if any(second) and not all(dkim):
+            raise ValueError(
+                "dkim_ed25519_key_file: an Ed25519 signature is only added beside the RSA one "
+                "(set NEWSLETTER_DKIM_KEY_FILE, NEWSLETTER_DKIM_SELECTOR and "
+                "NEWSLETTER_DKIM_DOMAIN too)"
+            )
         return self
 
 
@@ -352,11 +370,14 @@ class LinksSettings:
 
 @dataclass(frozen=True, slots=True)
 class DkimSettings:
-    """The DKIM signing key, selector and domain (all three set, or no signing at all)."""
+    """The DKIM signing key, selector and domain (all three set, or no signing at all), and an
+    optional Ed25519 key and selector for a second signature."""
 
     key_file: Path
     selector: str
     domain: str
+    ed25519_key_file: Path | None = None
+    ed25519_selector: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,7 +511,13 @@ class Settings:
             servers = [_server(target, single, entered.smtp_pool_size)]
         dkim = None
         if entered.dkim_key_file and entered.dkim_selector and entered.dkim_domain:
-            dkim = DkimSettings(entered.dkim_key_file, entered.dkim_selector, entered.dkim_domain)
+            dkim = DkimSettings(
+                entered.dkim_key_file,
+                entered.dkim_selector,
+                entered.dkim_domain,
+                entered.dkim_ed25519_key_file,
+                entered.dkim_ed25519_selector,
+            )
         return cls(
             database_url=entered.database_url,
             links=_group(LinksSettings, entered, base_url=base.url, origin=base.origin),

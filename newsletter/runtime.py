@@ -139,7 +139,13 @@ class Runtime:
         if dkim is None:
             return None
         try:
-            return SigningPool(dkim.key_file, dkim.selector, dkim.domain)
+            return SigningPool(
+                dkim.key_file,
+                dkim.selector,
+                dkim.domain,
+                ed25519_key_file=dkim.ed25519_key_file,
+                ed25519_selector=dkim.ed25519_selector,
+            )
         except ValueError as exc:
             raise ConfigError(f"NEWSLETTER_DKIM_KEY_FILE: {exc}") from None
 

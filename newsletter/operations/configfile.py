@@ -68,6 +68,8 @@ SETTING_HELP: dict[str, dict[str, str]] = {
         "dkim_key_file": "PEM private key (RSA 2048)",
         "dkim_selector": "selector, as in SELECTOR._domainkey.DOMAIN",
         "dkim_domain": "signing domain (d=)",
+        "dkim_ed25519_key_file": "optional second signature: PEM Ed25519 key (RFC 8463)",
+        "dkim_ed25519_selector": "the Ed25519 key's selector (both or neither)",
     },
     "Scheduler": {
         "fetch_interval_minutes": "how often feeds are fetched",
@@ -110,6 +112,8 @@ EXAMPLES: dict[str, str] = {
     "dkim_key_file": '"/etc/newsletter/dkim.pem"',
     "dkim_selector": '"news"',
     "dkim_domain": '"example.org"',
+    "dkim_ed25519_key_file": '"/etc/newsletter/dkim-ed25519.pem"',
+    "dkim_ed25519_selector": '"news-ed"',
     "fake_now": '"2026-11-30T06:55:00Z"',
     "topic_model_path": '"/var/lib/newsletter/newsletter-topics.model"',
     "metrics_port": "9464",

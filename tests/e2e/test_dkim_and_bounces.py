@@ -85,6 +85,46 @@ def test_the_received_bytes_carry_a_valid_signature(
             assert name in signed.lower().split(":")
 
 
+def test_an_ed25519_key_adds_a_second_signature_and_both_verify(
+    sqlite_url: str, smtp_server: RecordingServer, key_file: Path, tmp_path: Path
+) -> None:
+    _setup(sqlite_url, ["a@example.com", "b@example.com"])
+    ed_file = tmp_path / "ed25519.pem"
+    _openssl("genpkey", "-algorithm", "ed25519", "-out", str(ed_file))
+    settings = make_settings(
+        sqlite_url,
+        smtp_server,
+        dkim_key_file=key_file,
+        dkim_selector=SELECTOR,
+        dkim_domain=DOMAIN,
+        dkim_ed25519_key_file=ed_file,
+        dkim_ed25519_selector="ed2026",
+    )
+    summary = asyncio.run(runs.send_list(make_runtime(settings), slug="daily"))
+    assert summary.report is not None and summary.report.sent == 2
+    rsa_der = _openssl("rsa", "-in", str(key_file), "-pubout", "-outform", "DER")
+    ed_der = _openssl("pkey", "-in", str(ed_file), "-pubout", "-outform", "DER")
+    records = {
+        f"{SELECTOR}._domainkey.{DOMAIN}.".encode(): b"v=DKIM1; k=rsa; p="
+        + base64.b64encode(rsa_der),
+        # RFC 8463: the record holds the raw 32-byte key (the DER's last 32 bytes)
+        f"ed2026._domainkey.{DOMAIN}.".encode(): b"v=DKIM1; k=ed25519; p="
+        + base64.b64encode(ed_der[-32:]),
+    }
+
+    def dnsfunc(name: bytes, timeout: float = 5) -> bytes:
+        return records[name]
+
+    for received in smtp_server.messages:
+        signatures = [v for n, v in dkim.rfc822_parse(received.data)[0] if n == b"DKIM-Signature"]
+        assert len(signatures) == 2
+        assert b"a=ed25519-sha256" in signatures[0] and b"a=rsa-sha256" in signatures[1]
+        checker = dkim.DKIM(received.data)
+        assert checker.verify(idx=0, dnsfunc=dnsfunc) and checker.verify(idx=1, dnsfunc=dnsfunc)
+        tampered = dkim.DKIM(received.data.replace(b"Subject: ", b"Subject: Re: ", 1))
+        assert not tampered.verify(idx=0, dnsfunc=dnsfunc)
+
+
 def test_a_bad_key_is_one_clear_error(sqlite_url: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("not a key")

@@ -45,6 +45,7 @@ def test_toml_file_and_environment_override(
         ("NEWSLETTER_SMTP_POOL_SIZE", "0", "NEWSLETTER_SMTP_POOL_SIZE"),
         ("NEWSLETTER_BASE_URL", "not a url", "NEWSLETTER_BASE_URL"),
         ("NEWSLETTER_SECRET_KEY", "short", "NEWSLETTER_SECRET_KEY"),
+        ("NEWSLETTER_DKIM_KEY_FILE", "dkim.pem", "NEWSLETTER_DKIM_KEY_FILE: NEWSLETTER_DKIM_KEY"),
     ],
 )
 def test_bad_values_name_the_setting(
@@ -131,6 +132,8 @@ def _flat_values(tmp_path: Path) -> dict[str, object]:
         "dkim_key_file": tmp_path / "dkim.pem",
         "dkim_selector": "news",
         "dkim_domain": "example.org",
+        "dkim_ed25519_key_file": tmp_path / "dkim-ed.pem",
+        "dkim_ed25519_selector": "news-ed",
         "fetch_interval_minutes": 5.0,
         "dispatch_interval_seconds": 20.0,
         "max_lateness_hours": 2.0,
@@ -181,6 +184,8 @@ HOMES = {
     "dkim_key_file": "dkim.key_file",
     "dkim_selector": "dkim.selector",
     "dkim_domain": "dkim.domain",
+    "dkim_ed25519_key_file": "dkim.ed25519_key_file",
+    "dkim_ed25519_selector": "dkim.ed25519_selector",
     "fetch_interval_minutes": "scheduler.fetch_interval_minutes",
     "dispatch_interval_seconds": "scheduler.dispatch_interval_seconds",
     "max_lateness_hours": "scheduler.max_lateness_hours",
@@ -296,6 +301,36 @@ def test_dkim_is_one_group_or_none(tmp_path: Path) -> None:
     assert Settings.build({}).dkim is None
     dkim = {"dkim_key_file": tmp_path / "k.pem", "dkim_selector": "s", "dkim_domain": "d.org"}
     assert Settings.build(dkim).dkim == DkimSettings(tmp_path / "k.pem", "s", "d.org")
+    second = {"dkim_ed25519_key_file": tmp_path / "ed.pem", "dkim_ed25519_selector": "ed"}
+    both = Settings.build({**dkim, **second}).dkim
+    assert both is not None and (both.ed25519_key_file, both.ed25519_selector) == (
+        tmp_path / "ed.pem",
+        "ed",
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"NEWSLETTER_DKIM_ED25519_KEY_FILE": "ed.pem"}, "set together"),
+        (
+            {
+                "NEWSLETTER_DKIM_ED25519_KEY_FILE": "ed.pem",
+                "NEWSLETTER_DKIM_ED25519_SELECTOR": "ed",
+            },
+            "beside the RSA",
+        ),
+    ],
+)
+def test_an_ed25519_signature_never_comes_alone(
+    monkeypatch: pytest.MonkeyPatch, given: dict[str, str], message: str
+) -> None:
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings()
+    assert str(caught.value).startswith("NEWSLETTER_DKIM_ED25519_KEY_FILE: ")
+    assert "\n" not in str(caught.value)
 
 
 def test_updated_keeps_the_rest_and_checks_again() -> None:

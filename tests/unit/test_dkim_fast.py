@@ -195,7 +195,15 @@ def test_ed25519_is_a_second_signature_never_alone(rsa_pem: bytes, record: bytes
     first, second = (h for h in signed.split(b"\r\n\r\n")[0].split(b"\r\nD") if b"KIM-Sig" in h)
     assert b"a=ed25519-sha256" in first and b"s=ed;" in first
     assert b"a=rsa-sha256" in second
-    # dkimpy verifies the RSA one (index 1); its Ed25519 check needs PyNaCl, not installed.
-    assert dkim.DKIM(signed).verify(idx=1, dnsfunc=lambda name, timeout=5: record)
+    raw = ed_key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    records = {
+        f"{SELECTOR}._domainkey.{DOMAIN}.".encode(): record,
+        f"ed._domainkey.{DOMAIN}.".encode(): b"v=DKIM1; k=ed25519; p=" + base64.b64encode(raw),
+    }
+    checker = dkim.DKIM(signed)  # dkimpy checks Ed25519 (RFC 8463) with PyNaCl
+    assert checker.verify(idx=0, dnsfunc=lambda name, timeout=5: records[name])
+    assert checker.verify(idx=1, dnsfunc=lambda name, timeout=5: records[name])
     ed_header = [v for n, v in dkim.rfc822_parse(signed)[0] if n == b"DKIM-Signature"][0]
     assert len(base64.b64decode(dkim.util.parse_tag_value(ed_header)[b"b"])) == 64
