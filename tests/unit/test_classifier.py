@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from newsletter.content.classifier import (
+    MIN_DF_FROM_TEXTS,
     Evaluation,
     TopicModel,
     evaluate,
     load_model,
+    min_document_frequency,
     read_labelled_csv,
     suggest_topics,
     train_classifier,
@@ -188,3 +190,32 @@ def test_a_format_2_model_reads_english_only(model: TopicModel, tmp_path: Path) 
     loaded = load_model(path)
     assert loaded.languages == ("en",)
     assert not loaded.reads("de")
+
+
+def _words_read(model: TopicModel) -> set[str]:
+    vectoriser = model.pipeline.named_steps["tfidf"].transformer_list[0][1]
+    return set(vectoriser.vocabulary_)
+
+
+def test_a_small_training_set_keeps_words_seen_once(
+    model: TopicModel, labelled: tuple[list[str], list[str]]
+) -> None:
+    texts, _ = labelled
+    assert min_document_frequency(len(texts)) == 1
+    # "goalkeeper" is in one of the 40 fixture texts only; the model still reads it.
+    assert sum("goalkeeper" in text.lower() for text in texts) == 1
+    assert "goalkeeper" in _words_read(model)
+
+
+def test_a_large_training_set_reads_only_ngrams_in_two_texts() -> None:
+    assert min_document_frequency(MIN_DF_FROM_TEXTS - 1) == 1
+    assert min_document_frequency(MIN_DF_FROM_TEXTS) == 2
+    topics = ["sport", "business"] * (MIN_DF_FROM_TEXTS // 2)
+    texts = [
+        f"the {topic} story number w{i}x and more {topic} news" for i, topic in enumerate(topics)
+    ]
+    model = train_classifier(texts, topics)
+    words = _words_read(model)
+    assert {"sport", "business", "news"} <= words
+    # Each "w<i>x" token is in one text only: not read.
+    assert not any(word.startswith("w") and word.endswith("x") for word in words)
