@@ -10,9 +10,18 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from newsletter.content import textarticle
 from newsletter.content.parsed import NoArticleFound
 from newsletter.content.sanitize import html_to_text
-from newsletter.content.textarticle import Kind, classify, parse_text_article, split_units
+from newsletter.content.textarticle import (
+    Kind,
+    Unit,
+    _story,
+    classify,
+    main_block,
+    parse_text_article,
+    split_units,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 TEXT_FIXTURES = sorted(p.stem for p in FIXTURES.glob("*.txt"))
@@ -299,3 +308,71 @@ def test_the_credit_prefilter_never_hides_a_credit(text: str) -> None:
     from newsletter.content.textunits import _CREDIT, CREDIT_TAIL_CHARS, _ends_in_credit
 
     assert _ends_in_credit(text) == (_CREDIT.search(text[-CREDIT_TAIL_CHARS:]) is not None)
+
+
+def _words(count: int, word: str) -> str:
+    """A paragraph of ``count`` words of one kind, ending like a sentence."""
+    return " ".join([word] * count) + "."
+
+
+def test_main_block_spans_captions_but_not_a_long_doubted_run() -> None:
+    units = [
+        Unit(_words(30, "ferry"), Kind.PROSE),  # 180 characters: +72
+        Unit(_words(30, "caption"), Kind.CAPTION),  # weighs nothing: it interrupts a story
+        Unit(_words(30, "sailing"), Kind.PROSE),  # 240 characters: +72
+        Unit(_words(40, "teaser"), Kind.FURNITURE),  # 280 characters: -112
+        Unit(_words(20, "harbour"), Kind.PROSE),  # 160 characters: +32, less than lost
+    ]
+    assert main_block(units, [0.9, 0.0, 0.8, 0.1, 0.7]) == (0, 2)
+    # Nothing above 0.5: no block, and the units are judged as without one.
+    assert main_block(units, [0.4, 0.0, 0.3, 0.1, 0.5]) is None
+
+
+def test_the_main_block_keeps_doubted_prose_in_it_and_drops_prose_outside_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    units = [
+        Unit(_words(40, "ferry"), Kind.PROSE),
+        Unit(_words(25, "island"), Kind.PROSE),  # doubted, but inside the block
+        Unit(_words(40, "vessel"), Kind.PROSE),
+        Unit(_words(60, "promotion"), Kind.FURNITURE),
+        Unit(_words(25, "subscribe"), Kind.PROSE),  # likely, but outside the block
+        Unit(_words(25, "certain"), Kind.PROSE),  # near certain: kept outside it too
+    ]
+    probabilities = [0.95, 0.3, 0.9, 0.02, 0.7, 0.95]
+    assert main_block(units, probabilities) == (0, 2)
+    kept = _story(units, probabilities)
+    assert kept == [units[i].text for i in (0, 1, 2, 5)]
+    monkeypatch.setattr(textarticle, "BLOCK_OUTSIDE", None)
+    assert main_block(units, probabilities) is None
+    assert _story(units, probabilities) == [units[i].text for i in (0, 2, 4, 5)]
+
+
+def _main_block_by_loop(units: list[Unit], probabilities: list[float]) -> tuple[int, int] | None:
+    """The largest sum of a run, one unit at a time (what ``main_block`` does with numpy)."""
+    best = run = 0.0
+    start, first, last = 0, 0, 0
+    for at, (unit, probability) in enumerate(zip(units, probabilities, strict=True)):
+        if run <= 0.0:
+            run, start = 0.0, at
+        if unit.kind not in textarticle.NEVER_STORY:
+            run += (probability - 0.5) * len(unit.text)
+        if run > best:
+            best, first, last = run, start, at
+    return (first, last) if best > 0.0 else None
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 60),
+            st.sampled_from(list(Kind)),
+            st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]) | st.floats(0.0, 1.0),
+        ),
+        max_size=30,
+    )
+)
+def test_main_block_is_the_run_with_the_largest_sum(rows: list[tuple[int, Kind, float]]) -> None:
+    units = [Unit(" ".join(["word"] * words), kind) for words, kind, _ in rows]
+    probabilities = [probability for _, _, probability in rows]
+    assert main_block(units, probabilities) == _main_block_by_loop(units, probabilities)
