@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from pathlib import Path
 
@@ -10,9 +11,18 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from newsletter.content import textarticle
 from newsletter.content.parsed import NoArticleFound
 from newsletter.content.sanitize import html_to_text
-from newsletter.content.textarticle import Kind, classify, parse_text_article, split_units
+from newsletter.content.textarticle import (
+    Kind,
+    Unit,
+    _story,
+    classify,
+    main_block,
+    parse_text_article,
+    split_units,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "articles"
 TEXT_FIXTURES = sorted(p.stem for p in FIXTURES.glob("*.txt"))
@@ -299,3 +309,73 @@ def test_the_credit_prefilter_never_hides_a_credit(text: str) -> None:
     from newsletter.content.textunits import _CREDIT, CREDIT_TAIL_CHARS, _ends_in_credit
 
     assert _ends_in_credit(text) == (_CREDIT.search(text[-CREDIT_TAIL_CHARS:]) is not None)
+
+
+def _words(count: int, word: str) -> str:
+    """A paragraph of ``count`` words of one kind, ending like a sentence."""
+    return " ".join([word] * count) + "."
+
+
+def test_main_block_spans_captions_but_not_a_long_doubted_run() -> None:
+    units = [
+        Unit(_words(30, "ferry"), Kind.PROSE),  # 180 characters: +72
+        Unit(_words(30, "caption"), Kind.CAPTION),  # weighs nothing: it interrupts a story
+        Unit(_words(30, "sailing"), Kind.PROSE),  # 240 characters: +72
+        Unit(_words(40, "teaser"), Kind.FURNITURE),  # 280 characters: -112
+        Unit(_words(20, "harbour"), Kind.PROSE),  # 160 characters: +32, less than lost
+    ]
+    assert main_block(units, [0.9, 0.0, 0.8, 0.1, 0.7]) == (0, 2)
+    # Nothing above 0.5: no block, and the units are judged as without one.
+    assert main_block(units, [0.4, 0.0, 0.3, 0.1, 0.5]) is None
+
+
+def test_the_main_block_keeps_doubted_prose_in_it_and_drops_prose_outside_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    units = [
+        Unit(_words(40, "ferry"), Kind.PROSE),
+        Unit(_words(25, "island"), Kind.PROSE),  # doubted, but inside the block
+        Unit(_words(40, "vessel"), Kind.PROSE),
+        Unit(_words(60, "promotion"), Kind.FURNITURE),
+        Unit(_words(25, "subscribe"), Kind.PROSE),  # likely, but outside the block
+        Unit(_words(25, "certain"), Kind.PROSE),  # near certain: kept outside it too
+    ]
+    probabilities = [0.95, 0.3, 0.9, 0.02, 0.7, 0.95]
+    assert main_block(units, probabilities) == (0, 2)
+    kept = _story(units, probabilities)
+    assert kept == [units[i].text for i in (0, 1, 2, 5)]
+    monkeypatch.setattr(textarticle, "BLOCK_OUTSIDE", None)
+    assert main_block(units, probabilities) is None
+    assert _story(units, probabilities) == [units[i].text for i in (0, 2, 4, 5)]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 60),
+            st.sampled_from(list(Kind)),
+            st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]) | st.floats(0.0, 1.0),
+        ),
+        max_size=30,
+    )
+)
+def test_main_block_is_the_run_with_the_largest_sum(rows: list[tuple[int, Kind, float]]) -> None:
+    units = [Unit(" ".join(["word"] * words), kind) for words, kind, _ in rows]
+    probabilities = [probability for _, _, probability in rows]
+    gains = [
+        0.0 if unit.kind in textarticle.NEVER_STORY else (probability - 0.5) * len(unit.text)
+        for unit, probability in zip(units, probabilities, strict=True)
+    ]
+    runs = {
+        (first, last): math.fsum(gains[first : last + 1])
+        for first in range(len(gains))
+        for last in range(first, len(gains))
+    }
+    best = max(runs.values(), default=0.0)
+    block = main_block(units, probabilities)
+    # Up to rounding: runs that sum alike may tie either way.
+    if block is None:
+        assert best <= 1e-6
+    else:
+        assert runs[block] > 0.0
+        assert runs[block] >= best - 1e-6
