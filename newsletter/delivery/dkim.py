@@ -215,6 +215,21 @@ def _load_key(pem: bytes) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
     return key
 
 
+def dns_record(private_key_pem: bytes) -> bytes:
+    """The TXT record to publish at ``SELECTOR._domainkey.DOMAIN`` for this private key: the
+    RSA key's SubjectPublicKeyInfo, or an Ed25519 key's raw 32 bytes (RFC 8463)."""
+    key = _load_key(private_key_pem)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return b"v=DKIM1; k=ed25519; p=" + base64.b64encode(raw)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
 class DkimSigner:
     """Signs messages for one selector and domain with an RSA key, plus an optional Ed25519 one."""
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.delivery import dkim as dkim_module
-from newsletter.delivery.dkim import DkimSigner, crlf, header_list, relaxed_body
+from newsletter.delivery.dkim import DkimSigner, crlf, dns_record, header_list, relaxed_body
 from newsletter.delivery.signing import SigningPool
 from tests.dkimkeys import (
     DOMAIN,
@@ -207,3 +207,17 @@ def test_ed25519_is_a_second_signature_never_alone(rsa_pem: bytes, record: bytes
     assert checker.verify(idx=1, dnsfunc=lambda name, timeout=5: records[name])
     ed_header = [v for n, v in dkim.rfc822_parse(signed)[0] if n == b"DKIM-Signature"][0]
     assert len(base64.b64decode(dkim.util.parse_tag_value(ed_header)[b"b"])) == 64
+
+
+def test_the_dns_record_publishes_the_public_half(rsa_pem: bytes, record: bytes) -> None:
+    assert dns_record(rsa_pem) == record  # tests/dkimkeys.py computes it on its own
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+    ed_pem = ed_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    raw = ed_key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    assert dns_record(ed_pem) == b"v=DKIM1; k=ed25519; p=" + base64.b64encode(raw)
+    with pytest.raises(ValueError, match="not a PEM private key"):
+        dns_record(b"not a key")

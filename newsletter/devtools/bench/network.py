@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import getpass
 import multiprocessing
 import shutil
@@ -48,17 +47,6 @@ def _aiosmtpd_sink(port: int, record: bytes | None, tally: Any) -> None:  # prag
     controller.start()
     while True:
         time.sleep(3600)
-
-
-def dkim_record(key_file: Path) -> bytes:
-    """The DNS TXT record publishing the public half of a PEM RSA key."""
-    from cryptography.hazmat.primitives import serialization
-
-    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
 class Sink:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter.db import make_engine, session_scope, upgrade
-from newsletter.devtools.bench.network import DelayProxy, Sink, dkim_record
+from newsletter.delivery.dkim import dns_record
+from newsletter.devtools.bench.network import DelayProxy, Sink
 from newsletter.devtools.bench.seed import BENCH_NOW, bench_database, seed_content, seed_subscribers
 from newsletter.devtools.bench.senders import (
     SenderProcesses,
@@ -184,7 +185,7 @@ def run_bench(
 
         render.inline_css = counting_inline
         stack.callback(setattr, render, "inline_css", original)
-        record = dkim_record(dkim_key) if verify and dkim_key else None
+        record = dns_record(dkim_key.read_bytes()) if verify and dkim_key else None
         far = stack.enter_context(_far_end(smtp_port, latency_ms, record))
         port, kind = far.port, far.kind
         settings = bench_settings(
