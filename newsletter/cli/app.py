@@ -101,6 +101,9 @@ COMMANDS: dict[str, Entry] = {
     "complaints": Entry(
         "newsletter.cli.access", "complaints_app", "Complaint reports (ARF, RFC 5965)."
     ),
+    "dkim": Entry(
+        "newsletter.cli.dkim", "app", "DKIM keys: generate one, print the DNS records to publish."
+    ),
 }
 
 

@@ -215,6 +215,24 @@ def _load_key(pem: bytes) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
     return key
 
 
+def new_private_key(algorithm: str = "rsa", *, bits: int = 2048) -> bytes:
+    """A fresh DKIM private key as unencrypted PKCS#8 PEM: RSA of ``bits`` bits, or Ed25519."""
+    key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    if algorithm == "ed25519":
+        key = ed25519.Ed25519PrivateKey.generate()
+    elif algorithm == "rsa":
+        if bits < MIN_KEY_BITS:
+            raise ValueError(f"an RSA DKIM key needs at least {MIN_KEY_BITS} bits, not {bits}")
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    else:
+        raise ValueError(f"unknown DKIM key algorithm {algorithm!r} (rsa or ed25519)")
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
 def dns_record(private_key_pem: bytes) -> bytes:
     """The TXT record to publish at ``SELECTOR._domainkey.DOMAIN`` for this private key: the
     RSA key's SubjectPublicKeyInfo, or an Ed25519 key's raw 32 bytes (RFC 8463)."""
