@@ -134,7 +134,9 @@ def test_policy_refusals_do_not_blame_the_subscriber_and_pause_when_they_pile_up
 def test_consecutive_failures_pause_the_run(
     sqlite_url: str, faults: FaultServer, pipelining: str
 ) -> None:
-    _setup(sqlite_url, [f"temp{i}@example.com" for i in range(8)])
+    # More rows than the connections carry at once (pipelined: 2 connections x a window of
+    # 4, plus the claimed batches), so some are still unsent when the fourth failure pauses.
+    _setup(sqlite_url, [f"temp{i}@example.com" for i in range(40)])
     settings = _settings(sqlite_url, faults, pipelining, pause_after_failures=4, send_batch_size=2)
     summary = asyncio.run(runs.send_list(make_runtime(settings), slug="daily"))
     assert summary.report is not None and summary.report.status == RunStatus.PAUSED
