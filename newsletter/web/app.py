@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -52,8 +55,22 @@ FAVICON = TEMPLATES / "web" / "favicon.svg"
 
 def create_app(runtime: Runtime) -> FastAPI:
     """Build the app for one runtime (no module-level settings or engines)."""
-    app = FastAPI(title="newsletter", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.web = WebState(runtime=runtime)
+    web = WebState(runtime=runtime)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Sends started after a response (confirmations, "send now") finish before the server
+        # stops, within the shutdown grace: cancelled, they would hand their rows back unsent.
+        if web.tasks:
+            await asyncio.wait(
+                set(web.tasks), timeout=runtime.settings.scheduler.shutdown_grace_seconds
+            )
+
+    app = FastAPI(
+        title="newsletter", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
+    app.state.web = web
     css = Path(STYLESHEET).read_bytes()
 
     @app.get("/static/style.css", include_in_schema=False)

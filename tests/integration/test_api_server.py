@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 from sqlmodel import select
 
 from newsletter.db import session_scope
-from newsletter.models import ApiToken, Article, Run
+from newsletter.models import ApiToken, Article, Delivery, DeliveryStatus, Run
 from newsletter.operations.accounts import find_user
 from newsletter.operations.api_tokens import create_token, revoke_token
 from newsletter.runtime import Runtime
@@ -27,7 +27,7 @@ from tests.apiserver import api_state_of, serve
 from tests.conftest import FIXTURES, make_runtime, make_settings
 from tests.feedserver import FeedServer, Page
 from tests.helpers import add_articles, seed_list, subscribe
-from tests.smtpserver import RecordingServer
+from tests.smtpserver import RecordingHandler, RecordingServer
 from tests.webapp import ADMIN, EDITOR, add_users, wait_for
 
 PROBLEM = "application/problem+json"
@@ -334,3 +334,31 @@ def test_article_ingest_by_url(api: Api) -> None:
         served.stop()
     with session_scope(api.runtime.engine) as session:
         assert len(session.exec(select(Article)).all()) == 2 + first.json()["added"]
+
+
+def test_a_confirmation_started_before_shutdown_is_sent_not_cut_off(sqlite_url: str) -> None:
+    """The server waits for its background sends when it stops: a confirmation requested just
+    before is delivered and recorded sent, not cancelled half-way (and no connection leaks)."""
+    slow = RecordingServer(RecordingHandler(delay=1.5))  # the relay answers DATA after 1.5 s
+    slow.start()
+    try:
+        runtime = make_runtime(make_settings(sqlite_url, slow))
+        seed_list(runtime.engine, runtime.clock(), ["tech"])
+        add_users(runtime)
+        _, token = _token(runtime, ADMIN[0])
+        with serve(create_app(runtime)) as base:
+            answer = httpx.post(
+                f"{base}/api/v1/lists/daily/subscribers",
+                json={"email": "eve@example.com"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+            assert answer.status_code == 201 and answer.json()["status"] == "pending"
+        # the server has stopped: the send it started must have finished and been recorded
+        with session_scope(runtime.engine) as session:
+            rows = session.exec(select(Delivery).where(Delivery.email == "eve@example.com")).all()
+            assert [row.status for row in rows] == [DeliveryStatus.SENT]
+        assert [m.rcpt_tos for m in slow.messages] == [("eve@example.com",)]
+        runtime.dispose()
+    finally:
+        slow.stop()
