@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.machinery
 import importlib.util
 import json
 import re
@@ -41,7 +40,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from urllib.parse import urlsplit
 
 import lxml.html
@@ -49,13 +47,15 @@ import trafilatura
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from text_extraction import load_scorer  # noqa: E402
 
 from newsletter.content.articlefile import Overrides, parse_article_file  # noqa: E402
 from newsletter.content.sanitize import html_to_text, sanitize_html  # noqa: E402
 from newsletter.content.store import clean_draft  # noqa: E402
 from newsletter.errors import IngestError  # noqa: E402
 
-SCORER = REPO_ROOT.parent / "shared" / "tools" / "extraction-f1"
 DEFAULT_CACHE = Path.home() / ".cache" / "newsletter-bench"
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 MIN_GOLD_TOKENS = 100
@@ -165,16 +165,6 @@ def load_pages(cache: Path) -> list[Page]:
     ]
 
 
-def _scorer() -> ModuleType:
-    """Load ``extraction-f1`` (a script without a ``.py`` suffix) as a module."""
-    loader = importlib.machinery.SourceFileLoader("extraction_f1", str(SCORER))
-    spec = importlib.util.spec_from_loader("extraction_f1", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
 def _stored_text(html: str | None) -> str:
     return html_to_text(sanitize_html(html)) if html else ""
 
@@ -275,7 +265,7 @@ def main() -> int:
     ]
     sites = {p.site for p in pages}
     print(f"split {args.split}: {len(pages)} pages from {len(sites)} sites")
-    score = _scorer().score
+    score = load_scorer().score
     truth = {p.key: {"articleBody": p.gold} for p in pages}
     ingest(pages[0])  # start-up (imports, first parse) is not timed
     for name, read in READERS.items():

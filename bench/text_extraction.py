@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.machinery
+import importlib.util
 import json
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -36,6 +39,16 @@ SHARED = REPO_ROOT.parent / "shared"
 DEFAULT_DATA = SHARED / "data" / "article-text"
 SCORER = SHARED / "tools" / "extraction-f1"
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def load_scorer() -> ModuleType:
+    """``extraction-f1`` (a script without a ``.py`` suffix) loaded as a module."""
+    loader = importlib.machinery.SourceFileLoader("extraction_f1", str(SCORER))
+    spec = importlib.util.spec_from_loader("extraction_f1", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
 
 
 def split_of(key: str) -> str:

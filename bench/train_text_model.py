@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
@@ -38,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from text_extraction import DEFAULT_DATA, SCORER, extract, split_of  # noqa: E402
+from text_extraction import DEFAULT_DATA, extract, load_scorer, split_of  # noqa: E402
 
 from newsletter.content import textarticle  # noqa: E402
 from newsletter.content.parsed import NoArticleFound  # noqa: E402
@@ -144,15 +142,6 @@ def train(pages: list[Page], params: dict[str, Any] | None = None) -> dict[str, 
     return fit(rows, labels, params)
 
 
-def _scorer() -> Any:
-    loader = importlib.machinery.SourceFileLoader("extraction_f1", str(SCORER))
-    spec = importlib.util.spec_from_loader("extraction_f1", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
 SHARES = (0.1, 0.2, 0.3, 0.5)  # other shares of the continuation rule cross-validated
 # Other settings of the main block cross-validated: (BLOCK_OUTSIDE, BLOCK_INSIDE).
 BLOCKS = ((0.8, 0.2), (0.9, 0.35), (1.01, 0.2), (0.9, 0.0))
@@ -205,7 +194,7 @@ def cross_validate(
             for setting, value in shipped.items():
                 setattr(textarticle, setting, value)
     dev_truth = {k: v for k, v in truth.items() if split_of(k) == "dev"}
-    scorer = _scorer()
+    scorer = load_scorer()
     for name in variants:
         f1, precision, recall, _ = scorer.score(dev_truth, predicted[name])
         # The F1 of each fold's pages on its own, to see whether a change helps everywhere.

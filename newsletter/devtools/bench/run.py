@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsletter.db import make_engine, session_scope, upgrade
-from newsletter.delivery.dkim import dns_record
+from newsletter.delivery.dkim import dns_record, new_private_key
 from newsletter.devtools.bench.network import DelayProxy, Sink
 from newsletter.devtools.bench.seed import BENCH_NOW, bench_database, seed_content, seed_subscribers
 from newsletter.devtools.bench.senders import (
@@ -107,18 +107,8 @@ def _far_end(
 
 
 def _generate_key(folder: Path) -> Path:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = folder / "dkim.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    path.write_bytes(new_private_key("rsa"))
     return path
 
 
