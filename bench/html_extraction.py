@@ -52,6 +52,7 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 from text_extraction import load_scorer  # noqa: E402
 
 from newsletter.content.articlefile import Overrides, parse_article_file  # noqa: E402
+from newsletter.content.htmlarticle import EXTRACT_OPTIONS  # noqa: E402
 from newsletter.content.sanitize import html_to_text, sanitize_html  # noqa: E402
 from newsletter.content.store import clean_draft  # noqa: E402
 from newsletter.errors import IngestError  # noqa: E402
@@ -172,17 +173,7 @@ def _stored_text(html: str | None) -> str:
 def _trafilatura(**mode: bool) -> Callable[[Page], str]:
     def read(page: Page) -> str:
         return _stored_text(
-            trafilatura.extract(
-                page.html,
-                url=page.url,
-                output_format="html",
-                include_comments=False,
-                include_tables=True,
-                include_images=True,
-                include_links=True,
-                include_formatting=True,
-                **mode,
-            )
+            trafilatura.extract(page.html, url=page.url, **{**EXTRACT_OPTIONS, **mode})
         )
 
     return read

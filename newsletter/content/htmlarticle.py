@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import lxml.etree
 import lxml.html
@@ -32,6 +33,18 @@ _PUBLISHED_XPATHS = (
 )
 
 
+# What trafilatura is asked for: the story as HTML with its tables, images, links and
+# emphasis, without comments (bench/html_extraction.py scores trafilatura with the same).
+EXTRACT_OPTIONS: dict[str, Any] = {
+    "output_format": "html",
+    "include_comments": False,
+    "include_tables": True,
+    "include_images": True,
+    "include_links": True,
+    "include_formatting": True,
+}
+
+
 def parse_html_article(html: str, url: str | None = None) -> ParsedArticle:
     """Return the article in an HTML page; raise ``NoArticleFound`` when it has none.
 
@@ -44,16 +57,7 @@ def parse_html_article(html: str, url: str | None = None) -> ParsedArticle:
     meta = trafilatura.extract_metadata(source, default_url=url)
     canonical = canonical_url(absolute_url(meta.url, url)) if meta.url else None
     base = url or canonical
-    extracted = trafilatura.extract(
-        source,
-        url=base,
-        output_format="html",
-        include_comments=False,
-        include_tables=True,
-        include_images=True,
-        include_links=True,
-        include_formatting=True,
-    )
+    extracted = trafilatura.extract(source, url=base, **EXTRACT_OPTIONS)
     if not extracted:
         raise NoArticleFound("the page has no main content")
     body = lxml.html.document_fromstring(extracted).body
